@@ -1,0 +1,3 @@
+module github.com/streamer-go/streamer/cdk
+
+go 1.26

@@ -1,0 +1,153 @@
+// Package contract holds the names shared by the runtime and the StreamerApi construct:
+// environment variables, function roles, table attribute and index names, and the
+// limits and defaults both sides rely on. It has no dependencies, so the construct can
+// import it without pulling AWS SDK clients, and the deployed schema cannot drift from
+// the code that reads it.
+package contract
+
+import "time"
+
+// Environment variables read by the Lambda bootstrap and set by the construct.
+const (
+	// EnvFunction selects the role a Lambda binary serves (one of the Role constants).
+	EnvFunction = "STREAMER_FUNCTION"
+	// EnvConnectionsTable is the name of the Connections table.
+	EnvConnectionsTable = "STREAMER_CONNECTIONS_TABLE"
+	// EnvRequestsTable is the name of the Requests table.
+	EnvRequestsTable = "STREAMER_REQUESTS_TABLE"
+	// EnvCallbackURL is the @connections endpoint (https://{api}.execute-api.{region}.amazonaws.com/{stage}).
+	EnvCallbackURL = "STREAMER_CALLBACK_URL"
+	// EnvWorkerFunction is the name or ARN of the worker function the processor invokes.
+	EnvWorkerFunction = "STREAMER_WORKER_FUNCTION"
+	// EnvJWKSURL is the URL of the identity provider's JWKS (RS256, ES256, EdDSA).
+	EnvJWKSURL = "STREAMER_JWKS_URL"
+	// EnvIssuer is the required `iss` claim, when set.
+	EnvIssuer = "STREAMER_ISSUER"
+	// EnvAudience is the required `aud` claim, when set.
+	EnvAudience = "STREAMER_AUDIENCE"
+	// EnvHMACSecretARN is the ARN of a Secrets Manager secret holding an HS256 key.
+	EnvHMACSecretARN = "STREAMER_HMAC_SECRET_ARN"
+	// EnvHMACSecret is an HS256 key given directly (local development only).
+	EnvHMACSecret = "STREAMER_HMAC_SECRET"
+	// EnvAllowedTenants is a comma-separated tenant allow-list; empty allows every tenant.
+	EnvAllowedTenants = "STREAMER_ALLOWED_TENANTS"
+	// EnvAsyncThreshold is a Go duration: handlers estimated above it run asynchronously.
+	EnvAsyncThreshold = "STREAMER_ASYNC_THRESHOLD"
+	// EnvSyncBudget is a Go duration: the time a synchronous handler may take.
+	EnvSyncBudget = "STREAMER_SYNC_BUDGET"
+	// EnvMaxAttempts is the number of attempts an async request gets before it fails.
+	EnvMaxAttempts = "STREAMER_MAX_ATTEMPTS"
+	// EnvDynamoDBEndpoint overrides the DynamoDB endpoint (DynamoDB Local).
+	EnvDynamoDBEndpoint = "STREAMER_DYNAMODB_ENDPOINT"
+	// EnvLogLevel is the slog level: debug, info, warn or error.
+	EnvLogLevel = "STREAMER_LOG_LEVEL"
+	// EnvMetricsNamespace is the CloudWatch namespace of the embedded metrics.
+	EnvMetricsNamespace = "STREAMER_METRICS_NAMESPACE"
+)
+
+// Function roles: the values of EnvFunction.
+const (
+	RoleAuthorizer = "authorizer"
+	RoleConnect    = "connect"
+	RoleDisconnect = "disconnect"
+	RoleRouter     = "router"
+	RoleProcessor  = "processor"
+	RoleWorker     = "worker"
+)
+
+// Roles lists every function role, in the order the construct creates them.
+var Roles = []string{RoleAuthorizer, RoleConnect, RoleDisconnect, RoleRouter, RoleProcessor, RoleWorker}
+
+// Authorizer context keys: the $connect authorizer puts the verified identity under these
+// keys, and API Gateway hands them to every later event in requestContext.authorizer.
+const (
+	AuthUserID   = "user_id"
+	AuthTenantID = "tenant_id"
+)
+
+// Connections table. Every key attribute is a string (S).
+const (
+	AttrConnectionID = "connection_id" // partition key
+	AttrUserID       = "user_id"
+	AttrTenantID     = "tenant_id"
+	AttrEndpoint     = "endpoint"
+	AttrConnectedAt  = "connected_at"
+	AttrLastSeen     = "last_seen"
+	AttrMetadata     = "metadata"
+	AttrTTL          = "ttl" // number, Unix seconds; the table's TTL attribute
+
+	// IndexConnectionsByUser is the GSI with partition key user_id.
+	IndexConnectionsByUser = "user-connections"
+	// IndexConnectionsByTenant is the GSI with partition key tenant_id.
+	IndexConnectionsByTenant = "tenant-connections"
+)
+
+// Requests table. Key attributes are strings (S); created_at is an RFC 3339 string with a
+// fixed-width UTC timestamp so that it sorts.
+const (
+	AttrRequestID        = "request_id" // partition key: "<tenant>#<user>#<client id>"
+	AttrClientID         = "client_id"  // the id the client chose (or the server generated)
+	AttrStatus           = "status"
+	AttrCreatedAt        = "created_at"
+	AttrUpdatedAt        = "updated_at"
+	AttrAction           = "action"
+	AttrPayload          = "payload" // JSON text
+	AttrAttempt          = "attempt"
+	AttrMaxAttempts      = "max_attempts"
+	AttrLeaseUntil       = "lease_until"
+	AttrLeaseOwner       = "lease_owner"
+	AttrProgress         = "progress"
+	AttrProgressMessage  = "progress_message"
+	AttrProgressMetadata = "progress_metadata" // JSON text
+	AttrResult           = "result"            // JSON text
+	AttrError            = "error"             // JSON text of a streamer.Error
+	AttrCancelRequested  = "cancel_requested"
+	AttrStartedAt        = "started_at"
+	AttrEndedAt          = "ended_at"
+	// AttrRequestConnectionID is the requests table's connection attribute (same name as
+	// in the Connections table).
+	AttrRequestConnectionID = AttrConnectionID
+
+	// IndexRequestsByConnection is the GSI with partition key connection_id.
+	IndexRequestsByConnection = "connection-requests"
+	// IndexRequestsByStatus is the GSI with partition key status and sort key created_at.
+	IndexRequestsByStatus = "status-time"
+)
+
+// Status values of a request, as stored in AttrStatus.
+const (
+	StatusPending    = "PENDING"
+	StatusProcessing = "PROCESSING"
+	StatusCompleted  = "COMPLETED"
+	StatusFailed     = "FAILED"
+	StatusCancelled  = "CANCELLED"
+)
+
+// Limits of the AWS services (see LIMITS.md) and the defaults built on them.
+const (
+	// MaxMessageBytes is API Gateway's WebSocket message limit (128 KB, hard).
+	MaxMessageBytes = 128 * 1024
+	// MaxItemBytes is DynamoDB's item size limit (400 KB).
+	MaxItemBytes = 400 * 1024
+	// IntegrationTimeout is API Gateway's integration timeout (29 s, hard).
+	IntegrationTimeout = 29 * time.Second
+	// IdleTimeout is API Gateway's WebSocket idle timeout (10 min, hard).
+	IdleTimeout = 10 * time.Minute
+	// MaxConnectionDuration is API Gateway's WebSocket connection limit (2 h, hard).
+	MaxConnectionDuration = 2 * time.Hour
+
+	// DefaultAsyncThreshold: handlers estimated above it run asynchronously.
+	DefaultAsyncThreshold = 5 * time.Second
+	// DefaultSyncBudget is the time a synchronous handler gets, inside IntegrationTimeout.
+	DefaultSyncBudget = 25 * time.Second
+	// DefaultMaxAttempts is the number of attempts of an async request.
+	DefaultMaxAttempts = 3
+	// ConnectionTTL is how long a connection record lives.
+	ConnectionTTL = 24 * time.Hour
+	// RequestTTL is how long a request record lives.
+	RequestTTL = 7 * 24 * time.Hour
+	// ProgressInterval is the minimum time between two progress pushes of one request.
+	ProgressInterval = 200 * time.Millisecond
+	// PersistInterval is the minimum time between two progress writes of one request.
+	PersistInterval = time.Second
+)

@@ -1,0 +1,209 @@
+// Package store defines the durable state of Streamer: connections and async requests,
+// their statuses, and the ConnectionStore and RequestQueue interfaces. Package dynamostore
+// implements them on DynamoDB, package memstore in memory with the same behaviour, and
+// package storetest holds the conformance suite both pass.
+//
+// Every status change is a conditional write: PENDING -> PROCESSING -> COMPLETED | FAILED
+// | CANCELLED, with PROCESSING -> PENDING (attempt+1) for a retryable failure, and a
+// PROCESSING request whose lease expired claimable again.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/streamer-go/streamer/runtime/contract"
+)
+
+// Sentinel errors. Implementations wrap them; test with errors.Is.
+var (
+	// ErrNotFound: no such item, or it expired (reads ignore items past their TTL), or it
+	// belongs to another tenant or user.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict: a conditional write failed: the item is not in the state the
+	// transition needs (already claimed, finished, lease lost, ...).
+	ErrConflict = errors.New("store: condition failed")
+	// ErrDuplicate: Enqueue found a request with the same id; the error is a
+	// *DuplicateError holding it.
+	ErrDuplicate = errors.New("store: duplicate request")
+	// ErrTooLarge: the item would exceed DynamoDB's 400 KB limit.
+	ErrTooLarge = errors.New("store: item too large")
+)
+
+// DuplicateError is returned by Enqueue when a request with the same id exists. Existing
+// is that request as stored.
+type DuplicateError struct {
+	Existing *AsyncRequest
+}
+
+// Error implements error.
+func (e *DuplicateError) Error() string { return ErrDuplicate.Error() + ": " + e.Existing.RequestID }
+
+// Is makes errors.Is(err, ErrDuplicate) true.
+func (e *DuplicateError) Is(target error) bool { return target == ErrDuplicate }
+
+// RequestStatus is the status of an async request.
+type RequestStatus string
+
+// Request statuses.
+const (
+	StatusPending    RequestStatus = contract.StatusPending
+	StatusProcessing RequestStatus = contract.StatusProcessing
+	StatusCompleted  RequestStatus = contract.StatusCompleted
+	StatusFailed     RequestStatus = contract.StatusFailed
+	StatusCancelled  RequestStatus = contract.StatusCancelled
+)
+
+// Terminal reports whether no further transition is possible.
+func (s RequestStatus) Terminal() bool {
+	return s == StatusCompleted || s == StatusFailed || s == StatusCancelled
+}
+
+// Connection is one open WebSocket connection.
+type Connection struct {
+	ConnectionID string            `dynamo:"connection_id,hash"`
+	UserID       string            `dynamo:"user_id" index:"user-connections,hash"`
+	TenantID     string            `dynamo:"tenant_id" index:"tenant-connections,hash"`
+	Endpoint     string            `dynamo:"endpoint"`     // @connections callback URL
+	ConnectedAt  time.Time         `dynamo:"connected_at"` // when $connect succeeded
+	LastSeen     time.Time         `dynamo:"last_seen"`    // last message seen
+	Metadata     map[string]string `dynamo:"metadata,omitempty"`
+	TTL          int64             `dynamo:"ttl"` // Unix seconds; ConnectionTTL after connect
+}
+
+// Expired reports whether the record is past its TTL at now (TTL deletion is lazy, so
+// reads must check).
+func (c *Connection) Expired(now time.Time) bool { return c.TTL > 0 && now.Unix() >= c.TTL }
+
+// AsyncRequest is one queued request and its processing state.
+type AsyncRequest struct {
+	RequestID    string          `dynamo:"request_id,hash"` // ScopedID(tenant, user, client id)
+	ClientID     string          `dynamo:"client_id"`       // the id the client sees
+	ConnectionID string          `dynamo:"connection_id" index:"connection-requests,hash"`
+	Status       RequestStatus   `dynamo:"status" index:"status-time,hash"`
+	CreatedAt    time.Time       `dynamo:"created_at" index:"status-time,range"`
+	UpdatedAt    time.Time       `dynamo:"updated_at"`
+	Action       string          `dynamo:"action"`
+	Payload      json.RawMessage `dynamo:"payload"` // JSON, stored as a string
+
+	// Processing state.
+	Attempt          int             `dynamo:"attempt"`      // 1 for the first attempt
+	MaxAttempts      int             `dynamo:"max_attempts"` // attempts before FAILED
+	LeaseUntil       time.Time       `dynamo:"lease_until,omitempty"`
+	LeaseOwner       string          `dynamo:"lease_owner,omitempty"`
+	StartedAt        time.Time       `dynamo:"started_at,omitempty"`
+	EndedAt          time.Time       `dynamo:"ended_at,omitempty"`
+	Progress         float64         `dynamo:"progress"`
+	ProgressMessage  string          `dynamo:"progress_message,omitempty"`
+	ProgressMetadata json.RawMessage `dynamo:"progress_metadata,omitempty"` // JSON object
+	Result           json.RawMessage `dynamo:"result,omitempty"`            // JSON of the result data
+	Error            json.RawMessage `dynamo:"error,omitempty"`             // JSON of a streamer.Error
+	CancelRequested  bool            `dynamo:"cancel_requested,omitempty"`
+
+	// Multi-tenancy: from the verified token.
+	UserID   string `dynamo:"user_id"`
+	TenantID string `dynamo:"tenant_id"`
+	TTL      int64  `dynamo:"ttl"` // Unix seconds; RequestTTL after enqueue
+}
+
+// Expired reports whether the record is past its TTL at now.
+func (r *AsyncRequest) Expired(now time.Time) bool { return r.TTL > 0 && now.Unix() >= r.TTL }
+
+// ScopedID returns the table key of a client's request id: two tenants (or two users) can
+// use the same client id without meeting.
+func ScopedID(tenantID, userID, clientID string) string {
+	return tenantID + "#" + userID + "#" + clientID
+}
+
+// SplitScopedID is the inverse of ScopedID.
+func SplitScopedID(requestID string) (tenantID, userID, clientID string, ok bool) {
+	tenantID, rest, ok1 := strings.Cut(requestID, "#")
+	userID, clientID, ok2 := strings.Cut(rest, "#")
+	return tenantID, userID, clientID, ok1 && ok2
+}
+
+// Owner identifies who may see a request: the tenant and user of the verified token.
+type Owner struct {
+	TenantID string
+	UserID   string
+}
+
+// ProgressState is the progress persisted for a request.
+type ProgressState struct {
+	Percentage float64
+	Message    string
+	Metadata   map[string]any
+}
+
+// ConnectionStore keeps the records of open connections.
+type ConnectionStore interface {
+	// Save creates or replaces a connection record, setting TTL when it is zero.
+	Save(ctx context.Context, conn *Connection) error
+	// Get returns a live connection; ErrNotFound when missing or expired.
+	Get(ctx context.Context, connectionID string) (*Connection, error)
+	// Delete removes a connection record; deleting a missing one is not an error.
+	Delete(ctx context.Context, connectionID string) error
+	// Touch sets last_seen; ErrNotFound when missing.
+	Touch(ctx context.Context, connectionID string, at time.Time) error
+	// ListByUser returns the live connections of one user of one tenant.
+	ListByUser(ctx context.Context, tenantID, userID string) ([]*Connection, error)
+	// ListByTenant returns the live connections of a tenant.
+	ListByTenant(ctx context.Context, tenantID string) ([]*Connection, error)
+}
+
+// RequestQueue keeps async requests and moves them through their statuses. Every
+// transition is conditional; a transition from the wrong state returns ErrConflict.
+type RequestQueue interface {
+	// Enqueue stores a new PENDING request (idempotent on RequestID). It sets CreatedAt,
+	// UpdatedAt, Attempt (1), MaxAttempts (DefaultMaxAttempts when zero) and TTL when they
+	// are zero. A duplicate returns a *DuplicateError holding the existing request; a
+	// payload over the item limit returns ErrTooLarge.
+	Enqueue(ctx context.Context, req *AsyncRequest) error
+	// Get returns a request by its scoped id; ErrNotFound when missing or expired.
+	Get(ctx context.Context, requestID string) (*AsyncRequest, error)
+	// GetForOwner returns the request the owner knows as clientID; ErrNotFound when it is
+	// missing, expired or someone else's.
+	GetForOwner(ctx context.Context, owner Owner, clientID string) (*AsyncRequest, error)
+	// UpdateStatus sets a status unconditionally except that a terminal request is never
+	// changed (ErrConflict). Kept from the seed for administrative use; the executor uses
+	// the lease-checked transitions below.
+	UpdateStatus(ctx context.Context, requestID string, status RequestStatus, message string) error
+	// UpdateProgress records progress of a PROCESSING request (ErrConflict otherwise).
+	UpdateProgress(ctx context.Context, requestID string, progress float64, message string, details map[string]any) error
+	// CompleteRequest marks a PROCESSING request COMPLETED with result as its data.
+	CompleteRequest(ctx context.Context, requestID string, result map[string]any) error
+	// FailRequest marks a non-terminal request FAILED with an INTERNAL_ERROR carrying errMsg.
+	FailRequest(ctx context.Context, requestID string, errMsg string) error
+
+	// Claim moves a request to PROCESSING for owner (a worker's invocation id) until
+	// leaseUntil: from PENDING, or from PROCESSING whose lease expired before now (the
+	// previous worker died). Returns the claimed request; ErrConflict when it is not
+	// claimable (already claimed, finished, or cancel requested while PENDING is handled
+	// by RequestCancel), ErrNotFound when missing.
+	Claim(ctx context.Context, requestID, owner string, now, leaseUntil time.Time) (*AsyncRequest, error)
+	// Checkpoint persists progress and extends the lease, if owner still holds it.
+	// Returns the request as stored after the write, so the worker sees cancel_requested
+	// and the current connection_id (a resumed client). ErrConflict when the lease is lost.
+	Checkpoint(ctx context.Context, requestID, owner string, p ProgressState, leaseUntil time.Time) (*AsyncRequest, error)
+	// Finish moves a PROCESSING request held by owner to COMPLETED (result set), FAILED
+	// or CANCELLED (errJSON set), records progress p and EndedAt. Returns the stored
+	// request; ErrConflict when the lease is lost; ErrTooLarge when result is over the
+	// item limit (the caller then fails the request with PAYLOAD_TOO_LARGE).
+	Finish(ctx context.Context, requestID, owner string, status RequestStatus, p ProgressState, result, errJSON json.RawMessage) (*AsyncRequest, error)
+	// Release puts a PROCESSING request held by owner back to PENDING with Attempt+1 and
+	// no lease (a retryable failure, or a worker about to run out of time), recording
+	// errJSON as the last error. That write re-triggers the stream. ErrConflict when the
+	// lease is lost.
+	Release(ctx context.Context, requestID, owner string, errJSON json.RawMessage) (*AsyncRequest, error)
+	// Rebind points the owner's request at connectionID (resume after reconnect) and
+	// returns it; ErrNotFound when it is not the owner's.
+	Rebind(ctx context.Context, owner Owner, clientID, connectionID string) (*AsyncRequest, error)
+	// RequestCancel cancels the owner's request: a PENDING one becomes CANCELLED at once
+	// (with a CANCELLED error), a PROCESSING one gets cancel_requested; a terminal one is
+	// returned unchanged. Returns the request after the write; ErrNotFound when it is not
+	// the owner's.
+	RequestCancel(ctx context.Context, owner Owner, clientID string, errJSON json.RawMessage) (*AsyncRequest, error)
+}

@@ -1,0 +1,3 @@
+module github.com/streamer-go/streamer/test
+
+go 1.26
