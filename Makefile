@@ -13,8 +13,8 @@ help: ## List the targets
 dev: ## Run the whole system locally (the local stack, in-memory store)
 	@echo "make dev arrives with the local stack"
 
-test: ## Run every module's tests with -race
-	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test -race -count=1 ./...); done
+test: ## Run every module's tests with -race, against a DynamoDB Local started for the run (Java 17+)
+	@STREAMER_REQUIRE_DYNAMODB=1 scripts/dynamodb-local.sh run -- bash -c 'set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test -race -count=1 ./...); done'
 
 lint: ## gofmt, go vet and staticcheck on every module
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

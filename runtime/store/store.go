@@ -6,6 +6,11 @@
 // Every status change is a conditional write: PENDING -> PROCESSING -> COMPLETED | FAILED
 // | CANCELLED, with PROCESSING -> PENDING (attempt+1) for a retryable failure, and a
 // PROCESSING request whose lease expired claimable again.
+//
+// The rules live here once: Queue implements RequestQueue on a RequestTable (the three
+// primitives conditional create, consistent read, conditional update), and both stores
+// supply only the table. EncodeImage and DecodeImage are the item encoding dynamostore
+// writes and the Requests table's stream carries as NewImage.
 package store
 
 import (
@@ -62,51 +67,53 @@ func (s RequestStatus) Terminal() bool {
 	return s == StatusCompleted || s == StatusFailed || s == StatusCancelled
 }
 
-// Connection is one open WebSocket connection.
+// Connection is one open WebSocket connection. Attribute names are the contract's
+// (contract.AttrConnectionID, ...).
 type Connection struct {
-	ConnectionID string            `dynamo:"connection_id,hash"`
-	UserID       string            `dynamo:"user_id" index:"user-connections,hash"`
-	TenantID     string            `dynamo:"tenant_id" index:"tenant-connections,hash"`
-	Endpoint     string            `dynamo:"endpoint"`     // @connections callback URL
-	ConnectedAt  time.Time         `dynamo:"connected_at"` // when $connect succeeded
-	LastSeen     time.Time         `dynamo:"last_seen"`    // last message seen
-	Metadata     map[string]string `dynamo:"metadata,omitempty"`
-	TTL          int64             `dynamo:"ttl"` // Unix seconds; ConnectionTTL after connect
+	ConnectionID string            // API Gateway's connection id
+	UserID       string            // from the verified token
+	TenantID     string            // from the verified token
+	Endpoint     string            // @connections callback URL
+	ConnectedAt  time.Time         // when $connect succeeded
+	LastSeen     time.Time         // last message seen
+	Metadata     map[string]string // free-form
+	TTL          int64             // Unix seconds; ConnectionTTL after connect
 }
 
 // Expired reports whether the record is past its TTL at now (TTL deletion is lazy, so
 // reads must check).
 func (c *Connection) Expired(now time.Time) bool { return c.TTL > 0 && now.Unix() >= c.TTL }
 
-// AsyncRequest is one queued request and its processing state.
+// AsyncRequest is one queued request and its processing state. Its item (and stream
+// image) encoding is EncodeImage's.
 type AsyncRequest struct {
-	RequestID    string          `dynamo:"request_id,hash"` // ScopedID(tenant, user, client id)
-	ClientID     string          `dynamo:"client_id"`       // the id the client sees
-	ConnectionID string          `dynamo:"connection_id" index:"connection-requests,hash"`
-	Status       RequestStatus   `dynamo:"status" index:"status-time,hash"`
-	CreatedAt    time.Time       `dynamo:"created_at" index:"status-time,range"`
-	UpdatedAt    time.Time       `dynamo:"updated_at"`
-	Action       string          `dynamo:"action"`
-	Payload      json.RawMessage `dynamo:"payload"` // JSON, stored as a string
+	RequestID    string          // ScopedID(tenant, user, client id)
+	ClientID     string          // the id the client sees
+	ConnectionID string          // where progress and the result go
+	Status       RequestStatus   // PENDING, PROCESSING, or terminal
+	CreatedAt    time.Time       // when it was enqueued (sort key of the status-time index)
+	UpdatedAt    time.Time       // the last write
+	Action       string          // the handler's action
+	Payload      json.RawMessage // JSON, stored as a string
 
 	// Processing state.
-	Attempt          int             `dynamo:"attempt"`      // 1 for the first attempt
-	MaxAttempts      int             `dynamo:"max_attempts"` // attempts before FAILED
-	LeaseUntil       time.Time       `dynamo:"lease_until,omitempty"`
-	LeaseOwner       string          `dynamo:"lease_owner,omitempty"`
-	StartedAt        time.Time       `dynamo:"started_at,omitempty"`
-	EndedAt          time.Time       `dynamo:"ended_at,omitempty"`
-	Progress         float64         `dynamo:"progress"`
-	ProgressMessage  string          `dynamo:"progress_message,omitempty"`
-	ProgressMetadata json.RawMessage `dynamo:"progress_metadata,omitempty"` // JSON object
-	Result           json.RawMessage `dynamo:"result,omitempty"`            // JSON of the result data
-	Error            json.RawMessage `dynamo:"error,omitempty"`             // JSON of a streamer.Error
-	CancelRequested  bool            `dynamo:"cancel_requested,omitempty"`
+	Attempt          int       // 1 for the first attempt
+	MaxAttempts      int       // attempts before FAILED
+	LeaseUntil       time.Time // the claim holds until then
+	LeaseOwner       string    // the worker (invocation) holding the claim
+	StartedAt        time.Time // when the current attempt was claimed
+	EndedAt          time.Time // when it became terminal
+	Progress         float64   // percentage, 0-100
+	ProgressMessage  string
+	ProgressMetadata json.RawMessage // JSON object
+	Result           json.RawMessage // JSON of the result data
+	Error            json.RawMessage // JSON of a streamer.Error
+	CancelRequested  bool            // the client asked to cancel while it was PROCESSING
 
 	// Multi-tenancy: from the verified token.
-	UserID   string `dynamo:"user_id"`
-	TenantID string `dynamo:"tenant_id"`
-	TTL      int64  `dynamo:"ttl"` // Unix seconds; RequestTTL after enqueue
+	UserID   string
+	TenantID string
+	TTL      int64 // Unix seconds; RequestTTL after enqueue
 }
 
 // Expired reports whether the record is past its TTL at now.

@@ -1,0 +1,352 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/streamer-go/streamer/runtime/contract"
+)
+
+// RequestTable is the storage a Queue runs on: the three primitives of the Requests
+// table. dynamostore implements it with PutItem, GetItem and UpdateItem; memstore with a
+// map under a mutex. The rules (defaults, conditions, what each transition writes) live
+// in Queue, once.
+type RequestTable interface {
+	// Create writes r unless a request with its id exists and is live at now;
+	// ErrConflict when one does, ErrTooLarge when the item is over the limit.
+	Create(ctx context.Context, r *AsyncRequest, now time.Time) error
+	// Load returns the stored request, expired or not, from a strongly consistent
+	// read; ErrNotFound when missing.
+	Load(ctx context.Context, requestID string) (*AsyncRequest, error)
+	// Update applies t atomically when t.Cond holds and returns the request as stored
+	// after; ErrConflict (or ErrNotFound) when the condition fails, ErrTooLarge when the
+	// item would be over the limit.
+	Update(ctx context.Context, requestID string, t Transition) (*AsyncRequest, error)
+}
+
+// Queue implements RequestQueue on a RequestTable. Both stores use it, so they share
+// every rule by construction; the conformance suite checks the tables.
+type Queue struct {
+	table RequestTable
+	now   func() time.Time
+}
+
+var _ RequestQueue = (*Queue)(nil)
+
+// NewQueue returns a Queue on table; now is its clock (time.Now when nil), used for
+// defaults, timestamps and TTL checks.
+func NewQueue(table RequestTable, now func() time.Time) *Queue {
+	if now == nil {
+		now = time.Now
+	}
+	return &Queue{table: table, now: now}
+}
+
+// enqueueTries bounds the create/read loop of Enqueue: a duplicate that expires or is
+// deleted between the failed create and the read is retried.
+const enqueueTries = 3
+
+// Enqueue implements RequestQueue.
+func (q *Queue) Enqueue(ctx context.Context, req *AsyncRequest) error {
+	if req == nil || req.RequestID == "" {
+		return errors.New("store: enqueue: request id is empty")
+	}
+	now := q.now()
+	req.Status = StatusPending
+	req.CreatedAt = orNow(req.CreatedAt, now).UTC() // as it reads back
+	req.UpdatedAt = orNow(req.UpdatedAt, req.CreatedAt).UTC()
+	if req.Attempt == 0 {
+		req.Attempt = 1
+	}
+	if req.MaxAttempts == 0 {
+		req.MaxAttempts = contract.DefaultMaxAttempts
+	}
+	if req.TTL == 0 {
+		req.TTL = now.Add(contract.RequestTTL).Unix()
+	}
+	for range enqueueTries {
+		err := q.table.Create(ctx, req, now)
+		if !errors.Is(err, ErrConflict) {
+			return err
+		}
+		existing, err := q.Get(ctx, req.RequestID)
+		if err == nil {
+			return &DuplicateError{Existing: existing}
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: enqueue %s: the existing request keeps changing", ErrConflict, req.RequestID)
+}
+
+// Get implements RequestQueue.
+func (q *Queue) Get(ctx context.Context, requestID string) (*AsyncRequest, error) {
+	return q.load(ctx, requestID, Condition{Now: q.now()})
+}
+
+// GetForOwner implements RequestQueue.
+func (q *Queue) GetForOwner(ctx context.Context, owner Owner, clientID string) (*AsyncRequest, error) {
+	return q.load(ctx, ScopedID(owner.TenantID, owner.UserID, clientID), Condition{Now: q.now(), Owner: &owner})
+}
+
+// load reads a request and checks it against cond.
+func (q *Queue) load(ctx context.Context, requestID string, cond Condition) (*AsyncRequest, error) {
+	r, err := q.table.Load(ctx, requestID)
+	if err != nil {
+		return nil, err
+	}
+	if err := cond.Check(r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// UpdateStatus implements RequestQueue.
+func (q *Queue) UpdateStatus(ctx context.Context, requestID string, status RequestStatus, message string) error {
+	if !slices.Contains(allStatuses, status) {
+		return fmt.Errorf("store: update status of %s: unknown status %q", requestID, status)
+	}
+	now := q.now()
+	r := &AsyncRequest{Status: status, ProgressMessage: message, UpdatedAt: now}
+	names := []string{contract.AttrStatus, contract.AttrUpdatedAt}
+	if message != "" {
+		names = append(names, contract.AttrProgressMessage)
+	}
+	if status.Terminal() {
+		r.EndedAt = now
+		names = append(names, contract.AttrEndedAt, contract.AttrLeaseUntil)
+	}
+	_, err := q.apply(ctx, requestID, live(now, nonTerminal...), r, names...)
+	return err
+}
+
+// UpdateProgress implements RequestQueue.
+func (q *Queue) UpdateProgress(ctx context.Context, requestID string, progress float64, message string, details map[string]any) error {
+	now := q.now()
+	r, err := withProgress(&AsyncRequest{UpdatedAt: now}, ProgressState{Percentage: progress, Message: message, Metadata: details})
+	if err != nil {
+		return err
+	}
+	_, err = q.apply(ctx, requestID, live(now, StatusProcessing), r, progressNames...)
+	return err
+}
+
+// CompleteRequest implements RequestQueue. Progress becomes 100.
+func (q *Queue) CompleteRequest(ctx context.Context, requestID string, result map[string]any) error {
+	data, err := marshalJSON(result)
+	if err != nil {
+		return fmt.Errorf("store: complete %s: result: %w", requestID, err)
+	}
+	now := q.now()
+	r := &AsyncRequest{Status: StatusCompleted, Result: data, Progress: 100, EndedAt: now, UpdatedAt: now}
+	_, err = q.apply(ctx, requestID, live(now, StatusProcessing), r,
+		contract.AttrStatus, contract.AttrResult, contract.AttrProgress, contract.AttrEndedAt, contract.AttrUpdatedAt, contract.AttrLeaseUntil)
+	return err
+}
+
+// FailRequest implements RequestQueue. The error stored is {"code":"INTERNAL_ERROR",
+// "message":errMsg}, the JSON of a streamer.Error.
+func (q *Queue) FailRequest(ctx context.Context, requestID string, errMsg string) error {
+	data, err := marshalJSON(map[string]string{"code": "INTERNAL_ERROR", "message": errMsg})
+	if err != nil {
+		return fmt.Errorf("store: fail %s: %w", requestID, err)
+	}
+	now := q.now()
+	r := &AsyncRequest{Status: StatusFailed, Error: data, EndedAt: now, UpdatedAt: now}
+	_, err = q.apply(ctx, requestID, live(now, nonTerminal...), r,
+		contract.AttrStatus, contract.AttrError, contract.AttrEndedAt, contract.AttrUpdatedAt, contract.AttrLeaseUntil)
+	return err
+}
+
+// Claim implements RequestQueue. A reclaim (the lease expired) keeps Attempt: only a
+// Release counts an attempt as used. The request returned may carry CancelRequested (a
+// cancel that came while an earlier attempt ran): the worker then finishes it CANCELLED.
+func (q *Queue) Claim(ctx context.Context, requestID, owner string, now, leaseUntil time.Time) (*AsyncRequest, error) {
+	if err := checkOwner("claim", requestID, owner); err != nil {
+		return nil, err
+	}
+	cond := Condition{Now: now, Statuses: nonTerminal, LeaseExpired: true}
+	r := &AsyncRequest{Status: StatusProcessing, LeaseOwner: owner, LeaseUntil: leaseUntil, StartedAt: now, UpdatedAt: now}
+	return q.apply(ctx, requestID, cond, r,
+		contract.AttrStatus, contract.AttrLeaseOwner, contract.AttrLeaseUntil, contract.AttrStartedAt, contract.AttrUpdatedAt)
+}
+
+// Checkpoint implements RequestQueue.
+func (q *Queue) Checkpoint(ctx context.Context, requestID, owner string, p ProgressState, leaseUntil time.Time) (*AsyncRequest, error) {
+	if err := checkOwner("checkpoint", requestID, owner); err != nil {
+		return nil, err
+	}
+	now := q.now()
+	r, err := withProgress(&AsyncRequest{LeaseUntil: leaseUntil, UpdatedAt: now}, p)
+	if err != nil {
+		return nil, err
+	}
+	return q.apply(ctx, requestID, held(now, owner), r, slices.Concat(progressNames, []string{contract.AttrLeaseUntil})...)
+}
+
+// Finish implements RequestQueue.
+func (q *Queue) Finish(ctx context.Context, requestID, owner string, status RequestStatus, p ProgressState, result, errJSON json.RawMessage) (*AsyncRequest, error) {
+	if !status.Terminal() {
+		return nil, fmt.Errorf("store: finish %s: status %q is not terminal", requestID, status)
+	}
+	if err := checkOwner("finish", requestID, owner); err != nil {
+		return nil, err
+	}
+	now := q.now()
+	r, err := withProgress(&AsyncRequest{Status: status, Result: result, Error: errJSON, EndedAt: now, UpdatedAt: now}, p)
+	if err != nil {
+		return nil, err
+	}
+	names := slices.Concat(progressNames, []string{contract.AttrStatus, contract.AttrEndedAt, contract.AttrLeaseUntil})
+	if len(result) > 0 {
+		names = append(names, contract.AttrResult)
+	}
+	if len(errJSON) > 0 {
+		names = append(names, contract.AttrError)
+	}
+	return q.apply(ctx, requestID, held(now, owner), r, names...)
+}
+
+// Release implements RequestQueue.
+func (q *Queue) Release(ctx context.Context, requestID, owner string, errJSON json.RawMessage) (*AsyncRequest, error) {
+	if err := checkOwner("release", requestID, owner); err != nil {
+		return nil, err
+	}
+	now := q.now()
+	r := &AsyncRequest{Status: StatusPending, Error: errJSON, UpdatedAt: now}
+	names := []string{contract.AttrStatus, contract.AttrUpdatedAt, contract.AttrLeaseOwner, contract.AttrLeaseUntil}
+	if len(errJSON) > 0 {
+		names = append(names, contract.AttrError)
+	}
+	t, err := change(held(now, owner), r, names...)
+	if err != nil {
+		return nil, fmt.Errorf("store: release %s: %w", requestID, err)
+	}
+	t.IncrementAttempt = true
+	return q.update(ctx, requestID, t)
+}
+
+// Rebind implements RequestQueue. A terminal request is returned unchanged: there is no
+// more work to deliver, and a finished request never changes.
+func (q *Queue) Rebind(ctx context.Context, owner Owner, clientID, connectionID string) (*AsyncRequest, error) {
+	requestID := ScopedID(owner.TenantID, owner.UserID, clientID)
+	now := q.now()
+	cond := Condition{Now: now, Statuses: nonTerminal, Owner: &owner}
+	r, err := q.apply(ctx, requestID, cond, &AsyncRequest{ConnectionID: connectionID, UpdatedAt: now},
+		contract.AttrRequestConnectionID, contract.AttrUpdatedAt)
+	if errors.Is(err, ErrConflict) {
+		return q.terminal(ctx, requestID, owner, err)
+	}
+	return r, err
+}
+
+// cancelTries bounds RequestCancel's read/write loop; each retry means the status moved
+// on between the read and the write.
+const cancelTries = 4
+
+// RequestCancel implements RequestQueue.
+func (q *Queue) RequestCancel(ctx context.Context, owner Owner, clientID string, errJSON json.RawMessage) (*AsyncRequest, error) {
+	requestID := ScopedID(owner.TenantID, owner.UserID, clientID)
+	for range cancelTries {
+		cur, err := q.GetForOwner(ctx, owner, clientID)
+		if err != nil {
+			return nil, err
+		}
+		now := q.now()
+		switch {
+		case cur.Status.Terminal():
+			return cur, nil
+		case cur.Status == StatusPending:
+			r := &AsyncRequest{Status: StatusCancelled, Error: errJSON, EndedAt: now, UpdatedAt: now}
+			cur, err = q.apply(ctx, requestID, Condition{Now: now, Statuses: []RequestStatus{StatusPending}, Owner: &owner}, r,
+				contract.AttrStatus, contract.AttrError, contract.AttrEndedAt, contract.AttrUpdatedAt)
+		case cur.CancelRequested:
+			return cur, nil
+		default:
+			r := &AsyncRequest{CancelRequested: true, UpdatedAt: now}
+			cur, err = q.apply(ctx, requestID, Condition{Now: now, Statuses: []RequestStatus{StatusProcessing}, Owner: &owner}, r,
+				contract.AttrCancelRequested, contract.AttrUpdatedAt)
+		}
+		if !errors.Is(err, ErrConflict) {
+			return cur, err
+		}
+	}
+	return nil, fmt.Errorf("%w: cancel %s: the request keeps changing", ErrConflict, requestID)
+}
+
+// terminal returns the owner's request when it is terminal, else conflictErr.
+func (q *Queue) terminal(ctx context.Context, requestID string, owner Owner, conflictErr error) (*AsyncRequest, error) {
+	cur, err := q.load(ctx, requestID, Condition{Now: q.now(), Owner: &owner})
+	if err != nil {
+		return nil, err
+	}
+	if cur.Status.Terminal() {
+		return cur, nil
+	}
+	return nil, conflictErr
+}
+
+// apply writes the named attributes of r under cond.
+func (q *Queue) apply(ctx context.Context, requestID string, cond Condition, r *AsyncRequest, names ...string) (*AsyncRequest, error) {
+	t, err := change(cond, r, names...)
+	if err != nil {
+		return nil, fmt.Errorf("store: request %s: %w", requestID, err)
+	}
+	return q.update(ctx, requestID, t)
+}
+
+// update runs t. Values alone over the item limit fail before the write; a failed
+// condition is classified from a fresh read, so the caller learns ErrNotFound (missing,
+// expired, someone else's) apart from ErrConflict (wrong state), with the reason.
+func (q *Queue) update(ctx context.Context, requestID string, t Transition) (*AsyncRequest, error) {
+	if err := CheckItemSize(t.Set); err != nil {
+		return nil, fmt.Errorf("store: request %s: %w", requestID, err)
+	}
+	r, err := q.table.Update(ctx, requestID, t)
+	if !errors.Is(err, ErrConflict) {
+		return r, err
+	}
+	cur, lerr := q.table.Load(ctx, requestID)
+	if lerr != nil {
+		return nil, lerr
+	}
+	if cerr := t.Cond.Check(cur); cerr != nil {
+		return nil, cerr
+	}
+	return nil, err
+}
+
+// checkOwner rejects an empty lease owner, which would match a request without one.
+func checkOwner(op, requestID, owner string) error {
+	if owner == "" {
+		return fmt.Errorf("store: %s %s: lease owner is empty", op, requestID)
+	}
+	return nil
+}
+
+var allStatuses = []RequestStatus{StatusPending, StatusProcessing, StatusCompleted, StatusFailed, StatusCancelled}
+
+// orNow returns t, or now when t is zero.
+func orNow(t, now time.Time) time.Time {
+	if t.IsZero() {
+		return now
+	}
+	return t
+}
+
+// marshalJSON encodes v without HTML escaping: the text is stored and sent as is.
+func marshalJSON(v any) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}

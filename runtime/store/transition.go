@@ -1,0 +1,130 @@
+package store
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/streamer-go/streamer/runtime/contract"
+)
+
+// Condition is what a stored request must satisfy for a Transition: it must exist and be
+// live (not past its ttl) at Now, plus every field that is set. dynamostore renders it as
+// a ConditionExpression; Check evaluates it in Go (memstore, and the classification of a
+// failed conditional write), so both stores apply the same rule.
+type Condition struct {
+	// Now decides liveness: ttl absent or after Now.
+	Now time.Time
+	// Statuses, when set, lists the statuses the request may be in.
+	Statuses []RequestStatus
+	// LeaseHolder, when set, must equal lease_owner.
+	LeaseHolder string
+	// LeaseExpired, when set, narrows StatusProcessing in Statuses to a request whose
+	// lease_until is before Now (or absent); other statuses are admitted as they are.
+	LeaseExpired bool
+	// Owner, when set, must match tenant_id and user_id.
+	Owner *Owner
+}
+
+// Check reports whether r, as stored, satisfies c: nil, or ErrNotFound (r is nil,
+// expired or someone else's), or ErrConflict wrapped with the reason.
+func (c Condition) Check(r *AsyncRequest) error {
+	switch {
+	case r == nil:
+		return ErrNotFound
+	case r.Expired(c.Now):
+		return fmt.Errorf("%w: request %s expired", ErrNotFound, r.RequestID)
+	case c.Owner != nil && (r.TenantID != c.Owner.TenantID || r.UserID != c.Owner.UserID):
+		return fmt.Errorf("%w: request %s", ErrNotFound, r.RequestID)
+	case len(c.Statuses) > 0 && !slices.Contains(c.Statuses, r.Status):
+		return fmt.Errorf("%w: request %s is %s", ErrConflict, r.RequestID, r.Status)
+	case c.LeaseExpired && r.Status == StatusProcessing && slices.Contains(c.Statuses, StatusProcessing) && !r.LeaseUntil.Before(c.Now):
+		return fmt.Errorf("%w: request %s is leased to %s until %s", ErrConflict, r.RequestID, r.LeaseOwner, FormatTime(r.LeaseUntil))
+	case c.LeaseHolder != "" && r.LeaseOwner != c.LeaseHolder:
+		return fmt.Errorf("%w: request %s: lease of %s lost (held by %q)", ErrConflict, r.RequestID, c.LeaseHolder, r.LeaseOwner)
+	}
+	return nil
+}
+
+// Transition is one conditional write of a request: if Cond holds, set the attributes in
+// Set (encoded as EncodeImage encodes them), delete those in Remove, and add one to
+// attempt when IncrementAttempt. A RequestTable applies it atomically.
+type Transition struct {
+	Cond             Condition
+	Set              map[string]events.DynamoDBAttributeValue
+	Remove           []string
+	IncrementAttempt bool
+}
+
+// Apply returns the request r becomes under t (r itself is not modified). It does not
+// check Cond; in-memory tables call Check first. ErrTooLarge when the new item is over
+// the item limit.
+func (t Transition) Apply(r *AsyncRequest) (*AsyncRequest, error) {
+	item, err := EncodeImage(r)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range t.Remove {
+		delete(item, name)
+	}
+	for name, v := range t.Set {
+		item[name] = v
+	}
+	if t.IncrementAttempt {
+		item[contract.AttrAttempt] = events.NewNumberAttribute(fmt.Sprint(r.Attempt + 1))
+	}
+	if err := CheckItemSize(item); err != nil {
+		return nil, err
+	}
+	return DecodeImage(item)
+}
+
+// change builds a Transition's Set and Remove from a partial request: each named
+// attribute is set to its encoding in r, or removed when r leaves it empty. Encoding
+// through EncodeImage keeps updates byte-for-byte what a full write would store.
+func change(cond Condition, r *AsyncRequest, names ...string) (Transition, error) {
+	r.RequestID = "-" // only the named attributes are used
+	item, err := EncodeImage(r)
+	if err != nil {
+		return Transition{}, err
+	}
+	t := Transition{Cond: cond, Set: make(map[string]events.DynamoDBAttributeValue, len(names))}
+	for _, name := range names {
+		if v, ok := item[name]; ok {
+			t.Set[name] = v
+		} else {
+			t.Remove = append(t.Remove, name)
+		}
+	}
+	return t, nil
+}
+
+// progressNames are the attributes a progress write sets.
+var progressNames = []string{contract.AttrProgress, contract.AttrProgressMessage, contract.AttrProgressMetadata, contract.AttrUpdatedAt}
+
+// withProgress copies p into r.
+func withProgress(r *AsyncRequest, p ProgressState) (*AsyncRequest, error) {
+	r.Progress, r.ProgressMessage = p.Percentage, p.Message
+	if len(p.Metadata) > 0 {
+		meta, err := marshalJSON(p.Metadata)
+		if err != nil {
+			return nil, fmt.Errorf("store: progress metadata: %w", err)
+		}
+		r.ProgressMetadata = meta
+	}
+	return r, nil
+}
+
+// live is the condition of a request that exists and has not expired.
+func live(now time.Time, statuses ...RequestStatus) Condition {
+	return Condition{Now: now, Statuses: statuses}
+}
+
+// held is the condition of a PROCESSING request whose lease owner holds.
+func held(now time.Time, owner string) Condition {
+	return Condition{Now: now, Statuses: []RequestStatus{StatusProcessing}, LeaseHolder: owner}
+}
+
+var nonTerminal = []RequestStatus{StatusPending, StatusProcessing}
