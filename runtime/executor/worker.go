@@ -1,0 +1,173 @@
+package executor
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/streamer-go/streamer/runtime/progress"
+	"github.com/streamer-go/streamer/runtime/store"
+	"github.com/streamer-go/streamer/runtime/streamer"
+)
+
+// Queue is the part of store.RequestQueue the worker uses: the lease-checked transitions.
+type Queue interface {
+	Get(ctx context.Context, requestID string) (*store.AsyncRequest, error)
+	Claim(ctx context.Context, requestID, owner string, now, leaseUntil time.Time) (*store.AsyncRequest, error)
+	Checkpoint(ctx context.Context, requestID, owner string, p store.ProgressState, leaseUntil time.Time) (*store.AsyncRequest, error)
+	Finish(ctx context.Context, requestID, owner string, status store.RequestStatus, p store.ProgressState, result, errJSON json.RawMessage) (*store.AsyncRequest, error)
+	Release(ctx context.Context, requestID, owner string, errJSON json.RawMessage) (*store.AsyncRequest, error)
+}
+
+// Registry finds the handler of an action and wraps a run in the middleware chain, so
+// async runs see the same middleware as synchronous ones. *streamer.DefaultRouter
+// implements it.
+type Registry interface {
+	Lookup(action string) (streamer.Handler, bool)
+	Wrap(action string, f streamer.ProcessFunc) streamer.ProcessFunc
+}
+
+// Sender pushes one message to one connection; connection.ConnectionManager implements
+// it.
+type Sender = progress.Sender
+
+var (
+	_ Queue    = store.RequestQueue(nil)
+	_ Registry = (*streamer.DefaultRouter)(nil)
+)
+
+// ErrInvalidEvent is returned by Worker.Handle for an event without a request id.
+var ErrInvalidEvent = errors.New("executor: worker event without request_id")
+
+// leaseSlack is added to a foreign lease before trying to take it over, so that the
+// claim's "lease expired" check cannot lose to clock granularity.
+const leaseSlack = 50 * time.Millisecond
+
+// Worker runs queued requests: one Handle call per WorkerEvent. It is safe for
+// concurrent use; every Handle call is a separate invocation with its own lease owner.
+type Worker struct {
+	queue    Queue
+	registry Registry
+	sender   Sender
+	cfg      Config
+}
+
+// NewWorker returns a Worker that takes requests from queue, finds their handlers in
+// registry and sends progress and terminal messages through sender.
+func NewWorker(queue Queue, registry Registry, sender Sender, cfg Config) (*Worker, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if queue == nil || registry == nil || sender == nil {
+		return nil, fmt.Errorf("%w: queue, registry and sender are required", ErrInvalidConfig)
+	}
+	return &Worker{queue: queue, registry: registry, sender: sender, cfg: cfg}, nil
+}
+
+// Handle is one worker invocation for ev.RequestID: claim the request, run its handler,
+// store the outcome, then send the terminal message (or hand the request back for a
+// retry). It returns nil when the request was handled or needs nothing from this
+// invocation (already finished, held by a live worker, expired), and an error when the
+// store could not be reached, so that the invocation is retried (Lambda retries failed
+// asynchronous invocations).
+func (w *Worker) Handle(ctx context.Context, ev WorkerEvent) error {
+	if ev.RequestID == "" {
+		return ErrInvalidEvent
+	}
+	in := w.newInvocation(ctx, ev.RequestID)
+	req, err := in.claim()
+	if err != nil || req == nil {
+		return err
+	}
+	return in.newAttempt(req).run()
+}
+
+// invocation is one Handle call: its time budget and lease owner.
+type invocation struct {
+	w       *Worker
+	ctx     context.Context
+	id      string
+	owner   string
+	log     *slog.Logger
+	bounded bool      // ctx has a deadline
+	end     time.Time // ctx's deadline
+	stopAt  time.Time // end minus the safety margin: the handler is stopped here
+}
+
+func (w *Worker) newInvocation(ctx context.Context, requestID string) *invocation {
+	owner := "worker-" + rand.Text()
+	in := &invocation{
+		w:     w,
+		ctx:   ctx,
+		id:    requestID,
+		owner: owner,
+		log:   w.cfg.Logger.With(slog.String("request_id", requestID), slog.String("owner", owner)),
+	}
+	in.end, in.bounded = ctx.Deadline()
+	if in.bounded {
+		left := time.Until(in.end)
+		in.stopAt = in.end.Add(-min(w.cfg.SafetyMargin, left/10))
+	}
+	return in
+}
+
+// leaseUntil is the end of a lease taken or renewed at now: Lease later, but never past
+// the invocation's deadline (after it the invocation is gone).
+func (in *invocation) leaseUntil(now time.Time) time.Time {
+	lease := in.w.cfg.Lease
+	if in.bounded {
+		lease = min(lease, in.end.Sub(now))
+	}
+	return now.Add(lease)
+}
+
+// claim takes the request for this invocation. It returns nil, nil when there is nothing
+// to do. A request held by another worker whose lease ends soon enough is waited for
+// once: if that worker renews its lease it is alive and the claim fails; if it died, its
+// lease expires and this invocation takes the request over.
+func (in *invocation) claim() (*store.AsyncRequest, error) {
+	if in.bounded && time.Now().After(in.stopAt) {
+		return nil, fmt.Errorf("executor: %s: no time left to run the request", in.id)
+	}
+	cur, err := in.w.queue.Get(in.ctx, in.id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		in.log.Warn("executor: request not found (expired or deleted)")
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("executor: get %s: %w", in.id, err)
+	case cur.Status.Terminal():
+		in.log.Debug("executor: request already finished", slog.String("status", string(cur.Status)))
+		return nil, nil
+	}
+	now := in.w.cfg.Now()
+	if cur.Status == store.StatusProcessing && cur.LeaseUntil.After(now) {
+		wait := cur.LeaseUntil.Sub(now) + leaseSlack
+		if wait > in.w.cfg.Lease+leaseSlack || (in.bounded && time.Now().Add(wait).After(in.stopAt)) {
+			in.log.Debug("executor: request held by another worker", slog.String("holder", cur.LeaseOwner))
+			return nil, nil
+		}
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-in.ctx.Done():
+			return nil, fmt.Errorf("executor: waiting for the lease of %s: %w", in.id, context.Cause(in.ctx))
+		case <-t.C:
+		}
+		now = in.w.cfg.Now()
+	}
+	req, err := in.w.queue.Claim(in.ctx, in.id, in.owner, now, in.leaseUntil(now))
+	switch {
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
+		in.log.Debug("executor: request not claimable", slog.String("error", err.Error()))
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("executor: claim %s: %w", in.id, err)
+	}
+	return req, nil
+}
