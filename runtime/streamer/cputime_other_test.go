@@ -1,0 +1,8 @@
+//go:build !unix
+
+package streamer_test
+
+import "time"
+
+// processCPU is not measured on this platform; benchmarks then report wall time only.
+func processCPU() time.Duration { return 0 }

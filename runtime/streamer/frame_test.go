@@ -1,0 +1,60 @@
+package streamer
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// FuzzParseFrame holds the router's frame parser to json.Unmarshal: the same error or
+// none, and the same action, id and payload. Seeds are in testdata/fuzz/FuzzParseFrame.
+func FuzzParseFrame(f *testing.F) {
+	for _, seed := range []string{
+		`{"action":"echo","id":"r-1","payload":{"a":[1,{"b":"}"}],"c":"\""}}`,
+		` { "payload" : 12.5e3 , "action" : "x" , "other" : [true,false,null] } `,
+		`{"action":"a","action":"b","payload":1,"payload":"2"}`,
+		`{"Action":"a","ID":"b","PAYLOAD":3}`,
+		`{"action":"\u00e9","id":"caf\u00e9"}`,
+		`{"action":"é","id":null,"payload":null}`,
+		`{"action":1}`, `{"id":{}}`, `[]`, `null`, `"x"`, `{}`, `{"a":1`, `{"payload":"\\"}`,
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var got, want ClientMessage
+		gotErr := parseFrame(s, []byte(s), &got)
+		wantErr := json.Unmarshal([]byte(s), &want)
+		require.Equal(t, wantErr == nil, gotErr == nil, "error %v, json.Unmarshal %v", gotErr, wantErr)
+		if wantErr != nil {
+			return
+		}
+		require.Equal(t, want.Action, got.Action)
+		require.Equal(t, want.ID, got.ID)
+		require.Equal(t, string(want.Payload), string(got.Payload))
+	})
+}
+
+// TestResultBody holds the hand-written result encoder to json.Marshal.
+func TestResultBody(t *testing.T) {
+	t.Parallel()
+	for _, msg := range []*ResultMessage{
+		{Type: TypeResult, RequestID: "r-1", Action: "echo", Success: true, Data: json.RawMessage(`{"a": [1, 2]}`), DurationMS: 12},
+		{Type: TypeResult, RequestID: "r-1", Action: "a\"<b>\u2028", Success: true, Metadata: map[string]any{"k": "v"}},
+		{Type: TypeResult, RequestID: "bad id", Action: "echo", Success: true, Data: json.RawMessage(`1`)},
+		{Type: TypeResult, RequestID: "r-1", Success: true, Data: json.RawMessage(`"x"`), DurationMS: -1},
+	} {
+		quoted, err := json.Marshal(msg.Action)
+		require.NoError(t, err)
+		got, err := resultBody(msg, string(quoted))
+		require.NoError(t, err)
+		want, err := json.Marshal(msg)
+		require.NoError(t, err)
+		require.JSONEq(t, string(want), got)
+	}
+
+	_, err := resultBody(&ResultMessage{Type: TypeResult, RequestID: "r-1", Data: json.RawMessage(`{`)}, `""`)
+	require.Error(t, err, "invalid data is refused, as json.Marshal does")
+	_, err = resultBody(&ResultMessage{Type: TypeResult, RequestID: "r-1", Metadata: map[string]any{"c": make(chan int)}}, `""`)
+	require.Error(t, err)
+}

@@ -1,0 +1,278 @@
+package streamer_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/stretchr/testify/require"
+
+	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/streamer-go/streamer/runtime/store"
+	"github.com/streamer-go/streamer/runtime/store/memstore"
+	"github.com/streamer-go/streamer/runtime/streamer"
+)
+
+// loadEvent reads an API Gateway WebSocket event fixture from testdata.
+func loadEvent(tb testing.TB, name string) events.APIGatewayWebsocketProxyRequest {
+	tb.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", name))
+	require.NoError(tb, err)
+	var e events.APIGatewayWebsocketProxyRequest
+	require.NoError(tb, json.Unmarshal(raw, &e))
+	return e
+}
+
+// withBody returns the message fixture carrying body.
+func withBody(tb testing.TB, body string) events.APIGatewayWebsocketProxyRequest {
+	tb.Helper()
+	e := loadEvent(tb, "message.json")
+	e.Body = body
+	return e
+}
+
+// fixtureOwner is the identity of the authorizer context in message.json.
+var fixtureOwner = store.Owner{TenantID: "acme", UserID: "user-7"}
+
+// fixtureConnection is the connection id of message.json.
+const fixtureConnection = "b3JlXcQWIAMCKzQ="
+
+// route sends e through r and returns the reply body decoded as a JSON object (or nil for
+// an empty body).
+func route(tb testing.TB, r *streamer.DefaultRouter, e events.APIGatewayWebsocketProxyRequest) map[string]any {
+	tb.Helper()
+	resp, err := r.Route(context.Background(), e)
+	require.NoError(tb, err)
+	require.Equal(tb, 200, resp.StatusCode)
+	if resp.Body == "" {
+		return nil
+	}
+	var reply map[string]any
+	require.NoError(tb, json.Unmarshal([]byte(resp.Body), &reply), "reply %s", resp.Body)
+	return reply
+}
+
+// errorCode returns the code of an error reply, failing when reply is not one.
+func errorCode(tb testing.TB, reply map[string]any) string {
+	tb.Helper()
+	require.Equal(tb, "error", reply["type"], "reply %v", reply)
+	e, ok := reply["error"].(map[string]any)
+	require.True(tb, ok, "reply %v", reply)
+	code, _ := e["code"].(string)
+	retry, ok := e["retry"].(map[string]any)
+	require.True(tb, ok, "every error carries retry info: %v", reply)
+	require.Equal(tb, streamer.IsRetryableCode(code), retry["retryable"], "retryable of %s", code)
+	return code
+}
+
+// echo returns the payload as data.
+func echo(_ context.Context, req *streamer.Request) (*streamer.Result, error) {
+	return &streamer.Result{RequestID: req.ID, Success: true, Data: req.Payload}, nil
+}
+
+// testHandler is a Handler with configurable estimate, validation and processing.
+type testHandler struct {
+	estimate time.Duration
+	validate func(*streamer.Request) error
+	process  streamer.ProcessFunc
+}
+
+func (h *testHandler) EstimatedDuration() time.Duration { return h.estimate }
+
+func (h *testHandler) Validate(req *streamer.Request) error {
+	if h.validate == nil {
+		return nil
+	}
+	return h.validate(req)
+}
+
+func (h *testHandler) Process(ctx context.Context, req *streamer.Request) (*streamer.Result, error) {
+	if h.process == nil {
+		return nil, errors.New("async handler run synchronously")
+	}
+	return h.process(ctx, req)
+}
+
+// asyncHandler is a handler the router queues (estimated over the default threshold).
+func asyncHandler() *testHandler { return &testHandler{estimate: 2 * time.Minute} }
+
+// bundle is what a router test works with.
+type bundle struct {
+	router *streamer.DefaultRouter
+	queue  *queue
+	sender *splitSender
+	logs   *syncBuffer
+}
+
+// setup returns a router with a fake queue, a splitting sender, a JSON logger into a
+// buffer, and the handlers echo (sync) and report (async).
+func setup(tb testing.TB) *bundle {
+	tb.Helper()
+	b := &bundle{queue: newQueue(), sender: &splitSender{}, logs: &syncBuffer{}}
+	b.router = streamer.NewRouter(b.queue, b.sender)
+	b.router.SetLogger(slog.New(slog.NewJSONHandler(b.logs, nil)))
+	require.NoError(tb, b.router.Handle("echo", streamer.HandlerFunc(echo)))
+	require.NoError(tb, b.router.Handle("report", asyncHandler()))
+	return b
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// lines decodes the JSON log lines written so far.
+func (s *syncBuffer) lines(tb testing.TB) []map[string]any {
+	tb.Helper()
+	var out []map[string]any
+	for line := range bytes.Lines([]byte(s.String())) {
+		var m map[string]any
+		require.NoError(tb, json.Unmarshal(line, &m))
+		out = append(out, m)
+	}
+	return out
+}
+
+// splitSender is a ConnectionSender that splits result messages with the real
+// streamer.SplitResult, as the connection manager does, and keeps the frames per
+// connection.
+type splitSender struct {
+	mu     sync.Mutex
+	frames map[string][][]byte
+	err    error
+}
+
+var _ streamer.ConnectionSender = (*splitSender)(nil)
+
+func (s *splitSender) Send(_ context.Context, connectionID string, message any) error {
+	if s.err != nil {
+		return s.err
+	}
+	msg, ok := message.(*streamer.ResultMessage)
+	if !ok {
+		return errors.New("splitSender: only result messages expected")
+	}
+	parts, err := streamer.SplitResult(msg, contract.MaxMessageBytes)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.frames == nil {
+		s.frames = map[string][][]byte{}
+	}
+	s.frames[connectionID] = append(s.frames[connectionID], parts...)
+	return nil
+}
+
+// reassemble puts the frames sent to connectionID back together.
+func (s *splitSender) reassemble(tb testing.TB, connectionID string) *streamer.ResultMessage {
+	tb.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	frames := s.frames[connectionID]
+	require.Greater(tb, len(frames), 1, "a large result is sent in parts")
+	var ra streamer.Reassembler
+	for i, f := range frames {
+		require.LessOrEqual(tb, len(f), contract.MaxMessageBytes)
+		var m streamer.ResultMessage
+		require.NoError(tb, json.Unmarshal(f, &m))
+		done, ok, err := ra.Add(m)
+		require.NoError(tb, err)
+		if i == len(frames)-1 {
+			require.True(tb, ok)
+			return done
+		}
+		require.False(tb, ok)
+	}
+	return nil
+}
+
+// queue is the real in-memory request queue (memstore) with fault injection: while fail
+// is set, the calls the router makes return it.
+type queue struct {
+	store.RequestQueue
+	mu       sync.Mutex
+	fail     error
+	enqueues int
+}
+
+var _ store.RequestQueue = (*queue)(nil)
+
+func newQueue() *queue { return &queue{RequestQueue: memstore.New(memstore.Options{}).Requests()} }
+
+// failWith makes the router's calls fail with err (nil heals).
+func (q *queue) failWith(err error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.fail = err
+}
+
+func (q *queue) failure() error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.fail
+}
+
+func (q *queue) Enqueue(ctx context.Context, req *store.AsyncRequest) error {
+	if err := q.failure(); err != nil {
+		return err
+	}
+	q.mu.Lock()
+	q.enqueues++
+	q.mu.Unlock()
+	return q.RequestQueue.Enqueue(ctx, req)
+}
+
+func (q *queue) Rebind(ctx context.Context, owner store.Owner, clientID, connectionID string) (*store.AsyncRequest, error) {
+	if err := q.failure(); err != nil {
+		return nil, err
+	}
+	return q.RequestQueue.Rebind(ctx, owner, clientID, connectionID)
+}
+
+func (q *queue) RequestCancel(ctx context.Context, owner store.Owner, clientID string, errJSON json.RawMessage) (*store.AsyncRequest, error) {
+	if err := q.failure(); err != nil {
+		return nil, err
+	}
+	return q.RequestQueue.RequestCancel(ctx, owner, clientID, errJSON)
+}
+
+// enqueueCount returns the number of Enqueue calls that reached the store.
+func (q *queue) enqueueCount() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.enqueues
+}
+
+// stored returns the owner's request clientID as stored, or nil.
+func (q *queue) stored(tb testing.TB, owner store.Owner, clientID string) *store.AsyncRequest {
+	tb.Helper()
+	r, err := q.GetForOwner(context.Background(), owner, clientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	require.NoError(tb, err)
+	return r
+}
