@@ -1,0 +1,132 @@
+package auth
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+)
+
+// Defaults of the dev identity provider.
+const (
+	// DevIssuerName is the iss of dev tokens.
+	DevIssuerName = "streamer-dev"
+	// DevAudience is the aud of dev tokens.
+	DevAudience = "streamer"
+	// JWKSPath is where JWKS handlers are conventionally mounted.
+	JWKSPath = "/.well-known/jwks.json"
+)
+
+// DevIssuer is the identity provider of the local stack and the CLI: it holds an ES256
+// key generated at start, publishes the public half as a JWKS and mints tokens for any
+// user and tenant. It is for development only: whoever reaches Mint gets any identity.
+type DevIssuer struct {
+	key  jwk.Key          // private, kid set
+	pub  *ecdsa.PublicKey // its public half
+	jwks []byte           // the public JWK Set, JSON
+}
+
+// NewDevIssuer generates a fresh ES256 (P-256) signing key whose kid is its RFC 7638
+// thumbprint.
+func NewDevIssuer() (*DevIssuer, error) {
+	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("auth: dev issuer: %w", err)
+	}
+	key, err := jwk.FromRaw(raw)
+	if err != nil {
+		return nil, fmt.Errorf("auth: dev issuer: %v", err)
+	}
+	if err := jwk.AssignKeyID(key); err != nil {
+		return nil, fmt.Errorf("auth: dev issuer: %v", err)
+	}
+	if err := key.Set(jwk.AlgorithmKey, jwa.ES256); err != nil {
+		return nil, fmt.Errorf("auth: dev issuer: %v", err)
+	}
+	pub, err := jwk.PublicKeyOf(key)
+	if err != nil {
+		return nil, fmt.Errorf("auth: dev issuer: %v", err)
+	}
+	if err := pub.Set(jwk.KeyUsageKey, jwk.ForSignature); err != nil {
+		return nil, fmt.Errorf("auth: dev issuer: %v", err)
+	}
+	set := jwk.NewSet()
+	if err := set.AddKey(pub); err != nil {
+		return nil, fmt.Errorf("auth: dev issuer: %v", err)
+	}
+	body, err := json.Marshal(set)
+	if err != nil {
+		return nil, fmt.Errorf("auth: dev issuer: %w", err)
+	}
+	return &DevIssuer{key: key, pub: &raw.PublicKey, jwks: body}, nil
+}
+
+// Issuer is the iss claim of minted tokens.
+func (d *DevIssuer) Issuer() string { return DevIssuerName }
+
+// Audience is the aud claim of minted tokens.
+func (d *DevIssuer) Audience() string { return DevAudience }
+
+// KeyID is the kid of the signing key.
+func (d *DevIssuer) KeyID() string { return d.key.KeyID() }
+
+// PublicKey returns the verification key (an *ecdsa.PublicKey), for a Verifier configured
+// in-process without the JWKS round trip.
+func (d *DevIssuer) PublicKey() crypto.PublicKey { return d.pub }
+
+// Config returns a verifier configuration that accepts this issuer's tokens from the JWKS
+// published at jwksURL.
+func (d *DevIssuer) Config(jwksURL string) Config {
+	return Config{JWKSURL: jwksURL, Issuer: DevIssuerName, Audience: DevAudience}
+}
+
+// Mint signs a token for user in tenant that expires ttl from now. A negative ttl gives a
+// token that has already expired; note that verifiers tolerate DefaultLeeway of skew, so a
+// token meant to be refused needs a ttl below -DefaultLeeway (for example -time.Minute).
+func (d *DevIssuer) Mint(user, tenant string, ttl time.Duration) (string, error) {
+	now := time.Now().Truncate(time.Second)
+	issuedAt := now
+	if ttl < 0 {
+		issuedAt = now.Add(ttl)
+	}
+	tok, err := jwt.NewBuilder().
+		Issuer(DevIssuerName).
+		Audience([]string{DevAudience}).
+		Subject(user).
+		IssuedAt(issuedAt).
+		NotBefore(issuedAt).
+		Expiration(now.Add(ttl)).
+		Claim(ClaimUserID, user).
+		Claim(ClaimTenantID, tenant).
+		Build()
+	if err != nil {
+		return "", fmt.Errorf("auth: mint: %v", err)
+	}
+	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256, d.key))
+	if err != nil {
+		return "", fmt.Errorf("auth: mint: %v", err)
+	}
+	return string(signed), nil
+}
+
+// JWKSHandler serves the public JWK Set (mount it at JWKSPath).
+func (d *DevIssuer) JWKSHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		_, _ = w.Write(d.jwks)
+	})
+}
