@@ -1,0 +1,5 @@
+// Package demo holds the demo actions of Streamer: echo and health (synchronous),
+// generate_report and process_data (asynchronous, with progress). The Lambda bootstrap
+// and the local stack (`streamer local`) both register them with Register, so the same
+// handlers run on AWS and on one machine.
+package demo

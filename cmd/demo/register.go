@@ -1,0 +1,61 @@
+package demo
+
+import (
+	"errors"
+	"runtime/debug"
+
+	"github.com/streamer-go/streamer/runtime/lambdas"
+	"github.com/streamer-go/streamer/runtime/streamer"
+)
+
+// Action names of the demo handlers.
+const (
+	ActionEcho           = "echo"
+	ActionHealth         = "health"
+	ActionGenerateReport = "generate_report"
+	ActionProcessData    = "process_data"
+)
+
+// Registrar is what Register adds handlers to; *lambdas.App and *streamer.DefaultRouter
+// implement it.
+type Registrar interface {
+	Handle(action string, h streamer.Handler) error
+}
+
+var (
+	_ Registrar = (*lambdas.App)(nil)
+	_ Registrar = (*streamer.DefaultRouter)(nil)
+)
+
+// Register adds the four demo actions with their default settings.
+func Register(r Registrar) error {
+	return errors.Join(
+		r.Handle(ActionEcho, Echo{}),
+		r.Handle(ActionHealth, Health{Version: BuildVersion()}),
+		r.Handle(ActionGenerateReport, &GenerateReport{}),
+		r.Handle(ActionProcessData, ProcessData{}),
+	)
+}
+
+// BuildVersion is the version of the running binary: the main module's version, with
+// the VCS revision when the build recorded one, or "(devel)".
+func BuildVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "(devel)"
+	}
+	version := info.Main.Version
+	if version == "" {
+		version = "(devel)"
+	}
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && s.Value != "" {
+			rev := s.Value
+			if len(rev) > 12 {
+				rev = rev[:12]
+			}
+			return version + "+" + rev
+		}
+	}
+	return version
+}

@@ -1,0 +1,308 @@
+package lambdas
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/streamer-go/streamer/runtime/auth"
+	"github.com/streamer-go/streamer/runtime/connection"
+	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/streamer-go/streamer/runtime/executor"
+	"github.com/streamer-go/streamer/runtime/store"
+	"github.com/streamer-go/streamer/runtime/streamer"
+)
+
+// ErrMissingDependency is wrapped by the errors of Functions and Handler when a function
+// needs a dependency that Deps does not provide.
+var ErrMissingDependency = errors.New("lambdas: missing dependency")
+
+// ErrUnknownRole is wrapped by the error of Handler (and Start) for a role that is not
+// one of contract.Roles.
+var ErrUnknownRole = errors.New("lambdas: unknown function role")
+
+// Option configures an App.
+type Option func(*settings)
+
+// settings are the App's tunables; Start overrides them from the environment.
+type settings struct {
+	asyncThreshold time.Duration
+	syncBudget     time.Duration
+	maxAttempts    int
+	worker         executor.Config
+	processor      executor.ProcessorConfig
+}
+
+// WithAsyncThreshold sets the estimate above which a request is queued instead of run at
+// once. Default contract.DefaultAsyncThreshold (5 s); STREAMER_ASYNC_THRESHOLD overrides
+// it in Start.
+func WithAsyncThreshold(d time.Duration) Option {
+	return func(s *settings) { s.asyncThreshold = d }
+}
+
+// WithSyncBudget sets the time a synchronous handler gets. Default
+// contract.DefaultSyncBudget (25 s); STREAMER_SYNC_BUDGET overrides it in Start.
+func WithSyncBudget(d time.Duration) Option {
+	return func(s *settings) { s.syncBudget = d }
+}
+
+// WithMaxAttempts sets the attempts an async request gets. Default
+// contract.DefaultMaxAttempts (3); STREAMER_MAX_ATTEMPTS overrides it in Start.
+func WithMaxAttempts(n int) Option {
+	return func(s *settings) { s.maxAttempts = n }
+}
+
+// WithWorkerConfig sets the worker's lease, safety margin and intervals (its Logger is
+// replaced by Deps.Logger). Default: the zero executor.Config, i.e. its defaults.
+func WithWorkerConfig(c executor.Config) Option {
+	return func(s *settings) { s.worker = c }
+}
+
+// WithProcessorConfig sets the dispatcher's concurrency (its Logger is replaced by
+// Deps.Logger). Default: the zero executor.ProcessorConfig, i.e. its defaults.
+func WithProcessorConfig(c executor.ProcessorConfig) Option {
+	return func(s *settings) { s.processor = c }
+}
+
+// App collects the application's actions and middleware and builds the Lambda handlers
+// from them. Register everything before calling Functions, Handler or Start.
+type App struct {
+	mu         sync.Mutex
+	settings   settings
+	check      *streamer.DefaultRouter // validates registrations as they come
+	actions    []registration
+	middleware []streamer.Middleware
+	router     *streamer.DefaultRouter // the router of the last build
+}
+
+// registration is one Handle call, replayed on every router the App builds.
+type registration struct {
+	action  string
+	handler streamer.Handler
+}
+
+// New returns an App with no actions.
+func New(opts ...Option) *App {
+	a := &App{
+		settings: settings{
+			asyncThreshold: contract.DefaultAsyncThreshold,
+			syncBudget:     contract.DefaultSyncBudget,
+			maxAttempts:    contract.DefaultMaxAttempts,
+		},
+		check: streamer.NewRouter(nil, nil),
+	}
+	a.configure(opts...)
+	return a
+}
+
+func (a *App) configure(opts ...Option) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, o := range opts {
+		o(&a.settings)
+	}
+}
+
+// Handle registers h under action. The router's rules apply at once: empty, reserved
+// ("streamer.") and duplicate names are refused.
+func (a *App) Handle(action string, h streamer.Handler) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.check.Handle(action, h); err != nil {
+		return err
+	}
+	a.actions = append(a.actions, registration{action: action, handler: h})
+	return nil
+}
+
+// Use adds middleware around every action, synchronous and asynchronous runs alike. The
+// App's own logging and metrics middleware run outside it.
+func (a *App) Use(mw ...streamer.Middleware) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.middleware = append(a.middleware, mw...)
+}
+
+// Router returns the router of the most recent Functions, Handler or Start build, or nil
+// before the first: a router needs the store and the connection manager, which only the
+// build provides.
+func (a *App) Router() *streamer.DefaultRouter {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.router
+}
+
+// Deps are the dependencies of the functions. Each function needs only some of them (see
+// Handler); Functions needs all the required ones.
+type Deps struct {
+	// Connections stores connection records (connect, disconnect). Required by connect
+	// and disconnect.
+	Connections store.ConnectionStore
+	// Requests is the request queue. Required by router and worker.
+	Requests store.RequestQueue
+	// Sender pushes messages to clients (oversized synchronous results, progress,
+	// terminal messages). Required by router and worker.
+	Sender connection.ConnectionManager
+	// Verifier checks tokens at $connect. Required by authorizer.
+	Verifier auth.TokenVerifier
+	// Invoker starts workers. Required by processor.
+	Invoker executor.Invoker
+	// Logger receives every function's logs. Default slog.Default().
+	Logger *slog.Logger
+	// Metrics records one observation per handler run. Default: none.
+	Metrics streamer.MetricsRecorder
+	// CallbackURL is the @connections endpoint stored on connection records. Default:
+	// https://{domainName}/{stage} of the $connect event.
+	CallbackURL string
+	// Now is the clock of connection records. Default time.Now.
+	Now func() time.Time
+}
+
+func (d Deps) withDefaults() Deps {
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	return d
+}
+
+// Functions are the Lambda handlers of every role, as plain functions.
+type Functions struct {
+	// Authorizer is the $connect REQUEST authorizer (see auth.Authorizer).
+	Authorizer func(context.Context, events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error)
+	// Connect stores the connection (TTL 24 h) with the user and tenant of the
+	// authorizer context.
+	Connect func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error)
+	// Disconnect deletes the connection record.
+	Disconnect func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error)
+	// Router handles $default: the router's Route.
+	Router func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error)
+	// Processor is the Requests table's stream consumer (dispatcher).
+	Processor func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error)
+	// Worker runs one queued request.
+	Worker func(context.Context, executor.WorkerEvent) error
+}
+
+// Functions builds every function over deps, which must hold every required dependency.
+func (a *App) Functions(deps Deps) (*Functions, error) {
+	deps = deps.withDefaults()
+	router, routerErr := a.buildRouter(deps)
+	authorizer, authErr := authorizerFunc(deps)
+	connect, connectErr := connectFunc(deps)
+	disconnect, disconnectErr := disconnectFunc(deps)
+	processor, processorErr := a.processorFunc(deps)
+	var worker func(context.Context, executor.WorkerEvent) error
+	workerErr := routerErr
+	if routerErr == nil {
+		worker, workerErr = a.workerFunc(deps, router)
+	}
+	if err := errors.Join(authErr, connectErr, disconnectErr, routerErr, processorErr, workerErr); err != nil {
+		return nil, err
+	}
+	return &Functions{
+		Authorizer: authorizer,
+		Connect:    connect,
+		Disconnect: disconnect,
+		Router:     router.Route,
+		Processor:  processor,
+		Worker:     worker,
+	}, nil
+}
+
+// Handler builds the handler of one role (one of contract.Roles), for lambda.Start.
+// Dependencies per role: authorizer Verifier; connect and disconnect Connections; router
+// Requests and Sender; processor Invoker; worker Requests and Sender.
+func (a *App) Handler(role string, deps Deps) (any, error) {
+	deps = deps.withDefaults()
+	switch role {
+	case contract.RoleAuthorizer:
+		return authorizerFunc(deps)
+	case contract.RoleConnect:
+		return connectFunc(deps)
+	case contract.RoleDisconnect:
+		return disconnectFunc(deps)
+	case contract.RoleRouter:
+		r, err := a.buildRouter(deps)
+		if err != nil {
+			return nil, err
+		}
+		return r.Route, nil
+	case contract.RoleProcessor:
+		return a.processorFunc(deps)
+	case contract.RoleWorker:
+		r, err := a.buildRouter(deps)
+		if err != nil {
+			return nil, err
+		}
+		return a.workerFunc(deps, r)
+	default:
+		return nil, fmt.Errorf("%w %q (want one of %v)", ErrUnknownRole, role, contract.Roles)
+	}
+}
+
+// buildRouter builds a router over deps with the App's settings, middleware and actions.
+func (a *App) buildRouter(deps Deps) (*streamer.DefaultRouter, error) {
+	if deps.Requests == nil || deps.Sender == nil {
+		return nil, fmt.Errorf("%w: the router needs Requests and Sender", ErrMissingDependency)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := streamer.NewRouter(deps.Requests, deps.Sender)
+	r.SetLogger(deps.Logger)
+	r.SetAsyncThreshold(a.settings.asyncThreshold)
+	r.SetSyncBudget(a.settings.syncBudget)
+	r.SetMaxAttempts(a.settings.maxAttempts)
+	r.Use(streamer.LoggingMiddleware(deps.Logger))
+	if deps.Metrics != nil {
+		r.Use(streamer.MetricsMiddleware(deps.Metrics))
+	}
+	r.Use(a.middleware...)
+	for _, reg := range a.actions {
+		if err := r.Handle(reg.action, reg.handler); err != nil {
+			return nil, err // cannot happen: a.check accepted the same registrations
+		}
+	}
+	a.router = r
+	return r, nil
+}
+
+func (a *App) workerFunc(deps Deps, r *streamer.DefaultRouter) (func(context.Context, executor.WorkerEvent) error, error) {
+	a.mu.Lock()
+	cfg := a.settings.worker
+	a.mu.Unlock()
+	cfg.Logger = deps.Logger
+	w, err := executor.NewWorker(deps.Requests, r, deps.Sender, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("lambdas: worker: %w", err)
+	}
+	return w.Handle, nil
+}
+
+func (a *App) processorFunc(deps Deps) (func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error), error) {
+	if deps.Invoker == nil {
+		return nil, fmt.Errorf("%w: the processor needs Invoker", ErrMissingDependency)
+	}
+	a.mu.Lock()
+	cfg := a.settings.processor
+	a.mu.Unlock()
+	cfg.Logger = deps.Logger
+	p, err := executor.NewProcessor(deps.Invoker, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("lambdas: processor: %w", err)
+	}
+	return p.Handle, nil
+}
+
+func authorizerFunc(deps Deps) (func(context.Context, events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error), error) {
+	if deps.Verifier == nil {
+		return nil, fmt.Errorf("%w: the authorizer needs Verifier", ErrMissingDependency)
+	}
+	return auth.NewAuthorizer(deps.Verifier, deps.Logger).Handle, nil
+}

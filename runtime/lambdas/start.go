@@ -1,0 +1,194 @@
+package lambdas
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/guregu/dynamo/v2"
+
+	"github.com/streamer-go/streamer/runtime/auth"
+	"github.com/streamer-go/streamer/runtime/connection"
+	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/streamer-go/streamer/runtime/executor"
+	"github.com/streamer-go/streamer/runtime/store/dynamostore"
+)
+
+// Start runs app as the Lambda function whose role STREAMER_FUNCTION names, configured
+// from the environment variables of package contract, and never returns. Logs are JSON
+// lines on stdout (level STREAMER_LOG_LEVEL), metrics EMF lines on stdout (namespace
+// STREAMER_METRICS_NAMESPACE). A missing or invalid setting, or an unknown role, is
+// logged and ends the process with status 1, so the function's init fails loudly.
+func Start(app *App) {
+	ctx := context.Background()
+	logger := NewLogger(os.Stdout, os.Getenv(contract.EnvLogLevel))
+	role := os.Getenv(contract.EnvFunction)
+	handler, err := func() (any, error) {
+		cfg, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("lambdas: AWS configuration: %w", err)
+		}
+		return app.fromEnv(ctx, os.Getenv, cfg, logger, os.Stdout)
+	}()
+	if err != nil {
+		logger.Error("lambdas: cannot start", slog.String("role", role), slog.String("error", err.Error()))
+		os.Exit(1)
+	}
+	lambda.Start(handler)
+}
+
+// fromEnv builds the handler of the role in getenv's STREAMER_FUNCTION, with only the
+// clients that role needs.
+func (a *App) fromEnv(ctx context.Context, getenv func(string) string, cfg aws.Config, logger *slog.Logger, metrics io.Writer) (any, error) {
+	role := getenv(contract.EnvFunction)
+	if !slices.Contains(contract.Roles, role) {
+		return nil, fmt.Errorf("%w: %s=%q (want one of %v)", ErrUnknownRole, contract.EnvFunction, role, contract.Roles)
+	}
+	opts, err := settingsFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	a.configure(opts...)
+	env := requiredEnv{getenv: getenv}
+	deps := Deps{
+		Logger:      logger.With(slog.String("function", role)),
+		Metrics:     NewEMF(metrics, getenv(contract.EnvMetricsNamespace)),
+		CallbackURL: getenv(contract.EnvCallbackURL),
+	}
+	switch role {
+	case contract.RoleAuthorizer:
+		if deps.Verifier, err = verifierFromEnv(ctx, getenv, secretsmanager.NewFromConfig(cfg)); err != nil {
+			return nil, err
+		}
+	case contract.RoleConnect, contract.RoleDisconnect:
+		deps.Connections = dynamoStore(cfg, getenv, env.get(contract.EnvConnectionsTable), "").Connections()
+	case contract.RoleRouter, contract.RoleWorker:
+		st := dynamoStore(cfg, getenv, env.get(contract.EnvConnectionsTable), env.get(contract.EnvRequestsTable))
+		deps.Connections, deps.Requests = st.Connections(), st.Requests()
+		deps.Sender = connection.NewManager(st.Connections(), connection.NewAPIClient(cfg, env.get(contract.EnvCallbackURL)), connection.Options{})
+	case contract.RoleProcessor:
+		deps.Invoker = executor.NewLambdaInvoker(awslambda.NewFromConfig(cfg), env.get(contract.EnvWorkerFunction))
+	}
+	if err := env.err(); err != nil {
+		return nil, err
+	}
+	return a.Handler(role, deps)
+}
+
+// requiredEnv reads variables that must be set and remembers the missing ones.
+type requiredEnv struct {
+	getenv  func(string) string
+	missing []string
+}
+
+func (e *requiredEnv) get(name string) string {
+	v := e.getenv(name)
+	if v == "" {
+		e.missing = append(e.missing, name)
+	}
+	return v
+}
+
+func (e *requiredEnv) err() error {
+	if len(e.missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("lambdas: required environment variables not set: %s", strings.Join(e.missing, ", "))
+}
+
+// dynamoStore opens the tables, on STREAMER_DYNAMODB_ENDPOINT when set.
+func dynamoStore(cfg aws.Config, getenv func(string) string, connections, requests string) *dynamostore.Store {
+	var opts []func(*dynamodb.Options)
+	if ep := getenv(contract.EnvDynamoDBEndpoint); ep != "" {
+		opts = append(opts, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(ep) })
+	}
+	return dynamostore.New(dynamo.New(cfg, opts...), dynamostore.Tables{Connections: connections, Requests: requests})
+}
+
+// settingsFromEnv turns STREAMER_ASYNC_THRESHOLD, STREAMER_SYNC_BUDGET and
+// STREAMER_MAX_ATTEMPTS into options; unset variables keep the App's settings.
+func settingsFromEnv(getenv func(string) string) ([]Option, error) {
+	var opts []Option
+	durations := []struct {
+		name string
+		set  func(time.Duration) Option
+	}{
+		{contract.EnvAsyncThreshold, WithAsyncThreshold},
+		{contract.EnvSyncBudget, WithSyncBudget},
+	}
+	for _, d := range durations {
+		if v := getenv(d.name); v != "" {
+			parsed, err := time.ParseDuration(v)
+			if err != nil || parsed < 0 {
+				return nil, fmt.Errorf("lambdas: %s=%q: want a non-negative Go duration such as 5s", d.name, v)
+			}
+			opts = append(opts, d.set(parsed))
+		}
+	}
+	if v := getenv(contract.EnvMaxAttempts); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("lambdas: %s=%q: want a positive integer", contract.EnvMaxAttempts, v)
+		}
+		opts = append(opts, WithMaxAttempts(n))
+	}
+	return opts, nil
+}
+
+// secretsAPI is the part of the Secrets Manager client the authorizer uses.
+type secretsAPI interface {
+	GetSecretValue(ctx context.Context, params *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+var _ secretsAPI = (*secretsmanager.Client)(nil)
+
+// verifierFromEnv configures the token verifier: STREAMER_JWKS_URL, STREAMER_ISSUER,
+// STREAMER_AUDIENCE, STREAMER_ALLOWED_TENANTS, and an HS256 secret from the Secrets
+// Manager secret STREAMER_HMAC_SECRET_ARN (its SecretString, or SecretBinary, is the key)
+// or, for local development, STREAMER_HMAC_SECRET.
+func verifierFromEnv(ctx context.Context, getenv func(string) string, secrets secretsAPI) (*auth.Verifier, error) {
+	cfg := auth.Config{
+		JWKSURL:  getenv(contract.EnvJWKSURL),
+		Issuer:   getenv(contract.EnvIssuer),
+		Audience: getenv(contract.EnvAudience),
+	}
+	for t := range strings.SplitSeq(getenv(contract.EnvAllowedTenants), ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			cfg.AllowedTenants = append(cfg.AllowedTenants, t)
+		}
+	}
+	switch arn, direct := getenv(contract.EnvHMACSecretARN), getenv(contract.EnvHMACSecret); {
+	case arn != "":
+		out, err := secrets.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(arn)})
+		if err != nil {
+			return nil, fmt.Errorf("lambdas: reading %s: %w", contract.EnvHMACSecretARN, err)
+		}
+		if out.SecretString != nil {
+			cfg.HMACSecret = []byte(*out.SecretString)
+		} else {
+			cfg.HMACSecret = out.SecretBinary
+		}
+	case direct != "":
+		cfg.HMACSecret = []byte(direct)
+	}
+	if cfg.JWKSURL == "" && cfg.HMACSecret == nil {
+		return nil, fmt.Errorf("lambdas: the authorizer needs %s, %s or %s", contract.EnvJWKSURL, contract.EnvHMACSecretARN, contract.EnvHMACSecret)
+	}
+	v, err := auth.NewVerifier(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("lambdas: authorizer: %w", err)
+	}
+	return v, nil
+}
