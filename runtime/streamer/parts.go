@@ -48,21 +48,23 @@ func SplitResult(msg *ResultMessage, limit int) ([][]byte, error) {
 	if msg == nil {
 		return nil, errors.New("streamer: split: nil result message")
 	}
-	whole := *msg
-	whole.Type = TypeResult
-	enc, err := splitEncode(&whole)
-	if err != nil {
-		return nil, err
-	}
-	if len(enc) <= limit {
-		return [][]byte{enc}, nil
-	}
 	data, err := splitCompactData(msg.Data)
 	if err != nil {
 		return nil, err
 	}
-	if len(data) == 0 {
-		return nil, fmt.Errorf("%w: %d bytes without data", ErrResultTooLarge, len(enc))
+	whole := *msg
+	whole.Type = TypeResult
+	if len(data) <= limit { // otherwise the whole message cannot fit: skip encoding it
+		enc, err := splitEncode(&whole)
+		if err != nil {
+			return nil, err
+		}
+		if len(enc) <= limit {
+			return [][]byte{enc}, nil
+		}
+		if len(data) == 0 {
+			return nil, fmt.Errorf("%w: %d bytes without data", ErrResultTooLarge, len(enc))
+		}
 	}
 
 	// The envelope of a part: everything but data, with the widest index and count so

@@ -153,7 +153,7 @@ func TestSplitResultRefusesWhatCannotFit(t *testing.T) {
 	}
 
 	_, err := streamer.SplitResult(&streamer.ResultMessage{Data: json.RawMessage(`{"a":"` + big + `"`)}, 300)
-	require.ErrorContains(t, err, "streamer: encode message")
+	require.ErrorContains(t, err, "invalid result data")
 	_, err = streamer.SplitResult(nil, 300)
 	require.Error(t, err)
 }

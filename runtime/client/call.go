@@ -1,0 +1,388 @@
+package client
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/streamer-go/streamer/runtime/streamer"
+)
+
+// CallOption configures one call.
+type CallOption func(*callConfig)
+
+type callConfig struct {
+	id         string
+	onProgress func(streamer.ProgressMessage)
+}
+
+// WithID sets the request id (at most 128 characters of [A-Za-z0-9._:-]). Sending an id
+// again never runs async work twice: the server answers with the request's state. By
+// default a random id is generated.
+func WithID(id string) CallOption { return func(c *callConfig) { c.id = id } }
+
+// OnProgress calls f with the call's progress updates, in order, on a goroutine of the
+// call's own (a slow f never holds up the socket; when it lags, intermediate updates are
+// skipped, never the latest). Wait returns after the last f has returned.
+func OnProgress(f func(streamer.ProgressMessage)) CallOption {
+	return func(c *callConfig) { c.onProgress = f }
+}
+
+// Call is one request in flight: its progress, acknowledgement and outcome.
+type Call struct {
+	// ID is the request id.
+	ID string
+	// Action is the action called.
+	Action string
+
+	client   *Client
+	frame    []byte // the client message, sent again after a reconnect until acknowledged
+	progress chan streamer.ProgressMessage
+	inbox    chan streamer.ProgressMessage // to the OnProgress goroutine; nil without one
+	cbDone   chan struct{}                 // closed when the OnProgress goroutine has ended
+	done     chan struct{}
+
+	mu       sync.Mutex
+	ack      *streamer.AckMessage
+	lastPct  float64
+	seen     bool // a progress update was delivered
+	finished bool
+	result   *streamer.ResultMessage
+	err      error
+}
+
+// Call sends action with payload (any JSON value; []byte and json.RawMessage are sent as
+// they are; nil sends none) and returns the call in flight. ctx bounds the sending only:
+// wait for the outcome with (*Call).Wait. A message over 128 KiB fails at once with a
+// PAYLOAD_TOO_LARGE *streamer.Error. If the socket is down, the call is sent when the
+// client has reconnected.
+func (c *Client) Call(ctx context.Context, action string, payload any, opts ...CallOption) (*Call, error) {
+	var cfg callConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if action == "" || strings.HasPrefix(action, streamer.ReservedPrefix) {
+		return nil, fmt.Errorf("client: action %q: empty or reserved (use Ping and (*Call).Cancel)", action)
+	}
+	if cfg.id == "" {
+		cfg.id = rand.Text()
+	}
+	if !streamer.ValidID(cfg.id) {
+		return nil, fmt.Errorf("client: invalid request id %q: 1-%d characters of [A-Za-z0-9._:-]", cfg.id, streamer.MaxIDLength)
+	}
+	raw, err := encodePayload(payload)
+	if err != nil {
+		return nil, err
+	}
+	frame, err := json.Marshal(streamer.ClientMessage{Action: action, ID: cfg.id, Payload: raw})
+	if err != nil {
+		return nil, fmt.Errorf("client: encode message: %w", err)
+	}
+	if len(frame) > contract.MaxMessageBytes {
+		return nil, streamer.NewErrorWithDetails(streamer.ErrCodePayloadTooLarge, "message over the 128 KiB limit",
+			map[string]any{"size_bytes": len(frame), "limit_bytes": contract.MaxMessageBytes})
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	call := newCall(c, cfg, action, frame)
+	c.mu.Lock()
+	var refused error
+	if _, dup := c.calls[call.ID]; dup {
+		refused = fmt.Errorf("%w: %s", ErrDuplicateCall, call.ID)
+	}
+	if c.closed {
+		refused = cmp.Or(c.err, ErrClosed)
+	}
+	if refused != nil {
+		c.mu.Unlock()
+		call.complete(nil, refused) // ends the OnProgress goroutine
+		return nil, refused
+	}
+	c.calls[call.ID] = call
+	conn := c.conn
+	c.mu.Unlock()
+	if conn != nil {
+		// A failed write drops the socket; the reconnect sends the call again.
+		_ = c.writeTo(conn, frame)
+	}
+	return call, nil
+}
+
+func encodePayload(payload any) (json.RawMessage, error) {
+	var raw []byte
+	switch v := payload.(type) {
+	case nil:
+		return nil, nil
+	case json.RawMessage:
+		raw = v
+	case []byte:
+		raw = v
+	default:
+		b, err := json.Marshal(payload)
+		if err != nil {
+			return nil, fmt.Errorf("client: encode payload: %w", err)
+		}
+		return b, nil
+	}
+	if !json.Valid(raw) {
+		return nil, errors.New("client: payload is not valid JSON")
+	}
+	return raw, nil
+}
+
+func newCall(c *Client, cfg callConfig, action string, frame []byte) *Call {
+	call := &Call{
+		ID: cfg.id, Action: action, client: c, frame: frame,
+		progress: make(chan streamer.ProgressMessage, c.opts.ProgressBuffer),
+		done:     make(chan struct{}),
+	}
+	if f := cfg.onProgress; f != nil {
+		call.inbox = make(chan streamer.ProgressMessage, 1)
+		call.cbDone = make(chan struct{})
+		go func() {
+			defer close(call.cbDone)
+			for p := range call.inbox {
+				f(p)
+			}
+		}()
+	}
+	return call
+}
+
+// Progress returns the call's progress updates. The channel is buffered and never holds
+// up the client: when it is full the oldest update is dropped, so the latest is always
+// there. It is closed when the call ends.
+func (call *Call) Progress() <-chan streamer.ProgressMessage { return call.progress }
+
+// Ack returns the acknowledgement of an async request, or nil (not yet, or a synchronous
+// action, which gets its result directly).
+func (call *Call) Ack() *streamer.AckMessage {
+	call.mu.Lock()
+	defer call.mu.Unlock()
+	return call.ack
+}
+
+// Done is closed when the call has ended.
+func (call *Call) Done() <-chan struct{} { return call.done }
+
+// Wait waits for the outcome: the result message, or the error. A failure reported by
+// the server is a *streamer.Error carrying the protocol's code (errors.As); a client
+// that closed or gave up reconnecting gives ErrClosed. With OnProgress, Wait also waits
+// for the callback's last run.
+func (call *Call) Wait(ctx context.Context) (*streamer.ResultMessage, error) {
+	select {
+	case <-call.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if call.cbDone != nil {
+		select {
+		case <-call.cbDone:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	call.mu.Lock()
+	defer call.mu.Unlock()
+	return call.result, call.err
+}
+
+// setAck records the acknowledgement.
+func (call *Call) setAck(ack *streamer.AckMessage) {
+	call.mu.Lock()
+	defer call.mu.Unlock()
+	if call.ack == nil {
+		call.ack = ack
+	}
+}
+
+// deliver passes a progress update on, unless the call has ended or the update is older
+// than one already delivered. With onlyNewer, an update that does not advance the
+// percentage is dropped too (a status message repeating known progress).
+func (call *Call) deliver(p streamer.ProgressMessage, onlyNewer bool) {
+	call.mu.Lock()
+	defer call.mu.Unlock()
+	if call.finished || (call.seen && (p.Percentage < call.lastPct || onlyNewer && p.Percentage == call.lastPct)) {
+		return
+	}
+	call.seen, call.lastPct = true, p.Percentage
+	offerLatest(call.progress, p)
+	if call.inbox != nil {
+		offerLatest(call.inbox, p)
+	}
+}
+
+// offerLatest puts v on ch without blocking, dropping the oldest value when ch is full.
+// Callers hold the call's lock, so they are the only sender.
+func offerLatest(ch chan streamer.ProgressMessage, v streamer.ProgressMessage) {
+	for {
+		select {
+		case ch <- v:
+			return
+		default:
+		}
+		select {
+		case <-ch:
+		default:
+		}
+	}
+}
+
+// complete ends the call once; later outcomes are ignored.
+func (call *Call) complete(res *streamer.ResultMessage, err error) {
+	call.mu.Lock()
+	defer call.mu.Unlock()
+	if call.finished {
+		return
+	}
+	call.finished, call.result, call.err = true, res, err
+	close(call.progress)
+	if call.inbox != nil {
+		close(call.inbox)
+	}
+	close(call.done)
+}
+
+// Cancel asks the server to cancel the request (streamer.cancel). The call then ends
+// with a CANCELLED *streamer.Error, unless it finished first.
+func (call *Call) Cancel(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return call.client.write(systemFrame(streamer.ActionCancel, call.ID))
+}
+
+// lookup returns the call in flight with id, or nil.
+func (c *Client) lookup(id string) *Call {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls[id]
+}
+
+// finish removes the call and completes it.
+func (c *Client) finish(call *Call, res *streamer.ResultMessage, err error) {
+	c.mu.Lock()
+	if c.calls[call.ID] == call {
+		delete(c.calls, call.ID)
+	}
+	c.mu.Unlock()
+	c.parts.Discard(call.ID)
+	call.complete(res, err)
+}
+
+// dispatch handles one message from the server.
+func (c *Client) dispatch(data []byte) {
+	var head struct {
+		Type      string `json:"type"`
+		RequestID string `json:"request_id"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		c.opts.Logger.Warn("streamer client: unreadable message", slog.String("error", err.Error()))
+		return
+	}
+	if head.Type == streamer.TypePong {
+		c.mu.Lock()
+		for _, ch := range c.pongs {
+			close(ch)
+		}
+		c.pongs = nil
+		c.mu.Unlock()
+		return
+	}
+	call := c.lookup(head.RequestID)
+	if call == nil {
+		c.opts.Logger.Debug("streamer client: message for no call in flight", slog.String("type", head.Type), slog.String("request_id", head.RequestID))
+		return
+	}
+	if err := c.handle(call, head.Type, data); err != nil {
+		c.finish(call, nil, err)
+	}
+}
+
+// handle applies one message to its call; an error ends the call with it.
+func (c *Client) handle(call *Call, typ string, data []byte) error {
+	switch typ {
+	case streamer.TypeAck:
+		var m streamer.AckMessage
+		if err := json.Unmarshal(data, &m); err != nil {
+			return fmt.Errorf("client: bad ack: %w", err)
+		}
+		call.setAck(&m)
+	case streamer.TypeProgress:
+		var m streamer.ProgressMessage
+		if err := json.Unmarshal(data, &m); err != nil {
+			return fmt.Errorf("client: bad progress: %w", err)
+		}
+		call.deliver(m, false)
+	case streamer.TypeResult:
+		var m streamer.ResultMessage
+		if err := json.Unmarshal(data, &m); err != nil {
+			return fmt.Errorf("client: bad result: %w", err)
+		}
+		whole, done, err := c.parts.Add(m)
+		if err != nil {
+			return fmt.Errorf("client: %w", err)
+		}
+		if done {
+			c.finish(call, whole, nil)
+		}
+	case streamer.TypeError:
+		var m streamer.ErrorMessage
+		if err := json.Unmarshal(data, &m); err != nil {
+			return fmt.Errorf("client: bad error message: %w", err)
+		}
+		if m.Error == nil {
+			m.Error = streamer.NewError(streamer.ErrCodeInternalError, "error without details")
+		}
+		c.finish(call, nil, m.Error)
+	case streamer.TypeStatus:
+		var m streamer.StatusMessage
+		if err := json.Unmarshal(data, &m); err != nil {
+			return fmt.Errorf("client: bad status: %w", err)
+		}
+		c.status(call, &m)
+	default:
+		c.opts.Logger.Debug("streamer client: unknown message type", slog.String("type", typ))
+	}
+	return nil
+}
+
+// status applies a status message: the answer to streamer.status after a reconnect, to
+// streamer.cancel, or to a request id sent again. A terminal status ends the call; a
+// running one marks it acknowledged and passes its progress on.
+func (c *Client) status(call *Call, m *streamer.StatusMessage) {
+	switch m.Status {
+	case contract.StatusCompleted:
+		if isNull(m.Result) && c.parts.Holds(call.ID) {
+			return // a large result: its parts are arriving as result messages
+		}
+		c.finish(call, &streamer.ResultMessage{Type: streamer.TypeResult, RequestID: call.ID, Action: call.Action, Success: true, Data: m.Result}, nil)
+	case contract.StatusFailed, contract.StatusCancelled:
+		e := m.Error
+		if e == nil && m.Status == contract.StatusCancelled {
+			e = streamer.NewError(streamer.ErrCodeCancelled, "cancelled by the client")
+		} else if e == nil {
+			e = streamer.NewError(streamer.ErrCodeInternalError, "the request failed")
+		}
+		c.finish(call, nil, e)
+	default:
+		call.setAck(&streamer.AckMessage{Type: streamer.TypeAck, RequestID: call.ID, Action: call.Action, Status: m.Status})
+		if m.Percentage > 0 {
+			call.deliver(streamer.ProgressMessage{Type: streamer.TypeProgress, RequestID: call.ID, Percentage: m.Percentage, Message: m.Message, Timestamp: time.Now().UTC()}, true)
+		}
+	}
+}
+
+func isNull(raw json.RawMessage) bool {
+	return len(raw) == 0 || string(raw) == "null"
+}
