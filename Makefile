@@ -10,8 +10,11 @@ export GOFLAGS ?= -buildvcs=false
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-dev: ## Run the whole system locally (the local stack, in-memory store)
-	@echo "make dev arrives with the local stack"
+build: ## Build the streamer CLI into bin/streamer
+	$(GO) build -o bin/streamer ./cmd/streamer
+
+dev: build ## Run the whole system locally: the local stack with the demo actions, in-memory store (prints the URL, a token, how to try it)
+	./bin/streamer local
 
 test: ## Run every module's tests with -race, against a DynamoDB Local started for the run (Java 17+)
 	@STREAMER_REQUIRE_DYNAMODB=1 scripts/dynamodb-local.sh run -- bash -c 'set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test -race -count=1 ./...); done'
@@ -20,7 +23,11 @@ lint: ## gofmt, go vet and staticcheck on every module
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet ./... && $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...); done
 
-bench: ## Run the Go benchmarks (benchstat-friendly output)
-	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -run '^$$' -bench . -benchmem -count 1 ./...); done
+bench: ## Run the Go benchmarks, benchstat-friendly (COUNT=6 repeats each, BENCH=regexp selects: make bench COUNT=6 > new.txt)
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -run '^$$' -bench '$(or $(BENCH),.)' -benchmem -count $(or $(COUNT),1) ./...); done
 
-.PHONY: help dev test lint bench
+synth: ## Synthesise the example CDK app offline into cdk.out/StreamerDemo.template.json
+	npx --no-install cdk synth --no-notices --quiet
+	@test -s cdk.out/StreamerDemo.template.json && echo "cdk.out/StreamerDemo.template.json"
+
+.PHONY: help build dev test lint bench synth

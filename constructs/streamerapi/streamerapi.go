@@ -1,0 +1,661 @@
+package streamerapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigateway"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2authorizers"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsapigatewayv2integrations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdaeventsources"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awss3assets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/streamer-go/streamer/runtime/contract"
+)
+
+// StreamerApi is the deployed Streamer backend: a WebSocket API whose $connect is guarded by
+// a JWT authorizer, the Connections and Requests tables, the six role functions, the
+// stream dispatch to the worker, and its alarms.
+type StreamerApi interface {
+	constructs.Construct
+	// WebSocketApi is the API Gateway WebSocket API.
+	WebSocketApi() awsapigatewayv2.WebSocketApi
+	// Stage is the API's stage (throttled, access-logged).
+	Stage() awsapigatewayv2.WebSocketStage
+	// AccessLogGroup receives the stage's JSON access logs.
+	AccessLogGroup() awslogs.LogGroup
+	// ConnectionsTable holds one item per open connection.
+	ConnectionsTable() awsdynamodb.Table
+	// RequestsTable holds the async requests; its stream feeds the processor.
+	RequestsTable() awsdynamodb.Table
+	// AuthorizerFunction verifies the token on $connect.
+	AuthorizerFunction() awslambda.Function
+	// ConnectFunction records a new connection.
+	ConnectFunction() awslambda.Function
+	// DisconnectFunction deletes a connection record.
+	DisconnectFunction() awslambda.Function
+	// RouterFunction serves $default: runs short actions, queues long ones.
+	RouterFunction() awslambda.Function
+	// ProcessorFunction reads the Requests stream and invokes the worker per request.
+	ProcessorFunction() awslambda.Function
+	// WorkerFunction runs one queued request with progress.
+	WorkerFunction() awslambda.Function
+	// Function returns the function of a role (one of contract.Roles), nil for another name.
+	Function(role string) awslambda.Function
+	// StreamEventSource is the Requests stream -> processor event source mapping.
+	StreamEventSource() awslambda.EventSourceMapping
+	// DeadLetterQueue receives stream batches and worker events that exhausted retries.
+	DeadLetterQueue() awssqs.Queue
+	// Alarms are the alarms on errors, throttles, iterator age and dead-letter depth.
+	Alarms() []awscloudwatch.Alarm
+	// WebSocketUrl is the wss:// URL clients connect to.
+	WebSocketUrl() *string
+	// CallbackUrl is the https:// @connections endpoint of the stage.
+	CallbackUrl() *string
+	// GrantSend lets grantee push messages to connected clients (PostToConnection) and
+	// check a connection (GetConnection).
+	GrantSend(grantee awsiam.IGrantable) awsiam.Grant
+	// GrantEnqueue lets grantee put new async requests into the Requests table (and read
+	// back a duplicate), e.g. a backend that queues work for connected users.
+	GrantEnqueue(grantee awsiam.IGrantable) awsiam.Grant
+}
+
+type streamerApi struct {
+	constructs.Construct
+
+	s           *settings
+	api         awsapigatewayv2.WebSocketApi
+	stage       awsapigatewayv2.WebSocketStage
+	accessLogs  awslogs.LogGroup
+	connections awsdynamodb.Table
+	requests    awsdynamodb.Table
+	functions   map[string]awslambda.Function
+	roles       map[string]awsiam.Role
+	mapping     awslambda.EventSourceMapping
+	// Kept for their cdk-nag suppressions.
+	disconnectRoute awsapigatewayv2.WebSocketRoute
+	defaultRoute    awsapigatewayv2.WebSocketRoute
+	apiGatewayRole  awsiam.Role
+	dlq             awssqs.Queue
+	alarms          []awscloudwatch.Alarm
+}
+
+var _ StreamerApi = (*streamerApi)(nil)
+
+// NewStreamerApi provisions a Streamer backend under scope. It validates props (see
+// Validate) and builds the Lambda asset with `go build` unless props.Code is set; either
+// failure panics with an error naming the prop or the entry, which is how a CDK app fails
+// at synth.
+func NewStreamerApi(scope constructs.Construct, id *string, props *StreamerApiProps) StreamerApi {
+	s, err := resolve(props)
+	if err != nil {
+		panic(err)
+	}
+	a := &streamerApi{
+		Construct: constructs.NewConstruct(scope, id),
+		s:         s,
+		functions: make(map[string]awslambda.Function, len(contract.Roles)),
+		roles:     make(map[string]awsiam.Role, len(contract.Roles)),
+	}
+	code, cleanup, err := a.code()
+	if err != nil {
+		panic(err)
+	}
+	// The functions stage the asset into the cloud assembly as they are created; the build
+	// directory goes afterwards, or on a panic.
+	defer cleanup()
+	a.addTables()
+	a.addDeadLetterQueue()
+	a.addAPI()
+	for _, role := range contract.Roles {
+		a.addFunction(role, code)
+	}
+	// Set once both exist: the processor invokes the worker by name.
+	a.ProcessorFunction().AddEnvironment(jsii.String(contract.EnvWorkerFunction), a.WorkerFunction().FunctionName(), nil)
+	a.addRoutes()
+	a.grantRoles()
+	a.addStreamMapping()
+	a.addAlarms()
+	a.addNagSuppressions()
+	return a
+}
+
+// The accessors below are documented on the StreamerApi interface.
+
+func (a *streamerApi) WebSocketApi() awsapigatewayv2.WebSocketApi {
+	return a.api
+}
+
+func (a *streamerApi) Stage() awsapigatewayv2.WebSocketStage {
+	return a.stage
+}
+
+func (a *streamerApi) AccessLogGroup() awslogs.LogGroup {
+	return a.accessLogs
+}
+
+func (a *streamerApi) ConnectionsTable() awsdynamodb.Table {
+	return a.connections
+}
+
+func (a *streamerApi) RequestsTable() awsdynamodb.Table {
+	return a.requests
+}
+
+func (a *streamerApi) AuthorizerFunction() awslambda.Function {
+	return a.functions[contract.RoleAuthorizer]
+}
+
+func (a *streamerApi) ConnectFunction() awslambda.Function {
+	return a.functions[contract.RoleConnect]
+}
+
+func (a *streamerApi) DisconnectFunction() awslambda.Function {
+	return a.functions[contract.RoleDisconnect]
+}
+
+func (a *streamerApi) RouterFunction() awslambda.Function {
+	return a.functions[contract.RoleRouter]
+}
+
+func (a *streamerApi) ProcessorFunction() awslambda.Function {
+	return a.functions[contract.RoleProcessor]
+}
+
+func (a *streamerApi) WorkerFunction() awslambda.Function {
+	return a.functions[contract.RoleWorker]
+}
+
+func (a *streamerApi) StreamEventSource() awslambda.EventSourceMapping {
+	return a.mapping
+}
+
+func (a *streamerApi) DeadLetterQueue() awssqs.Queue {
+	return a.dlq
+}
+
+func (a *streamerApi) Alarms() []awscloudwatch.Alarm {
+	return a.alarms
+}
+
+func (a *streamerApi) WebSocketUrl() *string {
+	return a.stage.Url()
+}
+
+func (a *streamerApi) CallbackUrl() *string {
+	return a.stage.CallbackUrl()
+}
+
+func (a *streamerApi) Function(role string) awslambda.Function {
+	return a.functions[role]
+}
+
+func (a *streamerApi) GrantSend(grantee awsiam.IGrantable) awsiam.Grant {
+	return awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee:      grantee,
+		Actions:      jsii.Strings("execute-api:ManageConnections"),
+		ResourceArns: &[]*string{a.connectionsArn("POST"), a.connectionsArn("GET")},
+	})
+}
+
+func (a *streamerApi) GrantEnqueue(grantee awsiam.IGrantable) awsiam.Grant {
+	a.grantKey(grantee)
+	return awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee:      grantee,
+		Actions:      jsii.Strings("dynamodb:PutItem", "dynamodb:GetItem"),
+		ResourceArns: &[]*string{a.requests.TableArn()},
+	})
+}
+
+// code returns the Lambda code every function shares and a func that removes the build
+// directory once the asset is staged.
+func (a *streamerApi) code() (awslambda.Code, func(), error) {
+	if a.s.props.Code != nil {
+		return a.s.props.Code, func() {}, nil
+	}
+	goarch := "arm64"
+	if *a.architecture().Name() == *awslambda.Architecture_X86_64().Name() {
+		goarch = "amd64"
+	}
+	asset, err := BuildAsset(context.Background(), BuildOptions{Entry: deref(a.s.props.Entry), GOARCH: goarch})
+	if err != nil {
+		return nil, nil, err
+	}
+	code := awslambda.Code_FromAsset(jsii.String(asset.Dir), &awss3assets.AssetOptions{
+		AssetHash:     jsii.String(asset.Hash),
+		AssetHashType: awscdk.AssetHashType_CUSTOM,
+	})
+	cleanup := func() {
+		// With staging disabled (SAM local), the template points at the build directory.
+		if a.Node().TryGetContext(jsii.String("aws:cdk:disable-asset-staging")) == nil {
+			_ = os.RemoveAll(asset.Dir)
+		}
+	}
+	return code, cleanup, nil
+}
+
+func (a *streamerApi) architecture() awslambda.Architecture {
+	if a.s.props.Architecture != nil {
+		return a.s.props.Architecture
+	}
+	return awslambda.Architecture_ARM_64()
+}
+
+func (a *streamerApi) removalPolicy() awscdk.RemovalPolicy {
+	if a.s.props.RemovalPolicy != "" {
+		return a.s.props.RemovalPolicy
+	}
+	return awscdk.RemovalPolicy_RETAIN
+}
+
+func (a *streamerApi) logRetention() awslogs.RetentionDays {
+	if a.s.props.LogRetention != "" {
+		return a.s.props.LogRetention
+	}
+	return awslogs.RetentionDays_ONE_MONTH
+}
+
+// addTables creates the Connections and Requests tables with the contract's schema.
+func (a *streamerApi) addTables() {
+	str := awsdynamodb.AttributeType_STRING
+	table := func(id, pk string, stream awsdynamodb.StreamViewType) awsdynamodb.Table {
+		props := &awsdynamodb.TableProps{
+			PartitionKey:        &awsdynamodb.Attribute{Name: jsii.String(pk), Type: str},
+			BillingMode:         awsdynamodb.BillingMode_PAY_PER_REQUEST,
+			TimeToLiveAttribute: jsii.String(contract.AttrTTL),
+			PointInTimeRecoverySpecification: &awsdynamodb.PointInTimeRecoverySpecification{
+				PointInTimeRecoveryEnabled: jsii.Bool(true),
+			},
+			Encryption:    awsdynamodb.TableEncryption_AWS_MANAGED,
+			RemovalPolicy: a.removalPolicy(),
+			Stream:        stream,
+		}
+		if key := a.s.props.EncryptionKey; key != nil {
+			props.Encryption = awsdynamodb.TableEncryption_CUSTOMER_MANAGED
+			props.EncryptionKey = key
+		}
+		return awsdynamodb.NewTable(a.Construct, jsii.String(id), props)
+	}
+	gsi := func(t awsdynamodb.Table, name, pk, sk string) {
+		props := &awsdynamodb.GlobalSecondaryIndexProps{
+			IndexName:      jsii.String(name),
+			PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(pk), Type: str},
+			ProjectionType: awsdynamodb.ProjectionType_ALL,
+		}
+		if sk != "" {
+			props.SortKey = &awsdynamodb.Attribute{Name: jsii.String(sk), Type: str}
+		}
+		t.AddGlobalSecondaryIndex(props)
+	}
+
+	a.connections = table("Connections", contract.AttrConnectionID, "")
+	gsi(a.connections, contract.IndexConnectionsByUser, contract.AttrUserID, "")
+	gsi(a.connections, contract.IndexConnectionsByTenant, contract.AttrTenantID, "")
+
+	a.requests = table("Requests", contract.AttrRequestID, awsdynamodb.StreamViewType_NEW_IMAGE)
+	gsi(a.requests, contract.IndexRequestsByConnection, contract.AttrRequestConnectionID, "")
+	gsi(a.requests, contract.IndexRequestsByStatus, contract.AttrStatus, contract.AttrCreatedAt)
+}
+
+// addDeadLetterQueue creates the encrypted, TLS-only queue for exhausted stream batches
+// and worker events.
+func (a *streamerApi) addDeadLetterQueue() {
+	props := &awssqs.QueueProps{
+		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
+		EnforceSSL:      jsii.Bool(true),
+		RetentionPeriod: awscdk.Duration_Days(jsii.Number(14)),
+	}
+	if key := a.s.props.EncryptionKey; key != nil {
+		props.Encryption = awssqs.QueueEncryption_KMS
+		props.EncryptionMasterKey = key
+	}
+	a.dlq = awssqs.NewQueue(a.Construct, jsii.String("DeadLetterQueue"), props)
+}
+
+// addAPI creates the WebSocket API and its stage; routes come after the functions.
+func (a *streamerApi) addAPI() {
+	apiName := a.s.props.ApiName
+	if apiName == nil {
+		apiName = jsii.String(*awscdk.Stack_Of(a.Construct).StackName() + "-" + *a.Node().Id())
+	}
+	a.api = awsapigatewayv2.NewWebSocketApi(a.Construct, jsii.String("Api"), &awsapigatewayv2.WebSocketApiProps{
+		ApiName:                  apiName,
+		Description:              jsii.String("Streamer WebSocket API"),
+		RouteSelectionExpression: jsii.String("$request.body.action"),
+	})
+	a.stage = awsapigatewayv2.NewWebSocketStage(a.Construct, jsii.String("Stage"), &awsapigatewayv2.WebSocketStageProps{
+		WebSocketApi: a.api,
+		StageName:    jsii.String(a.s.stageName),
+		AutoDeploy:   jsii.Bool(true),
+		Throttle: &awsapigatewayv2.ThrottleSettings{
+			RateLimit:  jsii.Number(a.s.rateLimit),
+			BurstLimit: jsii.Number(float64(a.s.burstLimit)),
+		},
+	})
+	a.accessLogs = awslogs.NewLogGroup(a.Construct, jsii.String("AccessLogs"), &awslogs.LogGroupProps{
+		Retention:     a.logRetention(),
+		RemovalPolicy: a.removalPolicy(),
+	})
+	format, err := json.Marshal(accessLogFields)
+	if err != nil {
+		panic(fmt.Errorf("streamerapi: access log format: %w", err))
+	}
+	cfnStage := a.stage.Node().DefaultChild().(awsapigatewayv2.CfnStage)
+	cfnStage.SetAccessLogSettings(&awsapigatewayv2.CfnStage_AccessLogSettingsProperty{
+		DestinationArn: a.accessLogs.LogGroupArn(),
+		Format:         jsii.String(string(format)),
+	})
+	if a.s.cloudWatchRole {
+		a.addAPIGatewayAccount(cfnStage)
+	}
+}
+
+// accessLogFields is the JSON access log line of the stage.
+var accessLogFields = map[string]string{
+	"requestId":          "$context.requestId",
+	"connectionId":       "$context.connectionId",
+	"eventType":          "$context.eventType",
+	"routeKey":           "$context.routeKey",
+	"status":             "$context.status",
+	"requestTime":        "$context.requestTimeEpoch",
+	"ip":                 "$context.identity.sourceIp",
+	"userId":             "$context.authorizer." + contract.AuthUserID,
+	"tenantId":           "$context.authorizer." + contract.AuthTenantID,
+	"authorizerError":    "$context.authorizer.error",
+	"integrationLatency": "$context.integrationLatency",
+	"integrationError":   "$context.integrationErrorMessage",
+	"error":              "$context.error.message",
+}
+
+// addAPIGatewayAccount sets the account's API Gateway CloudWatch role, without which a
+// WebSocket stage cannot write access logs. Both are retained: other APIs may rely on them.
+func (a *streamerApi) addAPIGatewayAccount(stage awsapigatewayv2.CfnStage) {
+	role := awsiam.NewRole(a.Construct, jsii.String("ApiGatewayCloudWatchRole"), &awsiam.RoleProps{
+		AssumedBy: awsiam.NewServicePrincipal(jsii.String("apigateway.amazonaws.com"), nil),
+		ManagedPolicies: &[]awsiam.IManagedPolicy{
+			awsiam.ManagedPolicy_FromAwsManagedPolicyName(jsii.String("service-role/AmazonAPIGatewayPushToCloudWatchLogs")),
+		},
+	})
+	role.ApplyRemovalPolicy(awscdk.RemovalPolicy_RETAIN)
+	a.apiGatewayRole = role
+	account := awsapigateway.NewCfnAccount(a.Construct, jsii.String("ApiGatewayAccount"), &awsapigateway.CfnAccountProps{
+		CloudWatchRoleArn: role.RoleArn(),
+	})
+	account.ApplyRemovalPolicy(awscdk.RemovalPolicy_RETAIN, nil)
+	stage.Node().AddDependency(account)
+}
+
+// addFunction creates the function of one role with its own role and log group.
+func (a *streamerApi) addFunction(role string, code awslambda.Code) {
+	title := title(role)
+	fs := a.s.functions[role]
+	iamRole := awsiam.NewRole(a.Construct, jsii.String(title+"Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
+		Description: jsii.String("Streamer " + role + " function"),
+	})
+	logs := awslogs.NewLogGroup(a.Construct, jsii.String(title+"Logs"), &awslogs.LogGroupProps{
+		Retention:     a.logRetention(),
+		RemovalPolicy: a.removalPolicy(),
+	})
+	logs.GrantWrite(iamRole)
+	tracing := a.s.props.Tracing
+	if tracing == "" {
+		tracing = awslambda.Tracing_ACTIVE
+	}
+	props := &awslambda.FunctionProps{
+		Runtime:       awslambda.Runtime_PROVIDED_AL2023(),
+		Handler:       jsii.String("bootstrap"),
+		Code:          code,
+		Architecture:  a.architecture(),
+		MemorySize:    jsii.Number(float64(fs.memoryMB)),
+		Timeout:       awscdk.Duration_Seconds(jsii.Number(fs.timeout.Seconds())),
+		Environment:   a.environment(role),
+		Role:          iamRole,
+		LogGroup:      logs,
+		LoggingFormat: awslambda.LoggingFormat_JSON,
+		Tracing:       tracing,
+		Description:   jsii.String("Streamer " + role),
+	}
+	if role == contract.RoleWorker {
+		props.RetryAttempts = jsii.Number(float64(a.s.workerRetries))
+		props.MaxEventAge = awscdk.Duration_Hours(jsii.Number(6))
+		props.OnFailure = awslambdadestinations.NewSqsDestination(a.dlq)
+	}
+	a.functions[role] = awslambda.NewFunction(a.Construct, jsii.String(title+"Function"), props)
+	a.roles[role] = iamRole
+}
+
+// environment returns the variables of one role: each role gets only the names it reads.
+func (a *streamerApi) environment(role string) *map[string]*string {
+	env := map[string]string{
+		contract.EnvFunction:         role,
+		contract.EnvLogLevel:         a.s.logLevel,
+		contract.EnvMetricsNamespace: a.s.metricsNamespace,
+	}
+	tables := func() {
+		env[contract.EnvConnectionsTable] = *a.connections.TableName()
+		env[contract.EnvRequestsTable] = *a.requests.TableName()
+	}
+	switch role {
+	case contract.RoleAuthorizer:
+		p := a.s.props
+		setIf(env, contract.EnvJWKSURL, p.JwksUrl)
+		setIf(env, contract.EnvIssuer, p.Issuer)
+		setIf(env, contract.EnvAudience, p.Audience)
+		if p.HmacSecret != nil {
+			env[contract.EnvHMACSecretARN] = *p.HmacSecret.SecretArn()
+		}
+		if p.AllowedTenants != nil {
+			env[contract.EnvAllowedTenants] = strings.Join(jsiiStrings(*p.AllowedTenants), ",")
+		}
+	case contract.RoleConnect, contract.RoleDisconnect:
+		env[contract.EnvConnectionsTable] = *a.connections.TableName()
+	case contract.RoleRouter:
+		tables()
+		env[contract.EnvCallbackURL] = *a.stage.CallbackUrl()
+		env[contract.EnvAsyncThreshold] = a.s.asyncThreshold.String()
+		env[contract.EnvSyncBudget] = a.s.syncBudget.String()
+		env[contract.EnvMaxAttempts] = strconv.Itoa(a.s.maxAttempts)
+	case contract.RoleProcessor:
+		env[contract.EnvRequestsTable] = *a.requests.TableName()
+	case contract.RoleWorker:
+		tables()
+		env[contract.EnvCallbackURL] = *a.stage.CallbackUrl()
+	}
+	out := make(map[string]*string, len(env))
+	for k, v := range env {
+		out[k] = jsii.String(v)
+	}
+	return &out
+}
+
+// title is the construct ID prefix of a role: "worker" -> "Worker".
+func title(role string) string { return strings.ToUpper(role[:1]) + role[1:] }
+
+func setIf(env map[string]string, key string, v *string) {
+	if v != nil && *v != "" {
+		env[key] = *v
+	}
+}
+
+func jsiiStrings(in []*string) []string {
+	out := make([]string, 0, len(in))
+	for _, s := range in {
+		out = append(out, *s)
+	}
+	return out
+}
+
+// addRoutes wires $connect (with the authorizer), $disconnect and $default (with a route
+// response, so the router's reply reaches the client without a PostToConnection).
+func (a *streamerApi) addRoutes() {
+	integration := func(role string) awsapigatewayv2.WebSocketRouteIntegration {
+		return awsapigatewayv2integrations.NewWebSocketLambdaIntegration(jsii.String(title(role)+"Integration"), a.functions[role], nil)
+	}
+	authorizer := awsapigatewayv2authorizers.NewWebSocketLambdaAuthorizer(jsii.String("Authorizer"), a.functions[contract.RoleAuthorizer],
+		&awsapigatewayv2authorizers.WebSocketLambdaAuthorizerProps{IdentitySource: &[]*string{}})
+	a.api.AddRoute(jsii.String("$connect"), &awsapigatewayv2.WebSocketRouteOptions{
+		Integration: integration(contract.RoleConnect),
+		Authorizer:  authorizer,
+	})
+	// No identity source: API Gateway would refuse a $connect that lacks it before the
+	// authorizer runs. Without one, the authorizer reads the token from ?token= (browsers
+	// cannot set headers on a WebSocket) or from the Authorization header.
+	cfnAuthorizer := a.api.Node().FindChild(jsii.String("Authorizer")).Node().DefaultChild().(awsapigatewayv2.CfnAuthorizer)
+	cfnAuthorizer.AddPropertyDeletionOverride(jsii.String("IdentitySource"))
+	a.disconnectRoute = a.api.AddRoute(jsii.String("$disconnect"), &awsapigatewayv2.WebSocketRouteOptions{
+		Integration: integration(contract.RoleDisconnect),
+	})
+	a.defaultRoute = a.api.AddRoute(jsii.String("$default"), &awsapigatewayv2.WebSocketRouteOptions{
+		Integration:    integration(contract.RoleRouter),
+		ReturnResponse: jsii.Bool(true),
+	})
+}
+
+// connectionsArn is the execute-api ARN of this stage's @connections for one HTTP method.
+func (a *streamerApi) connectionsArn(method string) *string {
+	return awscdk.Stack_Of(a.Construct).FormatArn(&awscdk.ArnComponents{
+		Service:      jsii.String("execute-api"),
+		Resource:     a.api.ApiId(),
+		ResourceName: jsii.String(a.s.stageName + "/" + method + "/@connections/*"),
+	})
+}
+
+// allow adds one statement to a role's policy.
+func allow(role awsiam.IRole, actions []string, resources ...*string) {
+	role.AddToPrincipalPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Actions:   jsii.Strings(actions...),
+		Resources: &resources,
+	}))
+}
+
+// index is the ARN of one of table's GSIs.
+func index(table awsdynamodb.Table, name string) *string {
+	return jsii.String(*table.TableArn() + "/index/" + name)
+}
+
+// grantKey lets grantee use the customer-managed key of the tables, when there is one.
+func (a *streamerApi) grantKey(grantee awsiam.IGrantable) {
+	if key := a.s.props.EncryptionKey; key != nil {
+		key.GrantEncryptDecrypt(grantee)
+	}
+}
+
+// grantRoles gives each role exactly the actions its handler performs, on its resources.
+func (a *streamerApi) grantRoles() {
+	r := a.roles
+	conns, reqs := a.connections.TableArn(), a.requests.TableArn()
+
+	if secret := a.s.props.HmacSecret; secret != nil {
+		allow(r[contract.RoleAuthorizer], []string{"secretsmanager:GetSecretValue"}, secret.SecretArn())
+		if key := secret.EncryptionKey(); key != nil {
+			key.GrantDecrypt(r[contract.RoleAuthorizer])
+		}
+	}
+
+	allow(r[contract.RoleConnect], []string{"dynamodb:PutItem"}, conns)
+	allow(r[contract.RoleDisconnect], []string{"dynamodb:DeleteItem"}, conns)
+
+	allow(r[contract.RoleRouter], []string{"dynamodb:GetItem"}, conns)
+	allow(r[contract.RoleRouter], []string{"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}, reqs)
+	allow(r[contract.RoleRouter], []string{"dynamodb:Query"}, index(a.requests, contract.IndexRequestsByConnection))
+	allow(r[contract.RoleRouter], []string{"execute-api:ManageConnections"}, a.connectionsArn("POST"))
+
+	allow(r[contract.RoleProcessor], []string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"},
+		a.requests.TableStreamArn())
+	allow(r[contract.RoleProcessor], []string{"lambda:InvokeFunction"}, a.functions[contract.RoleWorker].FunctionArn())
+
+	allow(r[contract.RoleWorker], []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, reqs)
+	allow(r[contract.RoleWorker], []string{"dynamodb:GetItem", "dynamodb:DeleteItem"}, conns)
+	allow(r[contract.RoleWorker], []string{"execute-api:ManageConnections"}, a.connectionsArn("POST"), a.connectionsArn("GET"))
+
+	for _, role := range []string{contract.RoleConnect, contract.RoleDisconnect, contract.RoleRouter, contract.RoleWorker} {
+		a.grantKey(r[role])
+	}
+	if key := a.s.props.EncryptionKey; key != nil {
+		key.GrantDecrypt(r[contract.RoleProcessor])
+	}
+}
+
+// addStreamMapping connects the Requests stream to the processor: only new PENDING
+// requests invoke it, failed records are retried alone and then dead-lettered.
+func (a *streamerApi) addStreamMapping() {
+	pattern, err := json.Marshal(streamFilter)
+	if err != nil {
+		panic(fmt.Errorf("streamerapi: stream filter: %w", err))
+	}
+	a.mapping = awslambda.NewEventSourceMapping(a.Construct, jsii.String("RequestsStream"), &awslambda.EventSourceMappingProps{
+		Target:         a.functions[contract.RoleProcessor],
+		EventSourceArn: a.requests.TableStreamArn(),
+		// TRIM_HORIZON: a mapping re-created during a deploy still sees requests queued
+		// meanwhile; duplicates are harmless because claiming is conditional.
+		StartingPosition:        awslambda.StartingPosition_TRIM_HORIZON,
+		BatchSize:               jsii.Number(float64(a.s.batchSize)),
+		BisectBatchOnError:      jsii.Bool(true),
+		ReportBatchItemFailures: jsii.Bool(true),
+		RetryAttempts:           jsii.Number(float64(a.s.streamRetries)),
+		MaxRecordAge:            awscdk.Duration_Seconds(jsii.Number(a.s.streamMaxAge.Seconds())),
+		OnFailure:               awslambdaeventsources.NewSqsDlq(a.dlq),
+		Filters:                 &[]*map[string]interface{}{{"pattern": string(pattern)}},
+	})
+	// The mapping validates its permissions when it is created.
+	a.mapping.Node().AddDependency(a.roles[contract.RoleProcessor])
+}
+
+// streamFilter admits new requests and requests put back to PENDING for a retry.
+var streamFilter = map[string]any{
+	"eventName": []string{"INSERT", "MODIFY"},
+	"dynamodb": map[string]any{
+		"NewImage": map[string]any{
+			contract.AttrStatus: map[string]any{"S": []string{contract.StatusPending}},
+		},
+	},
+}
+
+// addAlarms alarms on any function error or throttle, a stream falling behind, and any
+// message in the dead-letter queue.
+func (a *streamerApi) addAlarms() {
+	period := awscdk.Duration_Minutes(jsii.Number(5))
+	add := func(id, description string, metric awscloudwatch.IMetric, threshold float64) {
+		alarm := awscloudwatch.NewAlarm(a.Construct, jsii.String(id), &awscloudwatch.AlarmProps{
+			Metric:             metric,
+			Threshold:          jsii.Number(threshold),
+			EvaluationPeriods:  jsii.Number(1),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+			AlarmDescription:   jsii.String(description),
+		})
+		if topic := a.s.props.AlarmTopic; topic != nil {
+			alarm.AddAlarmAction(awscloudwatchactions.NewSnsAction(topic))
+		}
+		a.alarms = append(a.alarms, alarm)
+	}
+	sum := &awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Sum")}
+	for _, role := range contract.Roles {
+		fn := a.functions[role]
+		add(title(role)+"Errors", "Streamer "+role+" function errors", fn.MetricErrors(sum), 1)
+		add(title(role)+"Throttles", "Streamer "+role+" function throttles", fn.MetricThrottles(sum), 1)
+	}
+	add("ProcessorIteratorAge", "Streamer requests stream is more than a minute behind",
+		a.functions[contract.RoleProcessor].Metric(jsii.String("IteratorAge"),
+			&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Maximum")}),
+		float64(time.Minute/time.Millisecond))
+	add("DeadLetterQueueDepth", "Streamer dead-letter queue holds failed requests",
+		a.dlq.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Maximum")}), 1)
+}

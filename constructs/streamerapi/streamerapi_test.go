@@ -1,0 +1,475 @@
+package streamerapi
+
+// The tests in this file call into jsii, whose Go runtime is not safe for concurrent use,
+// so none of them is parallel; they share two synthesized stacks instead (fixture_test.go).
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"testing"
+
+	"github.com/aws/jsii-runtime-go"
+	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/stretchr/testify/require"
+)
+
+func TestResourceCounts(t *testing.T) {
+	f := defaultFixture()
+	for typ, n := range map[string]int{
+		"AWS::ApiGatewayV2::Api":           1,
+		"AWS::ApiGatewayV2::Stage":         1,
+		"AWS::ApiGatewayV2::Route":         3,
+		"AWS::ApiGatewayV2::RouteResponse": 1,
+		"AWS::ApiGatewayV2::Integration":   3,
+		"AWS::ApiGatewayV2::Authorizer":    1,
+		"AWS::ApiGateway::Account":         1,
+		"AWS::DynamoDB::Table":             2,
+		"AWS::Lambda::Function":            6,
+		"AWS::Lambda::EventSourceMapping":  1,
+		"AWS::Lambda::EventInvokeConfig":   1,
+		"AWS::Lambda::Permission":          4, // three integrations and the authorizer
+		"AWS::IAM::Role":                   7, // six functions and API Gateway's logging role
+		"AWS::Logs::LogGroup":              7, // six functions and the access log
+		"AWS::SQS::Queue":                  1,
+		"AWS::CloudWatch::Alarm":           14,
+	} {
+		f.template.ResourceCountIs(jsii.String(typ), jsii.Number(float64(n)))
+	}
+}
+
+func TestRoutes(t *testing.T) {
+	f := defaultFixture()
+	api := f.byName(t, "Api").Properties
+	require.Equal(t, "WEBSOCKET", api["ProtocolType"])
+	require.Equal(t, "$request.body.action", api["RouteSelectionExpression"])
+	require.Equal(t, "Test-Streamer", api["Name"])
+
+	routes := map[string]map[string]any{}
+	for _, id := range f.ofType("AWS::ApiGatewayV2::Route") {
+		p := f.resources[id].Properties
+		routes[p["RouteKey"].(string)] = p
+	}
+	require.Len(t, routes, 3)
+	require.Equal(t, "CUSTOM", routes["$connect"]["AuthorizationType"])
+	require.Equal(t, "{ApiAuthorizer}", flat(routes["$connect"]["AuthorizerId"]))
+	require.Equal(t, "integrations/{ApiconnectRouteConnectIntegration}", flat(routes["$connect"]["Target"]))
+	require.Equal(t, "integrations/{ApidisconnectRouteDisconnectIntegration}", flat(routes["$disconnect"]["Target"]))
+	require.Equal(t, "integrations/{ApidefaultRouteRouterIntegration}", flat(routes["$default"]["Target"]))
+	require.Equal(t, "$default", routes["$default"]["RouteResponseSelectionExpression"], "the router's reply must reach the client")
+	require.NotContains(t, routes["$default"], "AuthorizerId")
+
+	resp := f.resources[f.ofType("AWS::ApiGatewayV2::RouteResponse")[0]].Properties
+	require.Equal(t, "$default", resp["RouteResponseKey"])
+	require.Equal(t, "{ApidefaultRoute}", flat(resp["RouteId"]))
+
+	for _, integration := range f.ofType("AWS::ApiGatewayV2::Integration") {
+		require.Equal(t, "AWS_PROXY", f.resources[integration].Properties["IntegrationType"])
+	}
+}
+
+func TestAuthorizer(t *testing.T) {
+	f := defaultFixture()
+	p := f.byName(t, "ApiAuthorizer").Properties
+	require.Equal(t, "REQUEST", p["AuthorizerType"])
+	require.Equal(t, "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/{AuthorizerFunction}.Arn/invocations", flat(p["AuthorizerUri"]))
+	require.NotContains(t, p, "IdentitySource", "a $connect without the identity source would be refused before the authorizer reads ?token= or the header")
+}
+
+func TestTables(t *testing.T) {
+	f := defaultFixture()
+	common := func(p map[string]any, pk string) {
+		require.Equal(t, []any{map[string]any{"AttributeName": pk, "KeyType": "HASH"}}, p["KeySchema"])
+		require.Equal(t, "PAY_PER_REQUEST", p["BillingMode"])
+		require.Equal(t, map[string]any{"AttributeName": contract.AttrTTL, "Enabled": true}, p["TimeToLiveSpecification"])
+		require.Equal(t, map[string]any{"PointInTimeRecoveryEnabled": true}, p["PointInTimeRecoverySpecification"])
+		require.Equal(t, map[string]any{"SSEEnabled": true}, p["SSESpecification"], "SSEEnabled without a key: the AWS managed key aws/dynamodb")
+	}
+	gsis := func(p map[string]any) map[string]string {
+		out := map[string]string{}
+		for _, g := range p["GlobalSecondaryIndexes"].([]any) {
+			g := g.(map[string]any)
+			var keys []string
+			for _, k := range g["KeySchema"].([]any) {
+				k := k.(map[string]any)
+				keys = append(keys, k["AttributeName"].(string)+":"+k["KeyType"].(string))
+			}
+			require.Equal(t, map[string]any{"ProjectionType": "ALL"}, g["Projection"])
+			out[g["IndexName"].(string)] = flat(toAny(keys))
+		}
+		return out
+	}
+
+	conns := f.byName(t, "Connections")
+	common(conns.Properties, contract.AttrConnectionID)
+	require.Equal(t, "Retain", conns.DeletionPolicy)
+	require.NotContains(t, conns.Properties, "StreamSpecification")
+	require.Equal(t, map[string]string{
+		contract.IndexConnectionsByUser:   "user_id:HASH",
+		contract.IndexConnectionsByTenant: "tenant_id:HASH",
+	}, gsis(conns.Properties))
+
+	reqs := f.byName(t, "Requests")
+	common(reqs.Properties, contract.AttrRequestID)
+	require.Equal(t, "Retain", reqs.DeletionPolicy)
+	require.Equal(t, map[string]any{"StreamViewType": "NEW_IMAGE"}, reqs.Properties["StreamSpecification"])
+	require.Equal(t, map[string]string{
+		contract.IndexRequestsByConnection: "connection_id:HASH",
+		contract.IndexRequestsByStatus:     "status:HASH,created_at:RANGE",
+	}, gsis(reqs.Properties))
+}
+
+func toAny(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+func TestStreamEventSourceMapping(t *testing.T) {
+	f := defaultFixture()
+	p := f.byName(t, "RequestsStream").Properties
+	require.Equal(t, "{RequestsStream}", "{"+name(f.ofType("AWS::Lambda::EventSourceMapping")[0])+"}")
+	require.Equal(t, "{Requests}.StreamArn", flat(p["EventSourceArn"]))
+	require.Equal(t, "{ProcessorFunction}", flat(p["FunctionName"]))
+	require.Equal(t, []any{"ReportBatchItemFailures"}, p["FunctionResponseTypes"])
+	require.Equal(t, true, p["BisectBatchOnFunctionError"])
+	require.EqualValues(t, 3, p["MaximumRetryAttempts"])
+	require.EqualValues(t, 3600, p["MaximumRecordAgeInSeconds"])
+	require.EqualValues(t, 10, p["BatchSize"])
+	require.Equal(t, "TRIM_HORIZON", p["StartingPosition"])
+	require.Equal(t, "{DeadLetterQueue}.Arn", flat(p["DestinationConfig"].(map[string]any)["OnFailure"].(map[string]any)["Destination"]))
+
+	filters := p["FilterCriteria"].(map[string]any)["Filters"].([]any)
+	require.Len(t, filters, 1)
+	var pattern map[string]any
+	require.NoError(t, json.Unmarshal([]byte(filters[0].(map[string]any)["Pattern"].(string)), &pattern))
+	require.Equal(t, map[string]any{
+		"eventName": []any{"INSERT", "MODIFY"},
+		"dynamodb":  map[string]any{"NewImage": map[string]any{"status": map[string]any{"S": []any{"PENDING"}}}},
+	}, pattern)
+}
+
+func TestWorkerAsyncInvokeConfig(t *testing.T) {
+	f := defaultFixture()
+	p := f.resources[f.ofType("AWS::Lambda::EventInvokeConfig")[0]].Properties
+	require.Equal(t, "{WorkerFunction}", flat(p["FunctionName"]))
+	require.EqualValues(t, 2, p["MaximumRetryAttempts"])
+	require.Equal(t, "{DeadLetterQueue}.Arn", flat(p["DestinationConfig"].(map[string]any)["OnFailure"].(map[string]any)["Destination"]))
+}
+
+func TestFunctions(t *testing.T) {
+	f := defaultFixture()
+	want := map[string][2]float64{ // memory MB, timeout s
+		contract.RoleAuthorizer: {256, 10}, contract.RoleConnect: {256, 10}, contract.RoleDisconnect: {256, 10},
+		contract.RoleRouter: {512, 29}, contract.RoleProcessor: {256, 60}, contract.RoleWorker: {1024, 900},
+	}
+	keys := map[string]bool{}
+	for _, role := range contract.Roles {
+		p := f.byName(t, title(role)+"Function").Properties
+		require.Equal(t, "provided.al2023", p["Runtime"], role)
+		require.Equal(t, "bootstrap", p["Handler"], role)
+		require.Equal(t, []any{"arm64"}, p["Architectures"], role)
+		require.Equal(t, map[string]any{"Mode": "Active"}, p["TracingConfig"], role)
+		require.Equal(t, want[role][0], p["MemorySize"], role)
+		require.Equal(t, want[role][1], p["Timeout"], role)
+		require.Equal(t, "{"+title(role)+"Role}.Arn", flat(p["Role"]), role)
+		require.Equal(t, "JSON", p["LoggingConfig"].(map[string]any)["LogFormat"], role)
+		require.Equal(t, "{"+title(role)+"Logs}", flat(p["LoggingConfig"].(map[string]any)["LogGroup"]), role)
+		keys[flat(p["Code"].(map[string]any)["S3Key"])] = true
+	}
+	require.Len(t, keys, 1, "all six functions share one asset")
+
+	for _, id := range f.ofType("AWS::Logs::LogGroup") {
+		require.EqualValues(t, 30, f.resources[id].Properties["RetentionInDays"], id)
+		require.Equal(t, "Retain", f.resources[id].DeletionPolicy, id)
+	}
+}
+
+func TestAssetHashIsTheBinaryHash(t *testing.T) {
+	f := defaultFixture()
+	asset, err := BuildAsset(t.Context(), BuildOptions{Entry: testEntry})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(asset.Dir) })
+	key := flat(f.byName(t, "WorkerFunction").Properties["Code"].(map[string]any)["S3Key"])
+	// A custom asset hash is hashed once more by the CDK.
+	sum := sha256.Sum256([]byte(asset.Hash))
+	require.Equal(t, hex.EncodeToString(sum[:])+".zip", key, "the template's asset is the binary go build produces")
+}
+
+func TestEnvironment(t *testing.T) {
+	f := defaultFixture()
+	base := func(role string, extra map[string]string) map[string]string {
+		m := map[string]string{
+			contract.EnvFunction:         role,
+			contract.EnvLogLevel:         "info",
+			contract.EnvMetricsNamespace: "Streamer",
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	callback := "https://{Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/prod"
+	want := map[string]map[string]string{
+		contract.RoleAuthorizer: base(contract.RoleAuthorizer, map[string]string{
+			contract.EnvJWKSURL:        "https://idp.example.com/.well-known/jwks.json",
+			contract.EnvIssuer:         "https://idp.example.com/",
+			contract.EnvAudience:       "streamer",
+			contract.EnvAllowedTenants: "acme,globex",
+		}),
+		contract.RoleConnect:    base(contract.RoleConnect, map[string]string{contract.EnvConnectionsTable: "{Connections}"}),
+		contract.RoleDisconnect: base(contract.RoleDisconnect, map[string]string{contract.EnvConnectionsTable: "{Connections}"}),
+		contract.RoleRouter: base(contract.RoleRouter, map[string]string{
+			contract.EnvConnectionsTable: "{Connections}",
+			contract.EnvRequestsTable:    "{Requests}",
+			contract.EnvCallbackURL:      callback,
+			contract.EnvAsyncThreshold:   "5s",
+			contract.EnvSyncBudget:       "25s",
+			contract.EnvMaxAttempts:      "3",
+		}),
+		contract.RoleProcessor: base(contract.RoleProcessor, map[string]string{
+			contract.EnvRequestsTable:  "{Requests}",
+			contract.EnvWorkerFunction: "{WorkerFunction}",
+		}),
+		contract.RoleWorker: base(contract.RoleWorker, map[string]string{
+			contract.EnvConnectionsTable: "{Connections}",
+			contract.EnvRequestsTable:    "{Requests}",
+			contract.EnvCallbackURL:      callback,
+		}),
+	}
+	for _, role := range contract.Roles {
+		vars := f.byName(t, title(role)+"Function").Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+		got := map[string]string{}
+		for k, v := range vars {
+			got[k] = flat(v)
+		}
+		require.Equal(t, want[role], got, role)
+	}
+}
+
+func TestIAMPolicies(t *testing.T) {
+	f := defaultFixture()
+	logs := func(role string) []string {
+		return []string{
+			"Allow logs:CreateLogStream on {" + title(role) + "Logs}.Arn",
+			"Allow logs:PutLogEvents on {" + title(role) + "Logs}.Arn",
+		}
+	}
+	xray := []string{"Allow xray:PutTelemetryRecords on *", "Allow xray:PutTraceSegments on *"}
+	connections := "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:{Api}/prod/"
+	dlq := []string{
+		"Allow sqs:GetQueueAttributes on {DeadLetterQueue}.Arn",
+		"Allow sqs:GetQueueUrl on {DeadLetterQueue}.Arn",
+		"Allow sqs:SendMessage on {DeadLetterQueue}.Arn",
+	}
+	want := map[string][]string{
+		contract.RoleAuthorizer: nil,
+		contract.RoleConnect:    {"Allow dynamodb:PutItem on {Connections}.Arn"},
+		contract.RoleDisconnect: {"Allow dynamodb:DeleteItem on {Connections}.Arn"},
+		contract.RoleRouter: {
+			"Allow dynamodb:GetItem on {Connections}.Arn",
+			"Allow dynamodb:GetItem on {Requests}.Arn",
+			"Allow dynamodb:PutItem on {Requests}.Arn",
+			"Allow dynamodb:Query on {Requests}.Arn/index/connection-requests",
+			"Allow dynamodb:UpdateItem on {Requests}.Arn",
+			"Allow execute-api:ManageConnections on " + connections + "POST/@connections/*",
+		},
+		contract.RoleProcessor: append([]string{
+			"Allow dynamodb:DescribeStream on {Requests}.StreamArn",
+			"Allow dynamodb:GetRecords on {Requests}.StreamArn",
+			"Allow dynamodb:GetShardIterator on {Requests}.StreamArn",
+			"Allow lambda:InvokeFunction on {WorkerFunction}.Arn",
+		}, dlq...),
+		contract.RoleWorker: append([]string{
+			"Allow dynamodb:DeleteItem on {Connections}.Arn",
+			"Allow dynamodb:GetItem on {Connections}.Arn",
+			"Allow dynamodb:GetItem on {Requests}.Arn",
+			"Allow dynamodb:UpdateItem on {Requests}.Arn",
+			"Allow execute-api:ManageConnections on " + connections + "GET/@connections/*",
+			"Allow execute-api:ManageConnections on " + connections + "POST/@connections/*",
+		}, dlq...),
+	}
+	for _, role := range contract.Roles {
+		expected := append(append(logs(role), xray...), want[role]...)
+		require.ElementsMatch(t, expected, f.grants(title(role)+"Role"), role)
+	}
+	require.Empty(t, f.grants("ApiGatewayCloudWatchRole"), "API Gateway's role has only the AWS managed policy")
+
+	// No statement anywhere grants a wildcard resource, except X-Ray, which has no
+	// resource-level permissions.
+	for _, id := range f.ofType("AWS::IAM::Policy") {
+		for _, s := range statements(f.resources[id].Properties["PolicyDocument"]) {
+			if s[len(s)-5:] == " on *" {
+				require.Regexp(t, `^Allow xray:\w+ on \*$`, s, id)
+			}
+		}
+	}
+}
+
+func TestStage(t *testing.T) {
+	f := defaultFixture()
+	stage := f.byName(t, "Stage")
+	p := stage.Properties
+	require.Equal(t, "prod", p["StageName"])
+	require.Equal(t, true, p["AutoDeploy"])
+	require.Equal(t, map[string]any{"ThrottlingRateLimit": 500.0, "ThrottlingBurstLimit": 1000.0}, p["DefaultRouteSettings"])
+	logs := p["AccessLogSettings"].(map[string]any)
+	require.Equal(t, "{AccessLogs}.Arn", flat(logs["DestinationArn"]))
+	var format map[string]string
+	require.NoError(t, json.Unmarshal([]byte(logs["Format"].(string)), &format), "access logs are JSON")
+	require.Equal(t, "$context.connectionId", format["connectionId"])
+	require.Equal(t, "$context.routeKey", format["routeKey"])
+	require.Equal(t, "$context.authorizer.user_id", format["userId"])
+
+	account := f.byName(t, "ApiGatewayAccount")
+	require.Equal(t, "{ApiGatewayCloudWatchRole}.Arn", flat(account.Properties["CloudWatchRoleArn"]))
+	require.Equal(t, "Retain", account.DeletionPolicy)
+}
+
+func TestDeadLetterQueue(t *testing.T) {
+	f := defaultFixture()
+	q := f.byName(t, "DeadLetterQueue").Properties
+	require.Equal(t, true, q["SqsManagedSseEnabled"])
+	require.EqualValues(t, 14*24*3600, q["MessageRetentionPeriod"])
+	policy := f.resources[f.ofType("AWS::SQS::QueuePolicy")[0]].Properties["PolicyDocument"]
+	raw, err := json.Marshal(policy)
+	require.NoError(t, err)
+	require.Contains(t, string(raw), `"aws:SecureTransport":"false"`, "TLS only")
+}
+
+func TestAlarms(t *testing.T) {
+	f := defaultFixture()
+	metrics := map[string]float64{}
+	for _, id := range f.ofType("AWS::CloudWatch::Alarm") {
+		p := f.resources[id].Properties
+		require.Equal(t, "{Alarms}", flat(p["AlarmActions"]), id)
+		metrics[name(id)] = p["Threshold"].(float64)
+	}
+	want := map[string]float64{"ProcessorIteratorAge": 60000, "DeadLetterQueueDepth": 1}
+	for _, role := range contract.Roles {
+		want[title(role)+"Errors"] = 1
+		want[title(role)+"Throttles"] = 1
+	}
+	require.Equal(t, want, metrics)
+	require.Len(t, f.api.Alarms(), len(want))
+}
+
+// TestLogicalIDsFrozen pins the child construct IDs: renaming one replaces the resource on
+// the next deploy (for a table: a new, empty table).
+func TestLogicalIDsFrozen(t *testing.T) {
+	f := defaultFixture()
+	for _, id := range []string{
+		"StreamerAccessLogs88D6AC5A",
+		"StreamerApiAuthorizerF4F9C0CD",
+		"StreamerApiD28D2188",
+		"StreamerApiGatewayAccount56BBF172",
+		"StreamerApiconnectRoute32A2BB55",
+		"StreamerApidefaultRouteB42CA76E",
+		"StreamerApidisconnectRoute050141C5",
+		"StreamerAuthorizerFunctionB48C21BC",
+		"StreamerAuthorizerLogs86016D7D",
+		"StreamerConnectFunction88D67F90",
+		"StreamerConnectLogs12659ADB",
+		"StreamerConnections07D3B4FE",
+		"StreamerDeadLetterQueue18512482",
+		"StreamerDisconnectFunction90477AC5",
+		"StreamerDisconnectLogs51FE2901",
+		"StreamerProcessorFunction1A294FE9",
+		"StreamerProcessorLogsD8A56D07",
+		"StreamerRequestsB53A94EA",
+		"StreamerRequestsStream851C3715",
+		"StreamerRouterFunction90073239",
+		"StreamerRouterLogsAB014166",
+		"StreamerStage8BD82E98",
+		"StreamerWorkerFunctionBEA1AAC8",
+		"StreamerWorkerLogs3BD18EEA",
+	} {
+		require.Contains(t, f.resources, id)
+	}
+}
+
+func TestAccessors(t *testing.T) {
+	f := defaultFixture()
+	a := f.api
+	resolve := func(v any) string { return flat(roundTrip(t, f.stack.Resolve(v))) }
+	require.Equal(t, "wss://{Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/prod", resolve(a.WebSocketUrl()))
+	require.Equal(t, "https://{Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/prod", resolve(a.CallbackUrl()))
+	require.Equal(t, "{Connections}", resolve(a.ConnectionsTable().TableName()))
+	require.Equal(t, "{Requests}", resolve(a.RequestsTable().TableName()))
+	require.Equal(t, "{Api}", resolve(a.WebSocketApi().ApiId()))
+	require.Equal(t, "prod", resolve(a.Stage().StageName()))
+	require.Equal(t, "{DeadLetterQueue}", resolve(a.DeadLetterQueue().QueueUrl()))
+	require.Equal(t, "{AccessLogs}", resolve(a.AccessLogGroup().LogGroupName()))
+	require.Equal(t, "{RequestsStream}", resolve(a.StreamEventSource().EventSourceMappingId()))
+	for role, fn := range map[string]any{
+		contract.RoleAuthorizer: a.AuthorizerFunction(), contract.RoleConnect: a.ConnectFunction(),
+		contract.RoleDisconnect: a.DisconnectFunction(), contract.RoleRouter: a.RouterFunction(),
+		contract.RoleProcessor: a.ProcessorFunction(), contract.RoleWorker: a.WorkerFunction(),
+	} {
+		require.Equal(t, "{"+title(role)+"Function}", resolve(a.Function(role).FunctionName()))
+		require.Same(t, fn, a.Function(role))
+	}
+	require.Nil(t, a.Function("nope"))
+}
+
+func roundTrip(t *testing.T, v any) any {
+	t.Helper()
+	raw, err := json.Marshal(v)
+	require.NoError(t, err)
+	var out any
+	require.NoError(t, json.Unmarshal(raw, &out))
+	return out
+}
+
+func TestCustomProps(t *testing.T) {
+	f := customFixture()
+	for _, role := range contract.Roles {
+		p := f.byName(t, title(role)+"Function").Properties
+		require.Equal(t, []any{"x86_64"}, p["Architectures"], role)
+		require.NotContains(t, p, "TracingConfig", role)
+	}
+	worker := f.byName(t, "WorkerFunction").Properties
+	require.EqualValues(t, 2048, worker["MemorySize"])
+	require.EqualValues(t, 300, worker["Timeout"])
+	require.Equal(t, "live", f.byName(t, "Stage").Properties["StageName"])
+	f.template.ResourceCountIs(jsii.String("AWS::ApiGateway::Account"), jsii.Number(0))
+
+	for _, table := range []string{"Connections", "Requests"} {
+		r := f.byName(t, table)
+		require.Equal(t, "Delete", r.DeletionPolicy, table)
+		sse := r.Properties["SSESpecification"].(map[string]any)
+		require.Equal(t, "{Cmk}.Arn", flat(sse["KMSMasterKeyId"]), table)
+	}
+	require.Equal(t, "{Cmk}.Arn", flat(f.byName(t, "DeadLetterQueue").Properties["KmsMasterKeyId"]))
+
+	auth := f.byName(t, "AuthorizerFunction").Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+	require.Equal(t, "{Key}", flat(auth[contract.EnvHMACSecretARN]))
+	require.NotContains(t, auth, contract.EnvJWKSURL)
+	require.Contains(t, f.grants("AuthorizerRole"), "Allow secretsmanager:GetSecretValue on {Key}")
+
+	for _, role := range []string{contract.RoleConnect, contract.RoleRouter, contract.RoleWorker} {
+		require.Contains(t, f.grants(title(role)+"Role"), "Allow kms:Decrypt on {Cmk}.Arn", role)
+	}
+	require.Contains(t, f.grants("ProcessorRole"), "Allow kms:Decrypt on {Cmk}.Arn", "reads the encrypted stream")
+}
+
+func TestGrantSendAndEnqueue(t *testing.T) {
+	f := customFixture()
+	connections := "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:{Api}/live/"
+	got := f.grants("Backend")
+	for _, s := range []string{
+		"Allow execute-api:ManageConnections on " + connections + "POST/@connections/*",
+		"Allow execute-api:ManageConnections on " + connections + "GET/@connections/*",
+		"Allow dynamodb:PutItem on {Requests}.Arn",
+		"Allow dynamodb:GetItem on {Requests}.Arn",
+		"Allow kms:Decrypt on {Cmk}.Arn",
+	} {
+		require.Contains(t, got, s)
+	}
+	for _, s := range got {
+		require.NotRegexp(t, `on \*$|\{Connections\}`, s, "the backend gets the requests table and @connections only")
+	}
+}

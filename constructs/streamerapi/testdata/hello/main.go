@@ -1,0 +1,4 @@
+// Command hello is the smallest Lambda bootstrap: the construct tests build it.
+package main
+
+func main() {}
