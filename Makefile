@@ -5,6 +5,9 @@ STATICCHECK_VERSION := v0.8.2
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
 
+# package:FuzzTarget pairs in the runtime module that `make fuzz` runs.
+FUZZ_TARGETS := streamer:FuzzRoute streamer:FuzzParseFrame streamer:FuzzSplitResult auth:FuzzVerify
+
 .DEFAULT_GOAL := help
 
 help: ## List the targets
@@ -16,8 +19,12 @@ build: ## Build the streamer CLI into bin/streamer
 dev: build ## Run the whole system locally: the local stack with the demo actions, in-memory store (prints the URL, a token, how to try it)
 	./bin/streamer local
 
-test: ## Run every module's tests with -race, against a DynamoDB Local started for the run (Java 17+)
+test: node_modules ## Run every module's tests with -race, against a DynamoDB Local started for the run (Java 17+), then the fuzz targets briefly
 	@STREAMER_REQUIRE_DYNAMODB=1 scripts/dynamodb-local.sh run -- bash -c 'set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test -race -count=1 ./...); done'
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+
+fuzz: ## Run each fuzz target for FUZZTIME (default 30s)
+	@set -e; cd runtime; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; echo "== fuzz $$name ($$pkg)"; $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(or $(FUZZTIME),30s) ./$$pkg; done
 
 lint: ## gofmt, go vet and staticcheck on every module
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -26,8 +33,12 @@ lint: ## gofmt, go vet and staticcheck on every module
 bench: ## Run the Go benchmarks, benchstat-friendly (COUNT=6 repeats each, BENCH=regexp selects: make bench COUNT=6 > new.txt)
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -run '^$$' -bench '$(or $(BENCH),.)' -benchmem -count $(or $(COUNT),1) ./...); done
 
-synth: ## Synthesise the example CDK app offline into cdk.out/StreamerDemo.template.json
+node_modules: package.json package-lock.json ## Install the pinned npm tools (CDK CLI, DynamoDB Local)
+	npm ci --no-audit --no-fund
+	@touch node_modules
+
+synth: node_modules ## Synthesise the example CDK app offline into cdk.out/StreamerDemo.template.json
 	npx --no-install cdk synth --no-notices --quiet
 	@test -s cdk.out/StreamerDemo.template.json && echo "cdk.out/StreamerDemo.template.json"
 
-.PHONY: help build dev test lint bench synth
+.PHONY: help build dev test fuzz lint bench synth
