@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,33 +17,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/auth"
+	"github.com/streamer-go/streamer/runtime/internal/logtest"
 )
 
 const connectARN = "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/prod/$connect"
-
-// syncBuffer is a log sink safe for concurrent handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // authorizerBundle is a dev issuer behind a real JWKS endpoint and the authorizer on it.
 type authorizerBundle struct {
 	issuer     *auth.DevIssuer
 	authorizer *auth.Authorizer
-	logs       *syncBuffer
+	logs       *logtest.Buffer
 }
 
 func setupAuthorizer(t *testing.T, allowedTenants ...string) *authorizerBundle {
@@ -57,7 +39,7 @@ func setupAuthorizer(t *testing.T, allowedTenants ...string) *authorizerBundle {
 	cfg.AllowedTenants = allowedTenants
 	v, err := auth.NewVerifier(context.Background(), cfg)
 	require.NoError(t, err)
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	return &authorizerBundle{
 		issuer:     issuer,
 		authorizer: auth.NewAuthorizer(v, slog.New(slog.NewJSONHandler(logs, nil))),

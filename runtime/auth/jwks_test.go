@@ -12,12 +12,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/auth"
+	"github.com/streamer-go/streamer/runtime/internal/clocktest"
 )
 
 // jwksBundle is a verifier on a real JWKS endpoint with a settable clock.
 type jwksBundle struct {
 	server   *jwksServer
-	clock    *fakeClock
+	clock    *clocktest.Clock
 	verifier *auth.Verifier
 	old, new signingKey
 }
@@ -25,7 +26,7 @@ type jwksBundle struct {
 func setupJWKS(t *testing.T) *jwksBundle {
 	t.Helper()
 	b := &jwksBundle{
-		clock: newFakeClock(),
+		clock: clocktest.New(time.Now()),
 		old:   newKey(t, jwa.ES256, "old"),
 		new:   newKey(t, jwa.ES256, "new"),
 	}
@@ -159,7 +160,7 @@ func TestJWKSIgnoresSymmetricAndWeakKeys(t *testing.T) {
 	require.NoError(t, encPub.Set(jwk.KeyUsageKey, jwk.ForEncryption))
 
 	s := newJWKSServer(t, oct, encPub)
-	v, err := auth.NewVerifier(context.Background(), auth.Config{JWKSURL: s.URL, Now: newFakeClock().Now})
+	v, err := auth.NewVerifier(context.Background(), auth.Config{JWKSURL: s.URL, Now: clocktest.New(time.Now()).Now})
 	require.NoError(t, err)
 
 	_, err = v.Verify(context.Background(), signRaw(t, jwa.HS256, secret, map[string]any{"kid": "oct"}, claims()))
@@ -170,7 +171,7 @@ func TestJWKSIgnoresSymmetricAndWeakKeys(t *testing.T) {
 
 func TestJWKSRefreshHonoursConfiguredInterval(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock()
+	clock := clocktest.New(time.Now())
 	key := newKey(t, jwa.EdDSA, "ed")
 	s := newJWKSServer(t)
 	v, err := auth.NewVerifier(context.Background(), auth.Config{JWKSURL: s.URL, Now: clock.Now, JWKSMinRefreshInterval: time.Second})

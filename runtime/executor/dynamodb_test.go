@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+	"github.com/guregu/dynamo/v2"
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/executor"
@@ -94,13 +95,18 @@ func writeFixture(t *testing.T, ev events.DynamoDBEvent) {
 	require.NoError(t, os.WriteFile("testdata/dynamodb-stream-event.json", append(raw, '\n'), 0o644))
 }
 
-func TestProcessorOnDynamoDBStream(t *testing.T) {
-	t.Parallel()
-	cfg := dynamotest.Config(t)
+// onDynamoDB creates fresh tables on DynamoDB Local (skipping the test without it) and
+// returns them, the request queue on them and a reader of the Requests table's stream.
+func onDynamoDB(t *testing.T) (*dynamo.DB, dynamostore.Tables, *store.Queue, *streamReader) {
+	t.Helper()
 	db := dynamotest.DB(t)
 	tables := dynamotest.Tables(t, db, "executor")
-	queue := dynamostore.New(db, tables).Requests()
-	stream := newStreamReader(t, cfg, tables.Requests)
+	return db, tables, dynamostore.New(db, tables).Requests(), newStreamReader(t, dynamotest.Config(t), tables.Requests)
+}
+
+func TestProcessorOnDynamoDBStream(t *testing.T) {
+	t.Parallel()
+	db, tables, queue, stream := onDynamoDB(t)
 	ctx := t.Context()
 
 	enqueue := func(clientID string) string {
@@ -154,11 +160,7 @@ func TestProcessorOnDynamoDBStream(t *testing.T) {
 
 func TestWorkerOnDynamoDB(t *testing.T) {
 	t.Parallel()
-	cfg := dynamotest.Config(t)
-	db := dynamotest.DB(t)
-	tables := dynamotest.Tables(t, db, "executor")
-	queue := dynamostore.New(db, tables).Requests()
-	stream := newStreamReader(t, cfg, tables.Requests)
+	_, _, queue, stream := onDynamoDB(t)
 
 	b := &bundle{queue: queue}
 	b.sender = &recordingSender{queue: queue, terminals: make(chan wire, 10), gone: map[string]bool{}}

@@ -118,6 +118,25 @@ func (s *recordingSender) awaitTerminal(t *testing.T) wire {
 	}
 }
 
+// reportUntil is the body of a handler that runs until stopped: it reports rising
+// progress every 10 ms until ctx ends (returning its error) or done, asked after each
+// report, returns a result.
+func reportUntil(ctx context.Context, rep streamer.Reporter, done func() (*streamer.Result, bool)) (*streamer.Result, error) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for pct := 1.0; ; pct++ {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+		_ = rep.Report(min(pct, 99), "working")
+		if res, ok := done(); ok {
+			return res, nil
+		}
+	}
+}
+
 // requireOneTerminalLast checks the protocol's ordering guarantees for one request:
 // non-decreasing progress, and exactly one terminal message, last. It returns it.
 func requireOneTerminalLast(t *testing.T, msgs []wire) wire {

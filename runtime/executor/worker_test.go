@@ -115,6 +115,11 @@ func TestWorkerTakesOverFromDeadWorker(t *testing.T) {
 	msgs := b.sender.messages("r-dead")
 	requireOneTerminalLast(t, msgs)
 	require.Equal(t, 30.0, msgs[0].Percentage, "the retry carries on from the stored progress")
+
+	// Should the dead worker come back, it can no longer finish the request a second time.
+	_, err = b.queue.Finish(t.Context(), id, "dead-worker", store.StatusCompleted, store.ProgressState{Percentage: 100}, json.RawMessage(`"zombie"`), nil)
+	require.ErrorIs(t, err, store.ErrConflict)
+	require.JSONEq(t, `"done"`, string(b.get(t, id).Result))
 }
 
 func TestWorkerConcurrentDeliveriesRunOnce(t *testing.T) {
@@ -124,18 +129,14 @@ func TestWorkerConcurrentDeliveriesRunOnce(t *testing.T) {
 	b := setup(t, cfg)
 	release := make(chan struct{})
 	h := b.register(t, "job", func(ctx context.Context, _ int, _ *streamer.Request, rep streamer.Reporter) (*streamer.Result, error) {
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for pct := 1.0; ; pct++ {
+		return reportUntil(ctx, rep, func() (*streamer.Result, bool) {
 			select {
 			case <-release:
-				return &streamer.Result{Data: "once"}, nil
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-tick.C:
-				_ = rep.Report(min(pct, 99), "working")
+				return &streamer.Result{Data: "once"}, true
+			default:
+				return nil, false
 			}
-		}
+		})
 	})
 	id := b.enqueue(t, "r-dup", "job", 0)
 
@@ -163,16 +164,7 @@ func TestWorkerCancelledWhileRunning(t *testing.T) {
 	started := make(chan struct{})
 	b.register(t, "job", func(ctx context.Context, _ int, _ *streamer.Request, rep streamer.Reporter) (*streamer.Result, error) {
 		close(started)
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for pct := 1.0; ; pct++ {
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-tick.C:
-				_ = rep.Report(min(pct, 99), "working")
-			}
-		}
+		return reportUntil(ctx, rep, func() (*streamer.Result, bool) { return nil, false })
 	})
 	id := b.enqueue(t, "r-cancel", "job", 0)
 	done := make(chan error, 1)
@@ -306,19 +298,10 @@ func TestWorkerFollowsResumedClient(t *testing.T) {
 	started := make(chan struct{})
 	b.register(t, "job", func(ctx context.Context, _ int, _ *streamer.Request, rep streamer.Reporter) (*streamer.Result, error) {
 		close(started)
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		for pct := 1.0; ; pct++ {
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-tick.C:
-			}
-			_ = rep.Report(min(pct, 99), "working")
-			if msgs := b.sender.messages("r-resume"); len(msgs) > 0 && msgs[len(msgs)-1].Connection == "conn-2" {
-				return &streamer.Result{Data: "found you"}, nil
-			}
-		}
+		return reportUntil(ctx, rep, func() (*streamer.Result, bool) {
+			msgs := b.sender.messages("r-resume")
+			return &streamer.Result{Data: "found you"}, len(msgs) > 0 && msgs[len(msgs)-1].Connection == "conn-2"
+		})
 	})
 	id := b.enqueue(t, "r-resume", "job", 0)
 	done := make(chan error, 1)

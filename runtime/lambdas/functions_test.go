@@ -21,6 +21,7 @@ import (
 	"github.com/streamer-go/streamer/runtime/connection"
 	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/executor"
+	"github.com/streamer-go/streamer/runtime/internal/logtest"
 	"github.com/streamer-go/streamer/runtime/lambdas"
 	"github.com/streamer-go/streamer/runtime/store"
 	"github.com/streamer-go/streamer/runtime/store/memstore"
@@ -29,24 +30,6 @@ import (
 )
 
 const connectionID = "b3JlXcQWIAMCKzQ="
-
-// syncBuffer is a writer safe for concurrent handlers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // slowReport is an async handler that reports progress once and returns its payload.
 type slowReport struct{}
@@ -71,8 +54,8 @@ type bundle struct {
 	gateway *streamertest.TestableAPIGatewayClient
 	app     *lambdas.App
 	fns     *lambdas.Functions
-	metrics *syncBuffer
-	logs    *syncBuffer
+	metrics *logtest.Buffer
+	logs    *logtest.Buffer
 }
 
 func setup(t *testing.T) *bundle {
@@ -81,8 +64,8 @@ func setup(t *testing.T) *bundle {
 	b := &bundle{
 		store:   memstore.New(memstore.Options{}),
 		gateway: streamertest.NewTestableAPIGatewayClient(t),
-		metrics: &syncBuffer{},
-		logs:    &syncBuffer{},
+		metrics: &logtest.Buffer{},
+		logs:    &logtest.Buffer{},
 	}
 	var err error
 	b.issuer, err = auth.NewDevIssuer()
@@ -224,6 +207,44 @@ func TestFunctionsEndToEnd(t *testing.T) {
 	require.Contains(t, logs, `"request_id":"r-1"`)
 	require.Contains(t, logs, `"connection_id":"`+connectionID+`"`)
 	require.NotContains(t, logs, token)
+}
+
+// A client whose connection went away (410 from @connections) loses nothing: the work
+// goes on, the result is stored, and the client gets it by resuming on a new connection.
+func TestGoneClientResumesWithStatus(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	owner := store.Owner{TenantID: "acme", UserID: "user-7"}
+	require.NoError(t, b.store.Connections().Save(ctx, &store.Connection{ConnectionID: connectionID, UserID: "user-7", TenantID: "acme"}))
+	b.gateway.AddConnection(connectionID, nil)
+
+	resp, err := b.fns.Router(ctx, websocketEvent(t, "message.json", `{"action":"slow_report","id":"r-gone","payload":{"n":2}}`))
+	require.NoError(t, err)
+	require.Contains(t, resp.Body, `"type":"ack"`)
+	b.gateway.SimulateGoneError(connectionID) // the client drops before the worker starts
+	b.dispatch(t)
+	require.Eventually(t, func() bool {
+		r, err := b.store.Requests().GetForOwner(ctx, owner, "r-gone")
+		return err == nil && r.Status == store.StatusCompleted
+	}, 10*time.Second, 10*time.Millisecond, "the work goes on without the client")
+	require.Empty(t, b.gateway.GetMessages(connectionID), "nothing reached the gone connection")
+	_, err = b.store.Connections().Get(ctx, connectionID)
+	require.ErrorIs(t, err, store.ErrNotFound, "the 410 deleted the connection record")
+
+	// The client reconnects and asks for its request.
+	resume := websocketEvent(t, "message.json", `{"action":"streamer.status","payload":{"id":"r-gone"}}`)
+	resume.RequestContext.ConnectionID = "bmV3Q29ubmVjdGlvbg="
+	resp, err = b.fns.Router(ctx, resume)
+	require.NoError(t, err)
+	var status streamer.StatusMessage
+	require.NoError(t, json.Unmarshal([]byte(resp.Body), &status), resp.Body)
+	require.Equal(t, streamer.TypeStatus, status.Type)
+	require.Equal(t, "r-gone", status.RequestID)
+	require.Equal(t, string(store.StatusCompleted), status.Status)
+	require.InDelta(t, 100.0, status.Percentage, 1e-9)
+	require.JSONEq(t, `{"echo":{"n":2}}`, string(status.Result))
+	require.Nil(t, status.Error)
 }
 
 func TestConnectWithoutIdentityIsRefused(t *testing.T) {

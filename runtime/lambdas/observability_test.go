@@ -13,12 +13,13 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/stretchr/testify/require"
 
+	"github.com/streamer-go/streamer/runtime/internal/logtest"
 	"github.com/streamer-go/streamer/runtime/lambdas"
 )
 
 func TestEMFLinesAreValidEmbeddedMetrics(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out logtest.Buffer
 	emf := lambdas.NewEMF(&out, "")
 	var wg sync.WaitGroup
 	for i := range 20 {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -29,16 +28,18 @@ import (
 // Start runs app as the Lambda function whose role STREAMER_FUNCTION names, configured
 // from the environment variables of package contract, and never returns. Logs are JSON
 // lines on stdout (level STREAMER_LOG_LEVEL), metrics EMF lines on stdout (namespace
-// STREAMER_METRICS_NAMESPACE). A missing or invalid setting, or an unknown role, is
-// logged and ends the process with status 1, so the function's init fails loudly.
+// STREAMER_METRICS_NAMESPACE). AWS clients use the region and execution-role credentials
+// Lambda puts in the environment (AWS_REGION, AWS_ACCESS_KEY_ID, ...). A missing or
+// invalid setting, or an unknown role, is logged and ends the process with status 1, so
+// the function's init fails loudly.
 func Start(app *App) {
 	ctx := context.Background()
 	logger := NewLogger(os.Stdout, os.Getenv(contract.EnvLogLevel))
 	role := os.Getenv(contract.EnvFunction)
 	handler, err := func() (any, error) {
-		cfg, err := config.LoadDefaultConfig(ctx)
+		cfg, err := awsConfigFromEnv(os.Getenv)
 		if err != nil {
-			return nil, fmt.Errorf("lambdas: AWS configuration: %w", err)
+			return nil, err
 		}
 		return app.fromEnv(ctx, os.Getenv, cfg, logger, os.Stdout)
 	}()

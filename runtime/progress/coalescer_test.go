@@ -634,3 +634,42 @@ func TestReportDuringPushIsDeliveredByTrailingPush(t *testing.T) {
 	rec.waitFor(t, func(s sent) bool { return progressOf(t, s).Message == "b" })
 	require.Len(t, rec.all(), 2)
 }
+
+// TestBlockedSenderKeepsOnlyTheLatestState shows that memory does not grow with the
+// number of reports: while a push is stuck in the sender, reports replace one pending
+// state instead of queueing, and the push after it delivers only the newest one.
+func TestBlockedSenderKeepsOnlyTheLatestState(t *testing.T) {
+	t.Parallel()
+	entered, unblock := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	rec := newRecorder(func(string) error {
+		once.Do(func() {
+			close(entered)
+			<-unblock
+		})
+		return nil
+	})
+	c := progress.New(t.Context(), "r-mem", "conn-1", rec, progress.Options{Interval: time.Millisecond})
+	defer c.Close()
+
+	first := make(chan error, 1)
+	go func() { first <- c.Report(1, "first") }()
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the first report was not pushed")
+	}
+	const reports = 10_000
+	for i := range reports {
+		require.NoError(t, c.Report(float64(i)/100, "report "+strconv.Itoa(i), map[string]any{"i": i}))
+	}
+	close(unblock)
+	require.NoError(t, <-first)
+	rec.waitFor(t, func(s sent) bool { return progressOf(t, s).Message == "report 9999" })
+	c.Close()
+
+	ps := progresses(t, rec.all())
+	require.Len(t, ps, 2, "the stuck push and one push of the latest state, not one per report")
+	require.Equal(t, "first", ps[0].Message)
+	require.Equal(t, map[string]any{"i": float64(reports - 1)}, ps[1].Metadata)
+}

@@ -22,16 +22,14 @@ const (
 	ErrCodeCancelled       = "CANCELLED"           // cancelled by the client
 )
 
-// retryableCodes are the codes PROTOCOL.md marks retryable.
-var retryableCodes = map[string]bool{
-	ErrCodeRateLimited:    true,
-	ErrCodeTimeout:        true,
-	ErrCodeInternalError:  true,
-	ErrCodeServiceUnavail: true,
-}
-
 // IsRetryableCode reports whether PROTOCOL.md marks code as retryable.
-func IsRetryableCode(code string) bool { return retryableCodes[code] }
+func IsRetryableCode(code string) bool {
+	switch code {
+	case ErrCodeRateLimited, ErrCodeTimeout, ErrCodeInternalError, ErrCodeServiceUnavail:
+		return true
+	}
+	return false
+}
 
 // Error is a protocol error: a code from the table in PROTOCOL.md, a message for people,
 // optional details and retry information. It implements error and works with errors.As.

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/streamer-go/streamer/runtime/internal/logtest"
 	"github.com/streamer-go/streamer/runtime/store"
 	"github.com/streamer-go/streamer/runtime/store/memstore"
 	"github.com/streamer-go/streamer/runtime/streamer"
@@ -109,14 +110,14 @@ type bundle struct {
 	router *streamer.DefaultRouter
 	queue  *queue
 	sender *splitSender
-	logs   *syncBuffer
+	logs   *logtest.Buffer
 }
 
 // setup returns a router with a fake queue, a splitting sender, a JSON logger into a
 // buffer, and the handlers echo (sync) and report (async).
 func setup(tb testing.TB) *bundle {
 	tb.Helper()
-	b := &bundle{queue: newQueue(), sender: &splitSender{}, logs: &syncBuffer{}}
+	b := &bundle{queue: newQueue(), sender: &splitSender{}, logs: &logtest.Buffer{}}
 	b.router = streamer.NewRouter(b.queue, b.sender)
 	b.router.SetLogger(slog.New(slog.NewJSONHandler(b.logs, nil)))
 	require.NoError(tb, b.router.Handle("echo", streamer.HandlerFunc(echo)))
@@ -124,29 +125,11 @@ func setup(tb testing.TB) *bundle {
 	return b
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-// lines decodes the JSON log lines written so far.
-func (s *syncBuffer) lines(tb testing.TB) []map[string]any {
+// logLines decodes the JSON log lines written to logs so far.
+func logLines(tb testing.TB, logs *logtest.Buffer) []map[string]any {
 	tb.Helper()
 	var out []map[string]any
-	for line := range bytes.Lines([]byte(s.String())) {
+	for line := range bytes.Lines([]byte(logs.String())) {
 		var m map[string]any
 		require.NoError(tb, json.Unmarshal(line, &m))
 		out = append(out, m)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/streamer-go/streamer/runtime/internal/logtest"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -88,7 +89,7 @@ func TestWrapTurnsPanicsIntoErrors(t *testing.T) {
 func TestLoggingMiddleware(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	b.router.Use(streamer.LoggingMiddleware(slog.New(slog.NewJSONHandler(logs, nil))))
 	require.NoError(t, b.router.Handle("missing", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
 		return nil, streamer.NewError(streamer.ErrCodeNotFound, "no such order")
@@ -101,7 +102,7 @@ func TestLoggingMiddleware(t *testing.T) {
 	route(t, b.router, withBody(t, `{"action":"missing","id":"r-2"}`))
 	route(t, b.router, withBody(t, `{"action":"broken","id":"r-3"}`))
 
-	lines := logs.lines(t)
+	lines := logLines(t, logs)
 	require.Len(t, lines, 3)
 	for _, l := range lines {
 		require.Equal(t, "request", l["msg"])

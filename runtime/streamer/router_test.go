@@ -204,7 +204,7 @@ func TestRouteLogsInternalCauses(t *testing.T) {
 	require.Equal(t, streamer.ErrCodeInternalError, errorCode(t, route(t, b.router, withBody(t, `{"action":"broken","id":"r-1"}`))))
 	require.Equal(t, streamer.ErrCodeInternalError, errorCode(t, route(t, b.router, withBody(t, `{"action":"panics","id":"r-2"}`))))
 
-	lines := b.logs.lines(t)
+	lines := logLines(t, b.logs)
 	require.Len(t, lines, 2, "one line per failure: %v", lines)
 	require.Equal(t, "handler failed", lines[0]["msg"])
 	require.Equal(t, "r-1", lines[0]["request_id"])

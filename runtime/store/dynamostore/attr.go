@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"github.com/guregu/dynamo/v2"
@@ -112,56 +113,15 @@ func fromAV(v types.AttributeValue) (events.DynamoDBAttributeValue, error) {
 	return events.DynamoDBAttributeValue{}, fmt.Errorf("unsupported attribute value %T", v)
 }
 
-// streamImage converts an image of the DynamoDB Streams API to the events type.
+// streamImage converts an image of the DynamoDB Streams API to the events type, through
+// the DynamoDB item type (the two SDK types hold the same values).
 func streamImage(img map[string]streamtypes.AttributeValue) (map[string]events.DynamoDBAttributeValue, error) {
 	if img == nil {
 		return nil, nil
 	}
-	out := make(map[string]events.DynamoDBAttributeValue, len(img))
-	for k, v := range img {
-		e, err := fromStreamAV(v)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", store.ErrInvalidImage, k, err)
-		}
-		out[k] = e
+	item, err := attributevalue.FromDynamoDBStreamsMap(img)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", store.ErrInvalidImage, err)
 	}
-	return out, nil
-}
-
-func fromStreamAV(v streamtypes.AttributeValue) (events.DynamoDBAttributeValue, error) {
-	switch v := v.(type) {
-	case *streamtypes.AttributeValueMemberS:
-		return events.NewStringAttribute(v.Value), nil
-	case *streamtypes.AttributeValueMemberN:
-		return events.NewNumberAttribute(v.Value), nil
-	case *streamtypes.AttributeValueMemberB:
-		return events.NewBinaryAttribute(v.Value), nil
-	case *streamtypes.AttributeValueMemberBOOL:
-		return events.NewBooleanAttribute(v.Value), nil
-	case *streamtypes.AttributeValueMemberNULL:
-		return events.NewNullAttribute(), nil
-	case *streamtypes.AttributeValueMemberSS:
-		return events.NewStringSetAttribute(v.Value), nil
-	case *streamtypes.AttributeValueMemberNS:
-		return events.NewNumberSetAttribute(v.Value), nil
-	case *streamtypes.AttributeValueMemberBS:
-		return events.NewBinarySetAttribute(v.Value), nil
-	case *streamtypes.AttributeValueMemberL:
-		l := make([]events.DynamoDBAttributeValue, 0, len(v.Value))
-		for _, e := range v.Value {
-			c, err := fromStreamAV(e)
-			if err != nil {
-				return c, err
-			}
-			l = append(l, c)
-		}
-		return events.NewListAttribute(l), nil
-	case *streamtypes.AttributeValueMemberM:
-		m, err := streamImage(v.Value)
-		if err != nil {
-			return events.DynamoDBAttributeValue{}, err
-		}
-		return events.NewMapAttribute(m), nil
-	}
-	return events.DynamoDBAttributeValue{}, fmt.Errorf("unsupported attribute value %T", v)
+	return fromItem(item)
 }

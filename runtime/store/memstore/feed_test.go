@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,29 +11,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/streamer-go/streamer/runtime/internal/clocktest"
 	"github.com/streamer-go/streamer/runtime/store"
 	"github.com/streamer-go/streamer/runtime/store/memstore"
 )
-
-// clock is a settable clock for Options.Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 func enqueue(t *testing.T, q store.RequestQueue, clientID string) *store.AsyncRequest {
 	t.Helper()
@@ -48,7 +28,7 @@ func enqueue(t *testing.T, q store.RequestQueue, clientID string) *store.AsyncRe
 
 func TestFeedRecordsEveryRequestWrite(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
+	clk := clocktest.New(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
 	s := memstore.New(memstore.Options{Now: clk.Now, Region: "eu-west-1"})
 	ctx := t.Context()
 	q := s.Requests()
@@ -126,7 +106,7 @@ func TestFeedReadWaits(t *testing.T) {
 
 func TestFeedRetention(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
+	clk := clocktest.New(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
 	s := memstore.New(memstore.Options{Now: clk.Now, FeedMaxRecords: 3, FeedRetention: time.Hour})
 	ctx := t.Context()
 	for i := range 5 {
@@ -156,7 +136,7 @@ func TestFeedRetention(t *testing.T) {
 
 func TestTTLExpiryWithClock(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
+	clk := clocktest.New(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
 	s := memstore.New(memstore.Options{Now: clk.Now})
 	ctx := t.Context()
 	req := enqueue(t, s.Requests(), "a")
@@ -188,7 +168,7 @@ func TestTTLExpiryWithClock(t *testing.T) {
 
 func TestSweepOnWrite(t *testing.T) {
 	t.Parallel()
-	clk := newClock()
+	clk := clocktest.New(time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC))
 	s := memstore.New(memstore.Options{Now: clk.Now, SweepInterval: time.Minute, FeedRetention: 30 * 24 * time.Hour})
 	old := enqueue(t, s.Requests(), "old")
 	clk.Advance(contract.RequestTTL)
