@@ -1,0 +1,162 @@
+package local
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"time"
+
+	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/streamer-go/streamer/runtime/lambdas"
+)
+
+// ErrInvalidConfig is wrapped by the error Start returns for a bad Config.
+var ErrInvalidConfig = errors.New("local: invalid config")
+
+// Defaults of Config.
+const (
+	// DefaultAddr is where the stack listens: loopback only, as nothing is authenticated
+	// but the WebSocket API.
+	DefaultAddr = "127.0.0.1:8080"
+	// DefaultRegion is the region of the ARNs the stack makes up and of the DynamoDB client.
+	DefaultRegion = "us-east-1"
+	// DefaultStage is the API's stage name.
+	DefaultStage = "local"
+	// DefaultPollInterval is the event source mapping's poll interval per shard (4 polls a second).
+	DefaultPollInterval = 250 * time.Millisecond
+	// DefaultBatchSize is the most stream records per processor invocation, as StreamerApi sets it.
+	DefaultBatchSize = 10
+	// DefaultStreamRetryAttempts is how often a failing batch is retried before its records
+	// are discarded, as StreamerApi sets it.
+	DefaultStreamRetryAttempts = 3
+	// DefaultWorkerRetryAttempts is how often a failed async worker invocation is retried,
+	// as StreamerApi (and Lambda) set it.
+	DefaultWorkerRetryAttempts = 2
+	// DefaultWorkerRetryDelay is the delay before the first retry of a failed async worker
+	// invocation (Lambda waits about a minute, then two).
+	DefaultWorkerRetryDelay = time.Minute
+)
+
+// FunctionSettings are one function's timeout and memory size.
+type FunctionSettings struct {
+	// Timeout is the deadline of each invocation.
+	Timeout time.Duration
+	// MemoryMB is the memory size; it only scales the GB-seconds reported in metrics.
+	MemoryMB int
+}
+
+// DefaultFunctionSettings returns the timeout and memory of each role as StreamerApi
+// deploys them by default.
+func DefaultFunctionSettings() map[string]FunctionSettings {
+	return map[string]FunctionSettings{
+		contract.RoleAuthorizer: {Timeout: 10 * time.Second, MemoryMB: 256},
+		contract.RoleConnect:    {Timeout: 10 * time.Second, MemoryMB: 256},
+		contract.RoleDisconnect: {Timeout: 10 * time.Second, MemoryMB: 256},
+		contract.RoleRouter:     {Timeout: contract.IntegrationTimeout, MemoryMB: 512},
+		contract.RoleProcessor:  {Timeout: time.Minute, MemoryMB: 256},
+		contract.RoleWorker:     {Timeout: 15 * time.Minute, MemoryMB: 1024},
+	}
+}
+
+// Config configures a Stack. The zero value runs the stack on DefaultAddr with the
+// in-memory store and no actions registered.
+type Config struct {
+	// Addr is the listen address; "127.0.0.1:0" picks a free port. Default: DefaultAddr.
+	Addr string
+	// DynamoDBEndpoint, when set, stores connections and requests in DynamoDB at this
+	// URL (DynamoDB Local, or any DynamoDB), in fresh tables, and reads the requests
+	// table's stream through the DynamoDB Streams API. Default: the in-memory store.
+	DynamoDBEndpoint string
+	// TablePrefix starts the names of the tables created on DynamoDBEndpoint.
+	// Default: "streamer-local-" and a random suffix, so every run has fresh tables.
+	TablePrefix string
+	// Region of the DynamoDB client and the made-up ARNs. Default: DefaultRegion.
+	Region string
+	// Stage is the API's stage name. Default: DefaultStage.
+	Stage string
+	// Shards is the number of ordered lanes each stream shard is processed in, like the
+	// event source mapping's ParallelizationFactor: records of one item stay in order.
+	// The in-memory feed is one shard, and DynamoDB Local's stream usually is too, so 1
+	// models one shard read strictly in order. Default: 1; at most 10.
+	Shards int
+	// App is the application, built as its Lambda main builds it: lambdas.New with its
+	// options, then its actions and middleware. The stack builds every function from it.
+	// Default: an App with no actions (only the system actions answer).
+	App *lambdas.App
+
+	// MaxMessageBytes is the WebSocket message limit. Default: contract.MaxMessageBytes.
+	MaxMessageBytes int
+	// IdleTimeout closes a connection with no client message for this long (1001).
+	// Default: contract.IdleTimeout.
+	IdleTimeout time.Duration
+	// MaxConnectionDuration closes a connection this long after it opened (1001).
+	// Default: contract.MaxConnectionDuration.
+	MaxConnectionDuration time.Duration
+	// IntegrationTimeout bounds each route integration ($connect, $default,
+	// $disconnect, the authorizer). Default: contract.IntegrationTimeout.
+	IntegrationTimeout time.Duration
+
+	// Functions overrides the timeout and memory of some roles; the others keep
+	// DefaultFunctionSettings. Zero fields keep their default too.
+	Functions map[string]FunctionSettings
+	// PollInterval is the time between two polls of a quiet shard. Default: DefaultPollInterval.
+	PollInterval time.Duration
+	// BatchSize is the most records per processor invocation. Default: DefaultBatchSize.
+	BatchSize int
+	// StreamRetryAttempts bounds the retries of a failing batch; negative means none.
+	// Default: DefaultStreamRetryAttempts.
+	StreamRetryAttempts int
+	// WorkerRetryAttempts bounds the retries of a failed worker invocation; negative
+	// means none. Default: DefaultWorkerRetryAttempts.
+	WorkerRetryAttempts int
+	// WorkerRetryDelay is the wait before the first worker retry (doubled for the next).
+	// Default: DefaultWorkerRetryDelay.
+	WorkerRetryDelay time.Duration
+
+	// Logger receives the stack's and the functions' logs. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// withDefaults fills every zero field with its documented default and validates.
+func (c Config) withDefaults() (Config, error) {
+	c.Addr = cmp.Or(c.Addr, DefaultAddr)
+	c.TablePrefix = cmp.Or(c.TablePrefix, "streamer-local-"+randomSuffix()+"-")
+	c.Region = cmp.Or(c.Region, DefaultRegion)
+	c.Stage = cmp.Or(c.Stage, DefaultStage)
+	c.Shards = cmp.Or(c.Shards, 1)
+	c.MaxMessageBytes = cmp.Or(c.MaxMessageBytes, contract.MaxMessageBytes)
+	c.IdleTimeout = cmp.Or(c.IdleTimeout, contract.IdleTimeout)
+	c.MaxConnectionDuration = cmp.Or(c.MaxConnectionDuration, contract.MaxConnectionDuration)
+	c.IntegrationTimeout = cmp.Or(c.IntegrationTimeout, contract.IntegrationTimeout)
+	c.PollInterval = cmp.Or(c.PollInterval, DefaultPollInterval)
+	c.BatchSize = cmp.Or(c.BatchSize, DefaultBatchSize)
+	c.StreamRetryAttempts = max(0, cmp.Or(c.StreamRetryAttempts, DefaultStreamRetryAttempts))
+	c.WorkerRetryAttempts = max(0, cmp.Or(c.WorkerRetryAttempts, DefaultWorkerRetryAttempts))
+	c.WorkerRetryDelay = cmp.Or(c.WorkerRetryDelay, DefaultWorkerRetryDelay)
+	c.Logger = cmp.Or(c.Logger, slog.Default())
+	if c.App == nil {
+		c.App = lambdas.New()
+	}
+
+	fns := DefaultFunctionSettings()
+	for role, s := range c.Functions {
+		d, ok := fns[role]
+		if !ok {
+			return c, fmt.Errorf("%w: Functions: unknown role %q", ErrInvalidConfig, role)
+		}
+		fns[role] = FunctionSettings{Timeout: cmp.Or(s.Timeout, d.Timeout), MemoryMB: cmp.Or(s.MemoryMB, d.MemoryMB)}
+	}
+	c.Functions = maps.Clone(fns)
+
+	switch {
+	case c.Shards < 1 || c.Shards > 10:
+		return c, fmt.Errorf("%w: Shards must be 1 to 10, got %d", ErrInvalidConfig, c.Shards)
+	case c.BatchSize < 1 || c.BatchSize > 10000:
+		return c, fmt.Errorf("%w: BatchSize must be 1 to 10000, got %d", ErrInvalidConfig, c.BatchSize)
+	case c.MaxMessageBytes < 1 || c.IdleTimeout < 0 || c.MaxConnectionDuration < 0 || c.IntegrationTimeout < 0 || c.PollInterval < 0:
+		return c, fmt.Errorf("%w: limits and durations must be positive", ErrInvalidConfig)
+	}
+	return c, nil
+}

@@ -1,0 +1,106 @@
+package local
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// connectionsAPI serves the API Gateway Management API (@connections) for the emulated
+// WebSocket API: what the AWS SDK's apigatewaymanagementapi client sends. Requests are
+// not signature-checked (the local stack listens on loopback).
+type connectionsAPI struct {
+	g *gateway
+}
+
+// apiError writes an error the way the Management API does: the status, the
+// X-Amzn-ErrorType header and a JSON body with __type and message; the SDK maps it to
+// its typed exception (types.GoneException, ...).
+func apiError(w http.ResponseWriter, status int, errorType, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amzn-ErrorType", errorType)
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"__type": errorType, "message": message})
+}
+
+func (a *connectionsAPI) gone(w http.ResponseWriter) {
+	a.g.m.connAPI.add(APIGoneException, 1)
+	apiError(w, http.StatusGone, "GoneException", "")
+}
+
+// post is PostToConnection: the body goes to the client as one message.
+func (a *connectionsAPI) post(w http.ResponseWriter, r *http.Request) {
+	a.g.m.connAPI.add(APIPostToConnection, 1)
+	limit := a.g.cfg.MaxMessageBytes
+	data, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
+	if err != nil {
+		apiError(w, http.StatusBadRequest, "BadRequestException", "could not read the body")
+		return
+	}
+	if len(data) > limit {
+		a.g.m.connAPI.add(APIPayloadTooLarge, 1)
+		apiError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Request entity too large")
+		return
+	}
+	c, ok := a.g.lookup(r.PathValue("id"))
+	if !ok {
+		a.gone(w)
+		return
+	}
+	if err := a.g.post(c, data); err != nil {
+		a.gone(w)
+		return
+	}
+	a.g.m.connAPI.add(APIPostedBytes, int64(len(data)))
+	w.WriteHeader(http.StatusOK)
+}
+
+// connectionInfo is GetConnection's response body.
+type connectionInfo struct {
+	ConnectedAt  time.Time          `json:"connectedAt"`
+	Identity     connectionIdentity `json:"identity"`
+	LastActiveAt time.Time          `json:"lastActiveAt"`
+}
+
+type connectionIdentity struct {
+	SourceIP  string `json:"sourceIp"`
+	UserAgent string `json:"userAgent"`
+}
+
+// get is GetConnection.
+func (a *connectionsAPI) get(w http.ResponseWriter, r *http.Request) {
+	a.g.m.connAPI.add(APIGetConnection, 1)
+	c, ok := a.g.lookup(r.PathValue("id"))
+	if !ok {
+		a.gone(w)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(connectionInfo{
+		ConnectedAt:  c.connectedAt.UTC(),
+		Identity:     connectionIdentity{SourceIP: c.sourceIP, UserAgent: c.userAgent},
+		LastActiveAt: time.Unix(0, c.lastActive.Load()).UTC(),
+	})
+}
+
+// delete is DeleteConnection: the client is disconnected (1000) and $disconnect runs.
+func (a *connectionsAPI) delete(w http.ResponseWriter, r *http.Request) {
+	a.g.m.connAPI.add(APIDeleteConnection, 1)
+	c, ok := a.g.lookup(r.PathValue("id"))
+	if !ok {
+		a.gone(w)
+		return
+	}
+	c.close(websocket.CloseNormalClosure, "")
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// register adds the API's routes to mux.
+func (a *connectionsAPI) register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /@connections/{id}", a.post)
+	mux.HandleFunc("GET /@connections/{id}", a.get)
+	mux.HandleFunc("DELETE /@connections/{id}", a.delete)
+}

@@ -1,0 +1,420 @@
+package local
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/streamer-go/streamer/runtime/auth"
+	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/streamer-go/streamer/runtime/lambdas"
+	"github.com/streamer-go/streamer/runtime/streamer"
+)
+
+// Close codes and the limits of reading one message.
+const (
+	closeReasonGoingAway = "Going away"
+	// writeTimeout bounds one write to a client; a client that does not read for that
+	// long is disconnected (API Gateway's equivalent is LimitExceededException).
+	writeTimeout = 10 * time.Second
+	// closeGrace is how long a server-initiated close waits for the client's close frame.
+	closeGrace = time.Second
+	// drainLimit: a message is read (and answered PAYLOAD_TOO_LARGE) up to this size;
+	// beyond it the connection is closed with 1009, as API Gateway does.
+	drainLimit = 8 * contract.MaxMessageBytes
+)
+
+// gatewayMessage is the body API Gateway itself sends when an integration fails.
+type gatewayMessage struct {
+	Message      string `json:"message"`
+	ConnectionID string `json:"connectionId"`
+	RequestID    string `json:"requestId"`
+}
+
+// wsConn is one client connection of the emulated API.
+type wsConn struct {
+	id          string
+	ws          *websocket.Conn
+	connectedAt time.Time
+	sourceIP    string
+	userAgent   string
+	authorizer  map[string]any // requestContext.authorizer of every event
+
+	lastActive atomic.Int64 // Unix nanoseconds of the last message either way
+	closeCode  atomic.Int64 // set when the server closes the connection
+	writeMu    sync.Mutex
+}
+
+// write sends one text message, serialised with the connection's other writes.
+func (c *wsConn) write(data []byte) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if err := c.ws.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+		return err
+	}
+	if err := c.ws.WriteMessage(websocket.TextMessage, data); err != nil {
+		return err
+	}
+	c.lastActive.Store(time.Now().UnixNano())
+	return nil
+}
+
+// close starts a server-initiated close: a close frame with code, then the read loop
+// ends when the client answers or after closeGrace.
+func (c *wsConn) close(code int, reason string) {
+	if !c.closeCode.CompareAndSwap(0, int64(code)) {
+		return
+	}
+	deadline := time.Now().Add(closeGrace)
+	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), deadline)
+	_ = c.ws.SetReadDeadline(deadline)
+}
+
+// gateway emulates an API Gateway WebSocket API with the $connect, $disconnect and
+// $default routes, a Lambda REQUEST authorizer and a $default route response.
+type gateway struct {
+	api      apiIdentity
+	cfg      *Config
+	rt       *lambdaRuntime
+	base     context.Context // the stack's lifetime; invocations derive from it
+	log      *slog.Logger
+	m        *counters
+	fns      *lambdas.Functions // set before the stack is ready
+	upgrader websocket.Upgrader
+
+	mu      sync.Mutex
+	conns   map[string]*wsConn
+	closing bool
+	loops   sync.WaitGroup // connection read loops and their message routing
+}
+
+// lookup returns an open connection.
+func (g *gateway) lookup(id string) (*wsConn, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	c, ok := g.conns[id]
+	return c, ok
+}
+
+// openAge returns the summed age of the open connections, for connection minutes.
+func (g *gateway) openAge(now time.Time) int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var total int64
+	for _, c := range g.conns {
+		total += int64(now.Sub(c.connectedAt))
+	}
+	return total
+}
+
+// ServeHTTP handles a WebSocket upgrade: the authorizer, then $connect, then the
+// upgrade; a refusal is an HTTP error and no connection is made.
+func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	closing := g.closing
+	g.mu.Unlock()
+	if closing {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"message": http.StatusText(http.StatusServiceUnavailable)})
+		return
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		writeJSON(w, http.StatusUpgradeRequired, map[string]string{"message": "WebSocket upgrade required"})
+		return
+	}
+	log := g.log.With("remote", r.RemoteAddr)
+	authResp, err := integrate(g, contract.RoleAuthorizer, g.fns.Authorizer, g.api.authorizerRequest(r, randomID()))
+	switch {
+	case errors.Is(err, auth.ErrUnauthorized):
+		g.refuse(w, http.StatusUnauthorized, http.StatusText(http.StatusUnauthorized))
+		return
+	case err != nil:
+		log.Error("authorizer failed", "error", err)
+		g.refuse(w, http.StatusInternalServerError, http.StatusText(http.StatusInternalServerError))
+		return
+	case !allows(authResp, g.api.methodARN(routeConnect)):
+		g.refuse(w, http.StatusForbidden, http.StatusText(http.StatusForbidden))
+		return
+	}
+
+	now := time.Now()
+	c := &wsConn{
+		id:          randomID(),
+		connectedAt: now,
+		sourceIP:    sourceIP(r),
+		userAgent:   r.UserAgent(),
+		authorizer:  authorizerContext(authResp),
+	}
+	ev := g.api.wsEvent(c, routeConnect, eventConnect, "", now)
+	ev.MultiValueHeaders = map[string][]string(r.Header.Clone())
+	ev.Headers = singleValues(ev.MultiValueHeaders)
+	ev.MultiValueQueryStringParameters = map[string][]string(r.URL.Query())
+	ev.QueryStringParameters = singleValues(ev.MultiValueQueryStringParameters)
+	resp, err := integrate(g, contract.RoleConnect, g.fns.Connect, ev)
+	if err != nil || resp.StatusCode >= 300 {
+		log.Warn("$connect refused the connection", "connection_id", c.id, "status", resp.StatusCode, "error", err)
+		status := cmpStatus(resp.StatusCode, err)
+		g.refuse(w, status, http.StatusText(status))
+		return
+	}
+
+	ws, err := g.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		// The upgrader has answered the client; undo the connection $connect recorded.
+		log.Warn("websocket upgrade failed", "error", err)
+		g.m.rejected.Add(1)
+		g.callDisconnect(c, websocket.CloseAbnormalClosure, "upgrade failed")
+		return
+	}
+	c.ws = ws
+	c.lastActive.Store(now.UnixNano())
+	ws.SetReadLimit(drainLimit)
+
+	g.mu.Lock()
+	if g.closing {
+		g.mu.Unlock()
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, closeReasonGoingAway), time.Now().Add(closeGrace))
+		_ = ws.Close()
+		g.callDisconnect(c, websocket.CloseGoingAway, closeReasonGoingAway)
+		return
+	}
+	g.conns[c.id] = c
+	g.loops.Add(1)
+	g.mu.Unlock()
+	g.m.connects.Add(1)
+	g.m.open.Add(1)
+	go g.serve(c)
+}
+
+// integrate invokes the function of role as API Gateway does for a route or the
+// authorizer: the function runs with its own timeout, the gateway waits for it at most
+// the integration timeout.
+func integrate[E, R any](g *gateway, role string, f func(context.Context, E) (R, error), ev E) (R, error) {
+	return invoke(g.base, g.rt, role, g.cfg.Functions[role].Timeout, g.cfg.IntegrationTimeout, f, ev)
+}
+
+// cmpStatus is the HTTP status of a refused $connect: the function's own status, or 500
+// when it failed.
+func cmpStatus(status int, err error) int {
+	if err != nil || status < 400 {
+		return http.StatusInternalServerError
+	}
+	return status
+}
+
+// refuse answers a refused upgrade with status and API Gateway's {"message": ...} body.
+func (g *gateway) refuse(w http.ResponseWriter, status int, message string) {
+	g.m.rejected.Add(1)
+	writeJSON(w, status, map[string]string{"message": message})
+}
+
+// serve reads the connection's messages until it closes, routing each one, then runs
+// $disconnect.
+func (g *gateway) serve(c *wsConn) {
+	defer g.loops.Done()
+	var routing sync.WaitGroup
+	code, reason := g.readLoop(c, &routing)
+
+	g.mu.Lock()
+	delete(g.conns, c.id)
+	g.mu.Unlock()
+	_ = c.ws.Close()
+	routing.Wait()
+	g.m.open.Add(-1)
+	g.m.disconnects.Add(1)
+	g.m.closedConnNS.Add(int64(time.Since(c.connectedAt)))
+	g.callDisconnect(c, code, reason)
+}
+
+// readLoop reads messages until the connection ends and returns the close code and
+// reason $disconnect reports.
+func (g *gateway) readLoop(c *wsConn, routing *sync.WaitGroup) (int, string) {
+	var buf bytes.Buffer
+	for {
+		now := time.Now()
+		deadline := now.Add(g.cfg.IdleTimeout)
+		if end := c.connectedAt.Add(g.cfg.MaxConnectionDuration); end.Before(deadline) {
+			deadline = end
+		}
+		if c.closeCode.Load() == 0 {
+			_ = c.ws.SetReadDeadline(deadline)
+			if c.closeCode.Load() != 0 { // a close raced with the line above: keep its grace
+				_ = c.ws.SetReadDeadline(now.Add(closeGrace))
+			}
+		}
+		mt, r, err := c.ws.NextReader()
+		if err != nil {
+			return g.ended(c, err)
+		}
+		buf.Reset()
+		n, err := buf.ReadFrom(io.LimitReader(r, int64(g.cfg.MaxMessageBytes)+1))
+		if err == nil && n > int64(g.cfg.MaxMessageBytes) {
+			var rest int64
+			rest, err = io.Copy(io.Discard, r)
+			n += rest
+		}
+		if err != nil {
+			return g.ended(c, err)
+		}
+		received := time.Now()
+		c.lastActive.Store(received.UnixNano())
+		g.m.message(true, int(n))
+		if n > int64(g.cfg.MaxMessageBytes) {
+			g.send(c, tooLarge(buf.Bytes(), n, g.cfg.MaxMessageBytes))
+			continue
+		}
+		body, binary := buf.String(), mt == websocket.BinaryMessage
+		if binary {
+			body = base64.StdEncoding.EncodeToString(buf.Bytes())
+		}
+		routing.Add(1)
+		go func() {
+			defer routing.Done()
+			g.route(c, body, binary, received)
+		}()
+	}
+}
+
+// ended maps the error that ended a read loop to the close code and reason of the
+// $disconnect event, closing the connection on a timeout.
+func (g *gateway) ended(c *wsConn, err error) (int, string) {
+	if code := int(c.closeCode.Load()); code != 0 {
+		return code, "closed by the server"
+	}
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return ce.Code, ce.Text
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		// Idle for IdleTimeout, or connected for MaxConnectionDuration.
+		c.close(websocket.CloseGoingAway, closeReasonGoingAway)
+		return websocket.CloseGoingAway, closeReasonGoingAway
+	}
+	if errors.Is(err, websocket.ErrReadLimit) {
+		return websocket.CloseMessageTooBig, "Message too big"
+	}
+	return websocket.CloseAbnormalClosure, "connection lost"
+}
+
+// route runs the $default route for one message and writes the route response.
+func (g *gateway) route(c *wsConn, body string, binary bool, at time.Time) {
+	ev := g.api.wsEvent(c, routeDefault, eventMessage, body, at)
+	ev.IsBase64Encoded = binary
+	ev.RequestContext.MessageID = randomID()
+	resp, err := integrate(g, contract.RoleRouter, g.fns.Router, ev)
+	switch {
+	case errors.Is(err, ErrIntegrationTimeout), errors.Is(err, ErrFunctionTimeout):
+		g.m.integrationTimeouts.Add(1)
+		g.sendJSON(c, gatewayMessage{Message: "Endpoint request timed out", ConnectionID: c.id, RequestID: ev.RequestContext.RequestID})
+	case err != nil:
+		g.log.Error("router failed", "connection_id", c.id, "error", err)
+		g.sendJSON(c, gatewayMessage{Message: "Internal server error", ConnectionID: c.id, RequestID: ev.RequestContext.RequestID})
+	case resp.Body != "":
+		g.send(c, []byte(resp.Body))
+	}
+}
+
+// tooLarge is the reply to a message over the limit: the error the router gives for it
+// (PAYLOAD_TOO_LARGE), with the client's id when the start of the message shows it.
+func tooLarge(prefix []byte, size int64, limit int) []byte {
+	msg := streamer.NewErrorMessage(peekID(prefix), streamer.NewErrorWithDetails(streamer.ErrCodePayloadTooLarge,
+		"message over the 128 KiB limit", map[string]any{"size_bytes": size, "limit_bytes": limit}))
+	b, _ := json.Marshal(msg) // an ErrorMessage of plain values always marshals
+	return b
+}
+
+// peekID returns the top-level "id" of a JSON object from the start of its text, or ""
+// when the prefix does not show a valid one before it ends.
+func peekID(prefix []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(prefix))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	for {
+		key, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		if k, ok := key.(string); ok && k == "id" {
+			v, err := dec.Token()
+			if s, ok := v.(string); ok && err == nil && streamer.ValidID(s) {
+				return s
+			}
+			return ""
+		}
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return ""
+		}
+	}
+}
+
+func (g *gateway) sendJSON(c *wsConn, v any) {
+	b, _ := json.Marshal(v) // gatewayMessage always marshals
+	g.send(c, b)
+}
+
+// send writes a message API Gateway originates (a route response or its own error) and
+// closes a connection that cannot take it.
+func (g *gateway) send(c *wsConn, data []byte) {
+	if err := g.post(c, data); err != nil {
+		g.log.Warn("write to client failed", "connection_id", c.id, "error", err)
+	}
+}
+
+// post writes one server-to-client message; a failed write closes the connection.
+func (g *gateway) post(c *wsConn, data []byte) error {
+	if err := c.write(data); err != nil {
+		c.close(websocket.CloseGoingAway, closeReasonGoingAway)
+		return err
+	}
+	g.m.message(false, len(data))
+	return nil
+}
+
+// callDisconnect runs the $disconnect route; its outcome cannot reach the client.
+func (g *gateway) callDisconnect(c *wsConn, code int, reason string) {
+	ev := g.api.wsEvent(c, routeDisconnect, eventDisconnect, "", time.Now())
+	ev.RequestContext.DisconnectStatusCode = int64(code)
+	ev.RequestContext.DisconnectReason = &reason
+	if _, err := integrate(g, contract.RoleDisconnect, g.fns.Disconnect, ev); err != nil {
+		g.log.Warn("$disconnect failed", "connection_id", c.id, "error", err)
+	}
+}
+
+// shutdown refuses new connections and closes the open ones with 1001 (Going away),
+// waiting until their $disconnect ran or ctx ends.
+func (g *gateway) shutdown(ctx context.Context) error {
+	g.mu.Lock()
+	g.closing = true
+	open := make([]*wsConn, 0, len(g.conns))
+	for _, c := range g.conns {
+		open = append(open, c)
+	}
+	g.mu.Unlock()
+	for _, c := range open {
+		c.close(websocket.CloseGoingAway, closeReasonGoingAway)
+	}
+	done := make(chan struct{})
+	go func() {
+		g.loops.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

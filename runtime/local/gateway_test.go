@@ -1,0 +1,254 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/require"
+
+	"github.com/streamer-go/streamer/runtime/connection"
+	"github.com/streamer-go/streamer/runtime/streamer"
+)
+
+// connectionIDs returns the ids of the open connections.
+func connectionIDs(st *Stack) []string {
+	st.gw.mu.Lock()
+	defer st.gw.mu.Unlock()
+	ids := make([]string, 0, len(st.gw.conns))
+	for id := range st.gw.conns {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func TestIdleConnectionsCloseWithGoingAway(t *testing.T) {
+	t.Parallel()
+	st := startStack(t, Config{IdleTimeout: 300 * time.Millisecond})
+	c := dial(t, st, token(t, st, "alice", "acme"))
+	require.Equal(t, websocket.CloseGoingAway, c.closedWith())
+	require.Eventually(t, func() bool { return st.Metrics().Lambda["disconnect"].Invocations == 1 }, waitFor, 10*time.Millisecond)
+	require.Zero(t, st.Metrics().APIGateway.Open)
+}
+
+func TestConnectionsCloseAfterTheirMaximumDuration(t *testing.T) {
+	t.Parallel()
+	st := startStack(t, Config{MaxConnectionDuration: 600 * time.Millisecond})
+	c := dial(t, st, token(t, st, "alice", "acme"))
+	start := time.Now()
+	// Pings keep it from being idle; the duration limit still ends it.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				_ = c.ws.WriteMessage(websocket.TextMessage, []byte(`{"action":"streamer.ping"}`))
+			}
+		}
+	}()
+	for range c.msgs { // pongs until the close
+	}
+	var ce *websocket.CloseError
+	require.ErrorAs(t, <-c.closed, &ce)
+	require.Equal(t, websocket.CloseGoingAway, ce.Code)
+	require.GreaterOrEqual(t, time.Since(start), 500*time.Millisecond)
+}
+
+func TestIntegrationTimeoutAnswersLikeAPIGateway(t *testing.T) {
+	t.Parallel()
+	st := startStack(t, Config{IntegrationTimeout: 300 * time.Millisecond})
+	c := dial(t, st, token(t, st, "alice", "acme"))
+	c.call("slow_sync", "s-1", nil)
+	m := c.next()
+	var body gatewayMessage
+	require.NoError(t, json.Unmarshal([]byte(m.Raw), &body))
+	require.Equal(t, "Endpoint request timed out", body.Message)
+	require.Equal(t, int64(1), st.Metrics().APIGateway.IntegrationTimeouts)
+	// The connection survives.
+	c.call(streamer.ActionPing, "", nil)
+	require.Equal(t, streamer.TypePong, c.next().Type)
+}
+
+func TestMessagesOverTheDrainLimitCloseWith1009(t *testing.T) {
+	t.Parallel()
+	st := startStack(t, Config{})
+	c := dial(t, st, token(t, st, "alice", "acme"))
+	c.send([]byte(strings.Repeat("x", drainLimit+1)))
+	require.Equal(t, websocket.CloseMessageTooBig, c.closedWith())
+}
+
+// TestConnectionsAPIThroughTheSDK drives the @connections API with the AWS SDK client
+// the runtime's connection manager uses.
+func TestConnectionsAPIThroughTheSDK(t *testing.T) {
+	t.Parallel()
+	st := startStack(t, Config{})
+	c := dial(t, st, token(t, st, "alice", "acme"))
+	c.call(streamer.ActionPing, "", nil)
+	require.Equal(t, streamer.TypePong, c.next().Type)
+	ids := connectionIDs(st)
+	require.Len(t, ids, 1)
+	id := ids[0]
+	api := connection.NewAPIClient(aws.Config{}, st.CallbackURL())
+	ctx := t.Context()
+
+	got, err := api.GetConnection(ctx, &apigatewaymanagementapi.GetConnectionInput{ConnectionId: aws.String(id)})
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1", aws.ToString(got.Identity.SourceIp))
+	require.WithinDuration(t, time.Now(), aws.ToTime(got.ConnectedAt), time.Minute)
+
+	_, err = api.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: aws.String(id), Data: []byte(`{"type":"pong"}`)})
+	require.NoError(t, err)
+	require.JSONEq(t, `{"type":"pong"}`, c.next().Raw)
+
+	_, err = api.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: aws.String(id), Data: make([]byte, 128*1024+1)})
+	var tooLarge *types.PayloadTooLargeException
+	require.ErrorAs(t, err, &tooLarge)
+
+	for _, call := range []func() error{
+		func() error {
+			_, err := api.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: aws.String("bm8tc3VjaC1pZA=="), Data: []byte(`{}`)})
+			return err
+		},
+		func() error {
+			_, err := api.GetConnection(ctx, &apigatewaymanagementapi.GetConnectionInput{ConnectionId: aws.String("bm8tc3VjaC1pZA==")})
+			return err
+		},
+	} {
+		var gone *types.GoneException
+		require.ErrorAs(t, call(), &gone)
+	}
+
+	_, err = api.DeleteConnection(ctx, &apigatewaymanagementapi.DeleteConnectionInput{ConnectionId: aws.String(id)})
+	require.NoError(t, err)
+	require.Equal(t, websocket.CloseNormalClosure, c.closedWith())
+	require.Eventually(t, func() bool { return st.Metrics().Lambda["disconnect"].Invocations == 1 }, waitFor, 10*time.Millisecond)
+	_, err = api.DeleteConnection(ctx, &apigatewaymanagementapi.DeleteConnectionInput{ConnectionId: aws.String(id)})
+	var gone *types.GoneException
+	require.ErrorAs(t, err, &gone)
+
+	s := st.Metrics().ConnectionsAPI
+	require.Equal(t, int64(3), s[APIPostToConnection])
+	require.Equal(t, int64(2), s[APIGetConnection])
+	require.Equal(t, int64(2), s[APIDeleteConnection])
+	require.Equal(t, int64(3), s[APIGoneException])
+	require.Equal(t, int64(1), s[APIPayloadTooLarge])
+}
+
+func TestShutdownClosesConnectionsWithGoingAway(t *testing.T) {
+	t.Parallel()
+	st, err := Start(t.Context(), Config{Addr: "127.0.0.1:0", App: testApp(t), Logger: testLogger()})
+	require.NoError(t, err)
+	c := dial(t, st, token(t, st, "alice", "acme"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, st.Shutdown(ctx))
+	require.Equal(t, websocket.CloseGoingAway, c.closedWith())
+	require.Equal(t, int64(1), st.Metrics().Lambda["disconnect"].Invocations, "$disconnect ran before Shutdown returned")
+	_, err = http.Get(st.URL() + "/healthz")
+	require.Error(t, err, "the server is down")
+}
+
+func TestHTTPEndpoints(t *testing.T) {
+	t.Parallel()
+	st := startStack(t, Config{})
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := http.Get(st.URL() + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
+	}
+
+	code, body := get("/healthz")
+	require.Equal(t, http.StatusOK, code)
+	require.JSONEq(t, `{"status":"ok"}`, body)
+
+	code, body = get("/")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "<title>Streamer demo</title>")
+
+	code, body = get("/.well-known/jwks.json")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, `"keys"`)
+
+	code, body = get("/dev/token?user=carol&tenant=initech&ttl=5m")
+	require.Equal(t, http.StatusOK, code)
+	var tok TokenResponse
+	require.NoError(t, json.Unmarshal([]byte(body), &tok))
+	require.Equal(t, "carol", tok.UserID)
+	require.Equal(t, "initech", tok.TenantID)
+	c := dial(t, st, tok.Token)
+	c.call("echo", "m-1", "hi")
+	require.Equal(t, streamer.TypeResult, c.next().Type)
+
+	code, _ = get("/dev/token?ttl=forever")
+	require.Equal(t, http.StatusBadRequest, code)
+
+	code, body = get("/metrics")
+	require.Equal(t, http.StatusOK, code)
+	var snap Snapshot
+	require.NoError(t, json.Unmarshal([]byte(body), &snap))
+	require.Equal(t, int64(1), snap.APIGateway.Connects)
+	require.Equal(t, int64(1), snap.APIGateway.Open)
+	require.Equal(t, int64(1), snap.Lambda["authorizer"].Invocations)
+	require.Equal(t, int64(1), snap.DynamoDB[TableConnections][OpPutItem], "$connect saved the connection")
+	require.Equal(t, 512, snap.Lambda["router"].MemoryMB)
+	require.Positive(t, snap.DynamoDBStreams[StreamGetRecords])
+
+	// The AWS URL shape, with the stage, works too; a plain GET there is refused.
+	ws, _, err := websocket.DefaultDialer.DialContext(t.Context(), st.WebSocketURL()+"local?token="+tok.Token, nil)
+	require.NoError(t, err)
+	require.NoError(t, ws.Close())
+	code, _ = get("/local")
+	require.Equal(t, http.StatusUpgradeRequired, code)
+}
+
+func TestAsyncCallsAreCounted(t *testing.T) {
+	t.Parallel()
+	st := startStack(t, Config{})
+	c := dial(t, st, token(t, st, "alice", "acme"))
+	before := st.Metrics()
+	c.call("process_data", "cost-1", map[string]any{"items": 5, "item_ms": 100})
+	msgs := c.terminalOf("cost-1")
+	require.Eventually(t, func() bool { return st.Metrics().Lambda["worker"].Invocations == 1 }, waitFor, 10*time.Millisecond)
+	d := st.Metrics().Sub(before)
+	t.Logf("one async request (5 x 100 ms): dynamodb %v, connections API %v, invocations router %d processor %d worker %d, worker %.4f GB-s",
+		d.DynamoDB, d.ConnectionsAPI, d.Lambda["router"].Invocations, d.Lambda["processor"].Invocations, d.Lambda["worker"].Invocations, d.Lambda["worker"].GBSeconds)
+
+	req := d.DynamoDB[TableRequests]
+	require.Equal(t, int64(1), req[OpPutItem], "one enqueue write")
+	require.LessOrEqual(t, req[OpUpdateItem], int64(4), "claim, finish and at most a progress write per second: %v", req)
+	require.Equal(t, int64(1), d.Lambda["router"].Invocations)
+	require.Equal(t, int64(1), d.Lambda["processor"].Invocations, "the claim's MODIFY is filtered out")
+	require.Equal(t, int64(len(msgs)-1), d.ConnectionsAPI[APIPostToConnection], "every message but the ack is a post")
+	require.Positive(t, d.Lambda["worker"].GBSeconds)
+}
+
+func TestConfigIsValidated(t *testing.T) {
+	t.Parallel()
+	for name, cfg := range map[string]Config{
+		"shards":    {Shards: 11},
+		"batch":     {BatchSize: 20000},
+		"role":      {Functions: map[string]FunctionSettings{"nope": {}}},
+		"negatives": {IdleTimeout: -time.Second},
+	} {
+		_, err := Start(t.Context(), cfg)
+		require.True(t, errors.Is(err, ErrInvalidConfig), "%s: %v", name, err)
+	}
+}

@@ -1,0 +1,146 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/streamer-go/streamer/runtime/executor"
+)
+
+// Errors of the in-process Lambda runtime.
+var (
+	// ErrFunctionTimeout: an invocation ran past its function's timeout.
+	ErrFunctionTimeout = errors.New("local: function timed out")
+	// ErrFunctionPanic: a handler panicked; Lambda reports that as a function error.
+	ErrFunctionPanic = errors.New("local: function panicked")
+	// ErrIntegrationTimeout: API Gateway stopped waiting for an integration (29 s).
+	ErrIntegrationTimeout = errors.New("local: integration timed out")
+)
+
+// lambdaRuntime runs handler functions the way Lambda does: every invocation on its own
+// goroutine with a deadline, a panic turned into a function error, each invocation
+// counted with its billed duration. It tracks running invocations so shutdown can drain
+// them.
+type lambdaRuntime struct {
+	m       *counters
+	log     *slog.Logger
+	running sync.WaitGroup
+}
+
+// invoke calls f(ctx, ev) as one invocation of fn with the function's timeout and waits
+// for it at most wait (the caller's own limit, such as API Gateway's integration
+// timeout; wait >= timeout means until the function ends). Past its timeout the
+// invocation is over for the caller even if f ignores ctx: f goes on in the background
+// (counted in running) until it returns, billed for the timeout, like a Lambda killed at
+// its deadline. Past wait the caller gets ErrIntegrationTimeout while f runs on.
+func invoke[E, R any](base context.Context, rt *lambdaRuntime, fn string, timeout, wait time.Duration, f func(context.Context, E) (R, error), ev E) (R, error) {
+	type outcome struct {
+		r   R
+		err error
+	}
+	done := make(chan outcome, 1)
+	start := time.Now()
+	rt.running.Add(1)
+	go func() {
+		defer rt.running.Done()
+		ctx, cancel := context.WithTimeout(base, timeout)
+		defer cancel()
+		var o outcome
+		defer func() {
+			if p := recover(); p != nil {
+				o.err = fmt.Errorf("%w: %s: %v", ErrFunctionPanic, fn, p)
+				rt.log.Error("function panicked", "function", fn, "panic", p)
+			}
+			elapsed := time.Since(start)
+			rt.m.invocation(fn, min(elapsed, timeout), o.err != nil, elapsed >= timeout)
+			done <- o
+		}()
+		o.r, o.err = f(ctx, ev)
+	}()
+	limit, err := timeout, ErrFunctionTimeout
+	if wait < timeout {
+		limit, err = wait, ErrIntegrationTimeout
+	}
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	select {
+	case o := <-done:
+		return o.r, o.err
+	case <-base.Done():
+		var zero R
+		return zero, fmt.Errorf("local: %s: %w", fn, base.Err())
+	case <-timer.C:
+		var zero R
+		return zero, fmt.Errorf("%w: %s after %s", err, fn, limit)
+	}
+}
+
+// workerInvoker is the processor's executor.Invoker in the local stack: each Invoke is
+// one asynchronous invocation (InvocationType Event) of the worker function, run on its
+// own goroutine with the worker's timeout, retried after a failure like Lambda retries
+// async invocations (WorkerRetryAttempts, WorkerRetryDelay doubling), then dropped to
+// the on-failure destination (the log).
+type workerInvoker struct {
+	rt      *lambdaRuntime
+	base    context.Context // detached from callers: an async invocation outlives them
+	worker  func(context.Context, executor.WorkerEvent) error
+	timeout time.Duration
+	retries int
+	delay   time.Duration
+}
+
+var _ executor.Invoker = (*workerInvoker)(nil)
+
+// Invoke queues one worker invocation and returns at once.
+func (w *workerInvoker) Invoke(ctx context.Context, ev executor.WorkerEvent) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("local: invoke worker for %s: %w", ev.RequestID, err)
+	}
+	w.rt.running.Add(1)
+	go func() {
+		defer w.rt.running.Done()
+		w.run(ev)
+	}()
+	return nil
+}
+
+func (w *workerInvoker) run(ev executor.WorkerEvent) {
+	call := func(ctx context.Context, ev executor.WorkerEvent) (struct{}, error) {
+		return struct{}{}, w.worker(ctx, ev)
+	}
+	delay := w.delay
+	for attempt := 0; ; attempt++ {
+		_, err := invoke(w.base, w.rt, contract.RoleWorker, w.timeout, w.timeout, call, ev)
+		if err == nil {
+			return
+		}
+		if attempt >= w.retries || w.base.Err() != nil {
+			w.rt.log.Error("worker invocation failed; dropped to the on-failure destination",
+				"request_id", ev.RequestID, "attempts", attempt+1, "error", err)
+			return
+		}
+		w.rt.log.Warn("worker invocation failed; Lambda retries it", "request_id", ev.RequestID, "error", err, "retry_in", delay)
+		sleep(w.base, delay)
+		delay *= 2
+	}
+}
+
+// wait blocks until every running invocation has returned or ctx is done.
+func (rt *lambdaRuntime) wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		rt.running.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("local: draining invocations: %w", ctx.Err())
+	}
+}

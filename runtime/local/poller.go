@@ -1,0 +1,266 @@
+package local
+
+import (
+	"context"
+	"hash/fnv"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/streamer-go/streamer/runtime/contract"
+)
+
+// streamReader is the part of the DynamoDB Streams API the poller uses. One
+// implementation calls the real API (DynamoDB or DynamoDB Local); the other reads the
+// in-memory store's change feed, so both stores go through the same poller.
+type streamReader interface {
+	// Shards lists the stream's shard ids (DescribeStream).
+	Shards(ctx context.Context) ([]string, error)
+	// Iterator returns an iterator just after the record with sequence number after, or
+	// at the oldest record when after is "" (GetShardIterator).
+	Iterator(ctx context.Context, shardID, after string) (string, error)
+	// Records returns up to limit records from iterator and the iterator that follows
+	// them, "" once the shard is closed and read to its end (GetRecords).
+	Records(ctx context.Context, iterator string, limit int) ([]events.DynamoDBEventRecord, string, error)
+}
+
+// processorFunc is the signature of the stream processor function.
+type processorFunc func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error)
+
+// pendingFilter is the event source mapping's filter, the same one StreamerApi puts on
+// the mapping: INSERT or MODIFY records whose new image has status PENDING (a new
+// request, or one released for a retry). Other records are checkpointed without an
+// invocation.
+func pendingFilter(rec *events.DynamoDBEventRecord) bool {
+	if rec.EventName != "INSERT" && rec.EventName != "MODIFY" {
+		return false
+	}
+	st, ok := rec.Change.NewImage[contract.AttrStatus]
+	return ok && st.DataType() == events.DataTypeString && st.String() == contract.StatusPending
+}
+
+// readLimit is the most records one GetRecords call returns (the API's maximum); the
+// filter and BatchSize apply to what it read.
+const readLimit = 1000
+
+// poller models the Lambda event source mapping of a DynamoDB stream: each shard is read
+// in order, polled PollInterval apart (4 times a second) while it is quiet; the records
+// that pass the filter go to the processor in batches of at most BatchSize; a batch
+// whose processor call fails is bisected and retried, a partial failure
+// (batchItemFailures) is retried from the lowest failed sequence number, and records out
+// of retries are discarded to the on-failure destination (logged and counted).
+//
+// lanes (Config.Shards) splits each shard's records by item key into that many ordered
+// lanes processed concurrently, like ParallelizationFactor: order per item is kept, and
+// lanes = 1 is one shard read strictly in order.
+type poller struct {
+	src       streamReader
+	process   processorFunc // one counted invocation of the processor
+	m         *counters
+	log       *slog.Logger
+	interval  time.Duration
+	batchSize int
+	lanes     int
+	retries   int
+
+	mu     sync.Mutex
+	shards map[string]bool // shards being read or read to their end
+	wg     sync.WaitGroup
+}
+
+// run reads every shard until ctx ends, then waits for the shard readers.
+func (p *poller) run(ctx context.Context) {
+	p.discover(ctx)
+	<-ctx.Done()
+	p.wg.Wait()
+}
+
+// discover lists the shards and starts a reader for each new one; it runs at start and
+// whenever a shard closes (its children appear then).
+func (p *poller) discover(ctx context.Context) {
+	for ctx.Err() == nil {
+		p.m.streams.add(StreamDescribeStream, 1)
+		ids, err := p.src.Shards(ctx)
+		if err == nil {
+			p.mu.Lock()
+			for _, id := range ids {
+				if !p.shards[id] {
+					p.shards[id] = true
+					p.wg.Add(1)
+					go p.readShard(ctx, id)
+				}
+			}
+			p.mu.Unlock()
+			return
+		}
+		p.log.Warn("stream: DescribeStream failed", "error", err)
+		sleep(ctx, p.interval)
+	}
+}
+
+// readShard polls one shard from its oldest record until it is closed or ctx ends.
+func (p *poller) readShard(ctx context.Context, shardID string) {
+	defer p.wg.Done()
+	log := p.log.With("shard", shardID)
+	var last, it string
+	for ctx.Err() == nil {
+		if it == "" {
+			p.m.streams.add(StreamGetShardIterator, 1)
+			var err error
+			if it, err = p.src.Iterator(ctx, shardID, last); err != nil {
+				log.Warn("stream: GetShardIterator failed", "error", err)
+				sleep(ctx, p.interval)
+				continue
+			}
+		}
+		p.m.streams.add(StreamGetRecords, 1)
+		recs, next, err := p.src.Records(ctx, it, readLimit)
+		if err != nil {
+			log.Warn("stream: GetRecords failed", "error", err)
+			it = "" // a fresh iterator after the last record delivered
+			sleep(ctx, p.interval)
+			continue
+		}
+		p.m.streams.add(StreamRecordsRead, int64(len(recs)))
+		if len(recs) > 0 {
+			p.deliver(ctx, recs)
+			last = recs[len(recs)-1].Change.SequenceNumber
+		}
+		if next == "" {
+			p.discover(ctx)
+			return
+		}
+		it = next
+		if len(recs) < readLimit {
+			sleep(ctx, p.interval)
+		}
+	}
+}
+
+// deliver filters one read of records and runs the processor on them in batches of at
+// most batchSize, in order within a lane, the lanes concurrently; it returns when every
+// lane is done (the shard's checkpoint).
+func (p *poller) deliver(ctx context.Context, recs []events.DynamoDBEventRecord) {
+	lanes := make([][]events.DynamoDBEventRecord, p.lanes)
+	for i := range recs {
+		if !pendingFilter(&recs[i]) {
+			p.m.streams.add(StreamRecordsFiltered, 1)
+			continue
+		}
+		l := laneOf(&recs[i], p.lanes)
+		lanes[l] = append(lanes[l], recs[i])
+	}
+	var wg sync.WaitGroup
+	for _, lane := range lanes {
+		if len(lane) > 0 {
+			wg.Go(func() {
+				for batch := range slices.Chunk(lane, p.batchSize) {
+					p.processBatch(ctx, batch, p.retries)
+				}
+			})
+		}
+	}
+	wg.Wait()
+}
+
+// laneOf places a record by its item key, so one item's records stay in order.
+func laneOf(rec *events.DynamoDBEventRecord, lanes int) int {
+	if lanes == 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	for _, v := range rec.Change.Keys {
+		if v.DataType() == events.DataTypeString {
+			_, _ = h.Write([]byte(v.String()))
+		}
+	}
+	return int(h.Sum32() % uint32(lanes))
+}
+
+// processBatch invokes the processor on batch until it succeeds or runs out of retries.
+func (p *poller) processBatch(ctx context.Context, batch []events.DynamoDBEventRecord, retries int) {
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		p.m.streams.add(StreamRecordsDelivered, int64(len(batch)))
+		if attempt > 0 {
+			p.m.streams.add(StreamRecordsRetried, int64(len(batch)))
+		}
+		resp, err := p.process(ctx, events.DynamoDBEvent{Records: batch})
+		from, valid := 0, err == nil
+		if valid {
+			from, valid = failedFrom(batch, resp)
+			if from == len(batch) {
+				return
+			}
+		}
+		if !valid {
+			// A function error (or an unusable failure report) fails the whole batch:
+			// bisect it, so one poison record cannot hold back the others.
+			p.log.Warn("stream: processor failed the batch", "records", len(batch), "error", err)
+			if len(batch) > 1 {
+				half := len(batch) / 2
+				p.processBatch(ctx, batch[:half], retries)
+				p.processBatch(ctx, batch[half:], retries)
+				return
+			}
+		}
+		batch = batch[from:]
+		if retries == 0 {
+			p.discard(batch)
+			return
+		}
+		retries--
+		sleep(ctx, p.interval<<min(attempt, 4))
+	}
+}
+
+// failedFrom returns the index of the batch's record with the lowest failed sequence
+// number (len(batch) when nothing failed). valid is false when an item identifier is
+// empty or unknown, which fails the whole batch.
+func failedFrom(batch []events.DynamoDBEventRecord, resp events.DynamoDBEventResponse) (int, bool) {
+	from := len(batch)
+	for _, f := range resp.BatchItemFailures {
+		i := indexOfSequence(batch, f.ItemIdentifier)
+		if i < 0 {
+			return 0, false
+		}
+		from = min(from, i)
+	}
+	return from, true
+}
+
+func indexOfSequence(batch []events.DynamoDBEventRecord, seq string) int {
+	if seq == "" {
+		return -1
+	}
+	for i := range batch {
+		if batch[i].Change.SequenceNumber == seq {
+			return i
+		}
+	}
+	return -1
+}
+
+// discard sends records out of retries to the on-failure destination: here, the log.
+func (p *poller) discard(batch []events.DynamoDBEventRecord) {
+	p.m.streams.add(StreamRecordsDiscarded, int64(len(batch)))
+	ids := make([]string, len(batch))
+	for i := range batch {
+		ids[i] = batch[i].Change.SequenceNumber
+	}
+	p.log.Error("stream: records discarded after their retries (on-failure destination)",
+		"records", len(batch), "sequence_numbers", strings.Join(ids, ","))
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
