@@ -19,7 +19,10 @@ build: ## Build the streamer CLI into bin/streamer
 dev: build ## Run the whole system locally: the local stack with the demo actions, in-memory store (prints the URL, a token, how to try it)
 	./bin/streamer local
 
-test: node_modules ## Run every module's tests with -race, against a DynamoDB Local started for the run (Java 17+), then the fuzz targets briefly
+tools: node_modules ## Install what the tests need: the pinned npm tools and Chromium (Debian's package)
+	@if [ -n "$$CHROMIUM" ]; then echo "chromium: $$CHROMIUM"; else scripts/install-chromium.sh; fi
+
+test: tools ## Run every module's tests with -race, against a DynamoDB Local started for the run (Java 17+), then the fuzz targets briefly
 	@STREAMER_REQUIRE_DYNAMODB=1 scripts/dynamodb-local.sh run -- bash -c 'set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test -race -count=1 ./...); done'
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 
@@ -41,4 +44,4 @@ synth: node_modules ## Synthesise the example CDK app offline into cdk.out/Strea
 	npx --no-install cdk synth --no-notices --quiet
 	@test -s cdk.out/StreamerDemo.template.json && echo "cdk.out/StreamerDemo.template.json"
 
-.PHONY: help build dev test fuzz lint bench synth
+.PHONY: help build dev tools test fuzz lint bench synth

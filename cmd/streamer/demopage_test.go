@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/stretchr/testify/require"
+
+	"github.com/streamer-go/streamer/cmd/demo"
+	"github.com/streamer-go/streamer/runtime/lambdas"
+	"github.com/streamer-go/streamer/runtime/local"
+)
+
+// chromiumPath is the browser the page test drives: $CHROMIUM when set, otherwise
+// Debian's Chromium, which scripts/install-chromium.sh installs.
+func chromiumPath() string {
+	if p := os.Getenv("CHROMIUM"); p != "" {
+		return p
+	}
+	return "/usr/bin/chromium"
+}
+
+// startDemoStack runs the local stack with the demo actions until the test ends.
+func startDemoStack(t *testing.T) *local.Stack {
+	t.Helper()
+	app := lambdas.New()
+	require.NoError(t, demo.Register(app))
+	st, err := local.Start(t.Context(), local.Config{Addr: "127.0.0.1:0", App: app, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		require.NoError(t, st.Shutdown(ctx))
+	})
+	return st
+}
+
+// browser starts a headless Chromium with a throwaway profile and returns a tab.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	exe := chromiumPath()
+	if _, err := os.Stat(exe); err != nil {
+		reason := "no Chromium at " + exe + " (run scripts/install-chromium.sh, or set CHROMIUM)"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(reason)
+		}
+		t.Skip(reason)
+	}
+	profile, err := os.MkdirTemp("", "streamer-chromium-")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		// Chromium's helpers may still write there for a moment after it exits.
+		require.Eventually(t, func() bool { return os.RemoveAll(profile) == nil }, 10*time.Second, 100*time.Millisecond)
+	})
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(profile),
+		chromedp.WindowSize(1280, 1000),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestDemoPageRunsAReport opens the demo page in headless Chromium, runs
+// generate_report and watches its bar reach 100 % and its result appear. The
+// screenshot goes to the test's temp dir, and to docs/images/demo.png with
+// STREAMER_UPDATE_SCREENSHOTS=1.
+func TestDemoPageRunsAReport(t *testing.T) {
+	t.Parallel()
+	st := startDemoStack(t)
+	ctx := browser(t)
+	wait := chromedp.WithPollingTimeout(30 * time.Second)
+
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(st.URL()+"/")))
+	_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("conn").classList.contains("open")`, wait))
+	require.NoError(t, err, "the page connects with a dev token")
+
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.ID("run-echo"))))
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`!!document.querySelector('.request[data-action="echo"] pre.result')`, wait))
+	require.NoError(t, err, "echo answers")
+
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.ID("run-generate_report"))))
+	// Below 100 % first: the bar moves while the report is built.
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`(() => {
+		const r = document.querySelector('.request[data-action="generate_report"]');
+		const pct = r && parseFloat(r.querySelector('.pct').textContent);
+		return pct > 0 && pct < 100;
+	})()`, wait, chromedp.WithPollingInterval(20*time.Millisecond)))
+	require.NoError(t, err, "live progress shows")
+	pct, err := chromedp.Run(ctx, chromedp.Poll[string](`(() => {
+		const r = document.querySelector('.request[data-action="generate_report"]');
+		return r && r.querySelector('pre.result') && r.querySelector('.bar').style.width === "100%" && r.querySelector('.pct').textContent;
+	})()`, wait))
+	require.NoError(t, err, "the result appears")
+	require.Equal(t, "100%", pct)
+	result, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.request[data-action="generate_report"] pre.result`)))
+	require.NoError(t, err)
+	require.Contains(t, result, `"pages"`)
+	require.Contains(t, result, `"size_bytes"`)
+
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(string(png), "\x89PNG"))
+	require.NoError(t, os.WriteFile(filepath.Join(t.TempDir(), "demo.png"), png, 0o644))
+	if os.Getenv("STREAMER_UPDATE_SCREENSHOTS") == "1" {
+		require.NoError(t, os.WriteFile(filepath.Join("..", "..", "docs", "images", "demo.png"), png, 0o644))
+	}
+}
