@@ -127,7 +127,7 @@ func TestProcessorOnDynamoDBStream(t *testing.T) {
 	require.NoError(t, err)
 	// A cancelled request: INSERT PENDING, MODIFY CANCELLED.
 	enqueue("cancelled")
-	_, err = queue.RequestCancel(ctx, testOwner, "cancelled", json.RawMessage(`{"code":"CANCELLED","message":"cancelled by the client"}`))
+	_, _, err = queue.RequestCancel(ctx, testOwner, "cancelled", json.RawMessage(`{"code":"CANCELLED","message":"cancelled by the client"}`))
 	require.NoError(t, err)
 	// A deleted request (as TTL expiry deletes): INSERT PENDING, REMOVE.
 	deleted := enqueue("deleted")

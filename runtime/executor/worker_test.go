@@ -172,7 +172,7 @@ func TestWorkerCancelledWhileRunning(t *testing.T) {
 	await(t, started)
 	cancelJSON, err := json.Marshal(streamer.NewError(streamer.ErrCodeCancelled, "cancelled by the client").WireError())
 	require.NoError(t, err)
-	r, err := b.queue.RequestCancel(t.Context(), testOwner, "r-cancel", cancelJSON)
+	r, _, err := b.queue.RequestCancel(t.Context(), testOwner, "r-cancel", cancelJSON)
 	require.NoError(t, err)
 	require.True(t, r.CancelRequested)
 	require.NoError(t, await(t, done))
@@ -399,7 +399,7 @@ func TestWorkerRenewsLeaseAndNoticesCancelWithoutProgress(t *testing.T) {
 		}
 		return r.LeaseUntil.After(first.Add(cfg.Lease))
 	}, 10*time.Second, 20*time.Millisecond, "the lease was not renewed past its first end")
-	_, err := b.queue.RequestCancel(t.Context(), testOwner, "r-quiet", nil)
+	_, _, err := b.queue.RequestCancel(t.Context(), testOwner, "r-quiet", nil)
 	require.NoError(t, err)
 	require.NoError(t, await(t, done))
 

@@ -127,7 +127,7 @@ func (q *countingRequests) Rebind(ctx context.Context, owner store.Owner, client
 	return r, q.count(OpUpdateItem, err)
 }
 
-func (q *countingRequests) RequestCancel(ctx context.Context, owner store.Owner, clientID string, errJSON json.RawMessage) (*store.AsyncRequest, error) {
-	r, err := q.next.RequestCancel(ctx, owner, clientID, errJSON)
-	return r, q.count(OpUpdateItem, err)
+func (q *countingRequests) RequestCancel(ctx context.Context, owner store.Owner, clientID string, errJSON json.RawMessage) (*store.AsyncRequest, bool, error) {
+	r, cancelled, err := q.next.RequestCancel(ctx, owner, clientID, errJSON)
+	return r, cancelled, q.count(OpUpdateItem, err)
 }

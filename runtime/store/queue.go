@@ -251,33 +251,38 @@ func (q *Queue) Rebind(ctx context.Context, owner Owner, clientID, connectionID 
 const cancelTries = 4
 
 // RequestCancel implements RequestQueue.
-func (q *Queue) RequestCancel(ctx context.Context, owner Owner, clientID string, errJSON json.RawMessage) (*AsyncRequest, error) {
+func (q *Queue) RequestCancel(ctx context.Context, owner Owner, clientID string, errJSON json.RawMessage) (*AsyncRequest, bool, error) {
 	requestID := ScopedID(owner.TenantID, owner.UserID, clientID)
 	for range cancelTries {
 		cur, err := q.GetForOwner(ctx, owner, clientID)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		now := q.now()
+		cancelled := false
 		switch {
 		case cur.Status.Terminal():
-			return cur, nil
+			return cur, false, nil
 		case cur.Status == StatusPending:
 			r := &AsyncRequest{Status: StatusCancelled, Error: errJSON, EndedAt: now, UpdatedAt: now}
 			cur, err = q.apply(ctx, requestID, Condition{Now: now, Statuses: []RequestStatus{StatusPending}, Owner: &owner}, r,
 				contract.AttrStatus, contract.AttrError, contract.AttrEndedAt, contract.AttrUpdatedAt)
+			cancelled = err == nil
 		case cur.CancelRequested:
-			return cur, nil
+			return cur, false, nil
 		default:
 			r := &AsyncRequest{CancelRequested: true, UpdatedAt: now}
 			cur, err = q.apply(ctx, requestID, Condition{Now: now, Statuses: []RequestStatus{StatusProcessing}, Owner: &owner}, r,
 				contract.AttrCancelRequested, contract.AttrUpdatedAt)
 		}
 		if !errors.Is(err, ErrConflict) {
-			return cur, err
+			if err != nil {
+				return nil, false, err
+			}
+			return cur, cancelled, nil
 		}
 	}
-	return nil, fmt.Errorf("%w: cancel %s: the request keeps changing", ErrConflict, requestID)
+	return nil, false, fmt.Errorf("%w: cancel %s: the request keeps changing", ErrConflict, requestID)
 }
 
 // terminal returns the owner's request when it is terminal, else conflictErr.

@@ -209,8 +209,10 @@ type RequestQueue interface {
 	// returns it; ErrNotFound when it is not the owner's.
 	Rebind(ctx context.Context, owner Owner, clientID, connectionID string) (*AsyncRequest, error)
 	// RequestCancel cancels the owner's request: a PENDING one becomes CANCELLED at once
-	// (with a CANCELLED error), a PROCESSING one gets cancel_requested; a terminal one is
-	// returned unchanged. Returns the request after the write; ErrNotFound when it is not
+	// (with errJSON as its error), a PROCESSING one gets cancel_requested; a terminal one
+	// is returned unchanged. Returns the request after the write, and cancelled = true
+	// only when this call moved it from PENDING to CANCELLED (so whoever made the
+	// transition, and only they, sends its terminal message). ErrNotFound when it is not
 	// the owner's.
-	RequestCancel(ctx context.Context, owner Owner, clientID string, errJSON json.RawMessage) (*AsyncRequest, error)
+	RequestCancel(ctx context.Context, owner Owner, clientID string, errJSON json.RawMessage) (req *AsyncRequest, cancelled bool, err error)
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -152,13 +153,21 @@ func (s *splitSender) Send(_ context.Context, connectionID string, message any) 
 	if s.err != nil {
 		return s.err
 	}
-	msg, ok := message.(*streamer.ResultMessage)
-	if !ok {
-		return errors.New("splitSender: only result messages expected")
-	}
-	parts, err := streamer.SplitResult(msg, contract.MaxMessageBytes)
-	if err != nil {
-		return err
+	var parts [][]byte
+	switch msg := message.(type) {
+	case *streamer.ResultMessage:
+		var err error
+		if parts, err = streamer.SplitResult(msg, contract.MaxMessageBytes); err != nil {
+			return err
+		}
+	case *streamer.StatusMessage:
+		frame, err := json.Marshal(msg)
+		if err != nil {
+			return err
+		}
+		parts = [][]byte{frame}
+	default:
+		return errors.New("splitSender: only result and status messages expected")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -167,6 +176,13 @@ func (s *splitSender) Send(_ context.Context, connectionID string, message any) 
 	}
 	s.frames[connectionID] = append(s.frames[connectionID], parts...)
 	return nil
+}
+
+// sent returns a copy of the frames sent to connectionID, in order.
+func (s *splitSender) sent(connectionID string) [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.frames[connectionID])
 }
 
 // reassemble puts the frames sent to connectionID back together.
@@ -235,9 +251,9 @@ func (q *queue) Rebind(ctx context.Context, owner store.Owner, clientID, connect
 	return q.RequestQueue.Rebind(ctx, owner, clientID, connectionID)
 }
 
-func (q *queue) RequestCancel(ctx context.Context, owner store.Owner, clientID string, errJSON json.RawMessage) (*store.AsyncRequest, error) {
+func (q *queue) RequestCancel(ctx context.Context, owner store.Owner, clientID string, errJSON json.RawMessage) (*store.AsyncRequest, bool, error) {
 	if err := q.failure(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	return q.RequestQueue.RequestCancel(ctx, owner, clientID, errJSON)
 }

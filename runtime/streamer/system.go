@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 
 	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/store"
@@ -32,13 +33,14 @@ func (r *DefaultRouter) system(ctx context.Context, t *routing, connectionID str
 		return t.errorBody(p.ID, t.unavailable(ctx, p.ID, errors.New("streamer: no request queue configured")))
 	}
 	var (
-		req *store.AsyncRequest
-		err error
+		req       *store.AsyncRequest
+		cancelled bool
+		err       error
 	)
 	if msg.Action == ActionStatus {
 		req, err = r.queue.Rebind(ctx, owner, p.ID, connectionID)
 	} else {
-		req, err = r.queue.RequestCancel(ctx, owner, p.ID, t.cancelledJSON)
+		req, cancelled, err = r.queue.RequestCancel(ctx, owner, p.ID, t.cancelledJSON)
 	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -46,7 +48,24 @@ func (r *DefaultRouter) system(ctx context.Context, t *routing, connectionID str
 	case err != nil:
 		return t.errorBody(p.ID, t.unavailable(ctx, p.ID, err))
 	}
+	if cancelled && r.connections != nil {
+		return r.cancelledBody(ctx, t, connectionID, p.ID, req)
+	}
 	return r.statusBody(ctx, t, connectionID, p.ID, req)
+}
+
+// cancelledBody answers a streamer.cancel that ended a pending request. No worker will
+// run that request, so the router sends its one terminal message: the status answer goes
+// first through the connection sender, and the terminal CANCELLED error is the route
+// response, which API Gateway delivers after everything the function sent. If the status
+// cannot be sent, the client still gets the terminal error, and a later streamer.status
+// reads the stored CANCELLED state.
+func (r *DefaultRouter) cancelledBody(ctx context.Context, t *routing, connectionID, clientID string, req *store.AsyncRequest) string {
+	if err := r.connections.Send(ctx, connectionID, newStatusMessage(clientID, req)); err != nil {
+		t.logger.LogAttrs(ctx, slog.LevelWarn, "sending the status of a cancelled request failed",
+			slog.String("request_id", clientID), slog.String("connection_id", connectionID), slog.String("error", err.Error()))
+	}
+	return t.marshal(NewErrorMessage(clientID, cancelledError()))
 }
 
 // statusBody returns the status message of a stored request. A completed request whose

@@ -127,15 +127,26 @@ func TestCancel(t *testing.T) {
 
 	resp, err := b.router.Route(t.Context(), withBody(t, `{"action":"streamer.cancel","id":"ignored","payload":{"id":"r-pending"}}`))
 	require.NoError(t, err)
+	answer := b.sender.sent(fixtureConnection)
+	require.Len(t, answer, 1, "the status answer goes first, through the connection sender")
 	require.JSONEq(t, `{"type":"status","request_id":"r-pending","status":"CANCELLED","percentage":0,"message":"","result":null,
-		"error":{"code":"CANCELLED","message":"cancelled by the client","retry":{"retryable":false}}}`, resp.Body)
+		"error":{"code":"CANCELLED","message":"cancelled by the client","retry":{"retryable":false}}}`, string(answer[0]))
+	require.JSONEq(t, `{"type":"error","request_id":"r-pending",
+		"error":{"code":"CANCELLED","message":"cancelled by the client","retry":{"retryable":false}}}`, resp.Body,
+		"the pending request's one terminal message is the route response, delivered after the status")
 	var stored streamer.Error
 	require.NoError(t, json.Unmarshal(b.queue.stored(t, fixtureOwner, "r-pending").Error, &stored))
 	require.Equal(t, streamer.ErrCodeCancelled, stored.Code, "the stored error is a CANCELLED streamer.Error")
 
+	again := route(t, b.router, withBody(t, `{"action":"streamer.cancel","payload":{"id":"r-pending"}}`))
+	require.Equal(t, "status", again["type"], "a second cancel only answers the status: no second terminal message")
+	require.Equal(t, "CANCELLED", again["status"])
+	require.Len(t, b.sender.sent(fixtureConnection), 1)
+
 	reply := route(t, b.router, withBody(t, `{"action":"streamer.cancel","payload":{"id":"r-running"}}`))
 	require.Equal(t, "PROCESSING", reply["status"], "a running request is cancelled by its worker")
 	require.True(t, b.queue.stored(t, fixtureOwner, "r-running").CancelRequested)
+	require.Len(t, b.sender.sent(fixtureConnection), 1, "the worker, not the router, ends a running request")
 }
 
 func TestSystemActionErrors(t *testing.T) {

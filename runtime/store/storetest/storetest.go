@@ -176,7 +176,7 @@ var requestTests = map[string]func(t *testing.T, b *bundle){
 			require.ErrorIs(t, err, store.ErrNotFound)
 			_, err = b.q.Rebind(b.ctx, o, "a", "conn-2")
 			require.ErrorIs(t, err, store.ErrNotFound)
-			_, err = b.q.RequestCancel(b.ctx, o, "a", errCancelled)
+			_, _, err = b.q.RequestCancel(b.ctx, o, "a", errCancelled)
 			require.ErrorIs(t, err, store.ErrNotFound)
 		}
 		require.Equal(t, store.StatusPending, b.get(t, store.ScopedID(b.owner.TenantID, b.owner.UserID, "a")).Status)
@@ -188,7 +188,7 @@ var requestTests = map[string]func(t *testing.T, b *bundle){
 		require.NoError(t, b.q.Enqueue(b.ctx, req))
 		_, err := b.q.GetForOwner(b.ctx, b.owner, "a")
 		require.ErrorIs(t, err, store.ErrNotFound)
-		_, err = b.q.RequestCancel(b.ctx, b.owner, "a", errCancelled)
+		_, _, err = b.q.RequestCancel(b.ctx, b.owner, "a", errCancelled)
 		require.ErrorIs(t, err, store.ErrNotFound)
 	},
 	"MissingIsNotFound": func(t *testing.T, b *bundle) {
@@ -206,7 +206,7 @@ var requestTests = map[string]func(t *testing.T, b *bundle){
 		require.ErrorIs(t, b.q.FailRequest(b.ctx, id, "boom"), store.ErrNotFound)
 		_, err = b.q.Rebind(b.ctx, b.owner, "missing", "conn-2")
 		require.ErrorIs(t, err, store.ErrNotFound)
-		_, err = b.q.RequestCancel(b.ctx, b.owner, "missing", errCancelled)
+		_, _, err = b.q.RequestCancel(b.ctx, b.owner, "missing", errCancelled)
 		require.ErrorIs(t, err, store.ErrNotFound)
 	},
 	"ExpiredIsIgnored": func(t *testing.T, b *bundle) {
@@ -220,7 +220,7 @@ var requestTests = map[string]func(t *testing.T, b *bundle){
 		require.ErrorIs(t, err, store.ErrNotFound)
 		_, err = b.q.Claim(b.ctx, req.RequestID, "worker-1", now, now.Add(time.Minute))
 		require.ErrorIs(t, err, store.ErrNotFound, "an expired request is not claimed")
-		_, err = b.q.RequestCancel(b.ctx, b.owner, "a", errCancelled)
+		_, _, err = b.q.RequestCancel(b.ctx, b.owner, "a", errCancelled)
 		require.ErrorIs(t, err, store.ErrNotFound)
 	},
 	"ClaimFromPending": func(t *testing.T, b *bundle) {
@@ -276,8 +276,9 @@ var requestTests = map[string]func(t *testing.T, b *bundle){
 	},
 	"CheckpointSeesCancelAndRebind": func(t *testing.T, b *bundle) {
 		req := b.claimed(t, "a")
-		c, err := b.q.RequestCancel(b.ctx, b.owner, "a", errCancelled)
+		c, cancelled, err := b.q.RequestCancel(b.ctx, b.owner, "a", errCancelled)
 		require.NoError(t, err)
+		require.False(t, cancelled, "a running request is not cancelled by the call")
 		require.Equal(t, store.StatusProcessing, c.Status, "a running request is flagged, not cancelled")
 		require.True(t, c.CancelRequested)
 		r, err := b.q.Rebind(b.ctx, b.owner, "a", "conn-2")
@@ -287,8 +288,9 @@ var requestTests = map[string]func(t *testing.T, b *bundle){
 		require.NoError(t, err)
 		require.True(t, got.CancelRequested, "the worker learns of the cancel at its checkpoint")
 		require.Equal(t, "conn-2", got.ConnectionID, "and of the client's new connection")
-		again, err := b.q.RequestCancel(b.ctx, b.owner, "a", errCancelled)
+		again, cancelled, err := b.q.RequestCancel(b.ctx, b.owner, "a", errCancelled)
 		require.NoError(t, err)
+		require.False(t, cancelled)
 		require.Equal(t, got, again, "a second cancel changes nothing")
 	},
 	"FinishEndsTheRequest": func(t *testing.T, b *bundle) {
@@ -340,8 +342,9 @@ var requestTests = map[string]func(t *testing.T, b *bundle){
 	},
 	"CancelPending": func(t *testing.T, b *bundle) {
 		req := b.enqueue(t, "a")
-		got, err := b.q.RequestCancel(b.ctx, b.owner, "a", errCancelled)
+		got, cancelled, err := b.q.RequestCancel(b.ctx, b.owner, "a", errCancelled)
 		require.NoError(t, err)
+		require.True(t, cancelled, "this call ended the pending request")
 		require.Equal(t, store.StatusCancelled, got.Status)
 		require.JSONEq(t, string(errCancelled), string(got.Error))
 		require.False(t, got.EndedAt.IsZero())
@@ -355,17 +358,18 @@ var requestTests = map[string]func(t *testing.T, b *bundle){
 		// A cancel that came while an attempt ran stays on the request when the worker
 		// releases it; the next claimer sees it, and a new cancel ends it at once.
 		req := b.claimed(t, "a")
-		_, err := b.q.RequestCancel(b.ctx, b.owner, "a", errCancelled)
+		_, _, err := b.q.RequestCancel(b.ctx, b.owner, "a", errCancelled)
 		require.NoError(t, err)
 		released, err := b.q.Release(b.ctx, req.RequestID, "worker-1", errRetry)
 		require.NoError(t, err)
 		require.True(t, released.CancelRequested)
-		got, err := b.q.RequestCancel(b.ctx, b.owner, "a", errCancelled)
+		got, cancelled, err := b.q.RequestCancel(b.ctx, b.owner, "a", errCancelled)
 		require.NoError(t, err)
+		require.True(t, cancelled)
 		require.Equal(t, store.StatusCancelled, got.Status)
 
 		other := b.claimed(t, "b")
-		_, err = b.q.RequestCancel(b.ctx, b.owner, "b", errCancelled)
+		_, _, err = b.q.RequestCancel(b.ctx, b.owner, "b", errCancelled)
 		require.NoError(t, err)
 		_, err = b.q.Release(b.ctx, other.RequestID, "worker-1", errRetry)
 		require.NoError(t, err)
@@ -512,8 +516,9 @@ func requireTerminalNeverChanges(t *testing.T, b *bundle, final *store.AsyncRequ
 	require.ErrorIs(t, b.q.UpdateProgress(b.ctx, id, 1, "again", nil), store.ErrConflict)
 	require.ErrorIs(t, b.q.CompleteRequest(b.ctx, id, map[string]any{"again": true}), store.ErrConflict)
 	require.ErrorIs(t, b.q.FailRequest(b.ctx, id, "again"), store.ErrConflict)
-	got, err := b.q.RequestCancel(b.ctx, owner, final.ClientID, errCancelled)
+	got, cancelled, err := b.q.RequestCancel(b.ctx, owner, final.ClientID, errCancelled)
 	require.NoError(t, err)
+	require.False(t, cancelled, "a terminal request is not cancelled again")
 	require.Equal(t, final, got, "cancel returns a terminal request unchanged")
 	got, err = b.q.Rebind(b.ctx, owner, final.ClientID, "conn-9")
 	require.NoError(t, err)
