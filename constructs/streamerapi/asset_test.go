@@ -1,6 +1,7 @@
 package streamerapi
 
 import (
+	"debug/buildinfo"
 	"debug/elf"
 	"errors"
 	"os"
@@ -32,9 +33,25 @@ func TestBuildAssetIsReproducible(t *testing.T) {
 	defer bin.Close()
 	require.Equal(t, elf.EM_AARCH64, bin.Machine, "arm64 by default")
 	require.Nil(t, bin.Section(".symtab"), "-s strips the symbol table")
+	require.Nil(t, bin.Section(".debug_info"), "-w leaves out DWARF")
 	entries, err := os.ReadDir(first.Dir)
 	require.NoError(t, err)
 	require.Len(t, entries, 1, "the asset holds only bootstrap")
+
+	// The binary records how it was built.
+	info, err := buildinfo.ReadFile(filepath.Join(first.Dir, "bootstrap"))
+	require.NoError(t, err)
+	settings := map[string]string{}
+	for _, s := range info.Settings {
+		settings[s.Key] = s.Value
+	}
+	for key, want := range map[string]string{
+		"GOOS": "linux", "GOARCH": "arm64", "CGO_ENABLED": "0",
+		"-tags": "lambda.norpc", "-trimpath": "true", // -trimpath leaves -ldflags out of the record
+	} {
+		require.Equal(t, want, settings[key], key)
+	}
+	require.NotContains(t, settings, "vcs", "-buildvcs=false")
 }
 
 func TestBuildAssetArchitecture(t *testing.T) {

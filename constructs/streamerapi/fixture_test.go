@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/jsii-runtime-go"
@@ -66,6 +67,13 @@ var (
 				EncryptionKey:            awskms.NewKey(stack, jsii.String("Cmk"), &awskms.KeyProps{EnableKeyRotation: jsii.Bool(true)}),
 				ApiGatewayCloudWatchRole: jsii.Bool(false),
 				Tracing:                  awslambda.Tracing_DISABLED,
+				AsyncThreshold:           awscdk.Duration_Seconds(jsii.Number(2)),
+				MaxAttempts:              jsii.Number(5),
+				BatchSize:                jsii.Number(50),
+				ThrottlingRateLimit:      jsii.Number(100),
+				ThrottlingBurstLimit:     jsii.Number(200),
+				LogRetention:             awslogs.RetentionDays_ONE_WEEK,
+				LogLevel:                 jsii.String("debug"),
 			}
 		}, func(stack awscdk.Stack, api StreamerApi) {
 			backend := awsiam.NewRole(stack, jsii.String("Backend"), &awsiam.RoleProps{

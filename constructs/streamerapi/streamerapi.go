@@ -472,8 +472,6 @@ func (a *streamerApi) environment(role string) *map[string]*string {
 		env[contract.EnvAsyncThreshold] = a.s.asyncThreshold.String()
 		env[contract.EnvSyncBudget] = a.s.syncBudget.String()
 		env[contract.EnvMaxAttempts] = strconv.Itoa(a.s.maxAttempts)
-	case contract.RoleProcessor:
-		env[contract.EnvRequestsTable] = *a.requests.TableName()
 	case contract.RoleWorker:
 		tables()
 		env[contract.EnvCallbackURL] = *a.stage.CallbackUrl()
@@ -503,7 +501,8 @@ func jsiiStrings(in []*string) []string {
 }
 
 // addRoutes wires $connect (with the authorizer), $disconnect and $default (with a route
-// response, so the router's reply reaches the client without a PostToConnection).
+// response, so the router's reply reaches the client without a PostToConnection; Lambda
+// proxy integrations pass the body through and take no integration response).
 func (a *streamerApi) addRoutes() {
 	integration := func(role string) awsapigatewayv2.WebSocketRouteIntegration {
 		return awsapigatewayv2integrations.NewWebSocketLambdaIntegration(jsii.String(title(role)+"Integration"), a.functions[role], nil)
@@ -514,9 +513,11 @@ func (a *streamerApi) addRoutes() {
 		Integration: integration(contract.RoleConnect),
 		Authorizer:  authorizer,
 	})
-	// No identity source: API Gateway would refuse a $connect that lacks it before the
-	// authorizer runs. Without one, the authorizer reads the token from ?token= (browsers
-	// cannot set headers on a WebSocket) or from the Authorization header.
+	// No identity source (optional for REQUEST authorizers in the API Gateway v2 API; a
+	// WebSocket API caches no authorizer result): with one, API Gateway would answer 401 to
+	// a $connect that lacks it before the authorizer runs. Without one, the authorizer reads
+	// the token from ?token= (browsers cannot set headers on a WebSocket) or from the
+	// Authorization header.
 	cfnAuthorizer := a.api.Node().FindChild(jsii.String("Authorizer")).Node().DefaultChild().(awsapigatewayv2.CfnAuthorizer)
 	cfnAuthorizer.AddPropertyDeletionOverride(jsii.String("IdentitySource"))
 	a.disconnectRoute = a.api.AddRoute(jsii.String("$disconnect"), &awsapigatewayv2.WebSocketRouteOptions{
@@ -545,11 +546,6 @@ func allow(role awsiam.IRole, actions []string, resources ...*string) {
 	}))
 }
 
-// index is the ARN of one of table's GSIs.
-func index(table awsdynamodb.Table, name string) *string {
-	return jsii.String(*table.TableArn() + "/index/" + name)
-}
-
 // grantKey lets grantee use the customer-managed key of the tables, when there is one.
 func (a *streamerApi) grantKey(grantee awsiam.IGrantable) {
 	if key := a.s.props.EncryptionKey; key != nil {
@@ -557,7 +553,8 @@ func (a *streamerApi) grantKey(grantee awsiam.IGrantable) {
 	}
 }
 
-// grantRoles gives each role exactly the actions its handler performs, on its resources.
+// grantRoles gives each role exactly the actions its code performs (runtime/lambdas,
+// dynamostore, connection.Manager, executor.LambdaInvoker), on its resources only.
 func (a *streamerApi) grantRoles() {
 	r := a.roles
 	conns, reqs := a.connections.TableArn(), a.requests.TableArn()
@@ -569,21 +566,29 @@ func (a *streamerApi) grantRoles() {
 		}
 	}
 
+	// Connections.Save and Connections.Delete.
 	allow(r[contract.RoleConnect], []string{"dynamodb:PutItem"}, conns)
 	allow(r[contract.RoleDisconnect], []string{"dynamodb:DeleteItem"}, conns)
 
-	allow(r[contract.RoleRouter], []string{"dynamodb:GetItem"}, conns)
+	// The router and the worker share the request queue (Enqueue: conditional PutItem;
+	// Get/Rebind/Claim/Checkpoint/Finish/Release/RequestCancel: GetItem and conditional
+	// UpdateItem returning ALL_NEW) and the connection manager, which posts to
+	// @connections and deletes the record of a connection that is gone (410).
 	allow(r[contract.RoleRouter], []string{"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}, reqs)
-	allow(r[contract.RoleRouter], []string{"dynamodb:Query"}, index(a.requests, contract.IndexRequestsByConnection))
+	allow(r[contract.RoleRouter], []string{"dynamodb:DeleteItem"}, conns)
 	allow(r[contract.RoleRouter], []string{"execute-api:ManageConnections"}, a.connectionsArn("POST"))
 
+	allow(r[contract.RoleWorker], []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, reqs)
+	allow(r[contract.RoleWorker], []string{"dynamodb:DeleteItem"}, conns)
+	allow(r[contract.RoleWorker], []string{"execute-api:ManageConnections"}, a.connectionsArn("POST"))
+
+	// The event source mapping reads the stream with the processor's role; Lambda checks
+	// all four actions when it creates the mapping. ListStreams is granted on the table's
+	// streams (table/<name>/stream/*, the form AWS documents), not on "*".
 	allow(r[contract.RoleProcessor], []string{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"},
 		a.requests.TableStreamArn())
+	allow(r[contract.RoleProcessor], []string{"dynamodb:ListStreams"}, a.tableStreams())
 	allow(r[contract.RoleProcessor], []string{"lambda:InvokeFunction"}, a.functions[contract.RoleWorker].FunctionArn())
-
-	allow(r[contract.RoleWorker], []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, reqs)
-	allow(r[contract.RoleWorker], []string{"dynamodb:GetItem", "dynamodb:DeleteItem"}, conns)
-	allow(r[contract.RoleWorker], []string{"execute-api:ManageConnections"}, a.connectionsArn("POST"), a.connectionsArn("GET"))
 
 	for _, role := range []string{contract.RoleConnect, contract.RoleDisconnect, contract.RoleRouter, contract.RoleWorker} {
 		a.grantKey(r[role])
@@ -591,6 +596,11 @@ func (a *streamerApi) grantRoles() {
 	if key := a.s.props.EncryptionKey; key != nil {
 		key.GrantDecrypt(r[contract.RoleProcessor])
 	}
+}
+
+// tableStreams is the ARN pattern of every stream of the Requests table.
+func (a *streamerApi) tableStreams() *string {
+	return jsii.String(*a.requests.TableArn() + "/stream/*")
 }
 
 // addStreamMapping connects the Requests stream to the processor: only new PENDING

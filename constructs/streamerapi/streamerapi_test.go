@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/aws/jsii-runtime-go"
@@ -74,7 +76,9 @@ func TestAuthorizer(t *testing.T) {
 	p := f.byName(t, "ApiAuthorizer").Properties
 	require.Equal(t, "REQUEST", p["AuthorizerType"])
 	require.Equal(t, "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/{AuthorizerFunction}.Arn/invocations", flat(p["AuthorizerUri"]))
-	require.NotContains(t, p, "IdentitySource", "a $connect without the identity source would be refused before the authorizer reads ?token= or the header")
+	// Optional for REQUEST authorizers (API Gateway v2 API reference); with one, a $connect
+	// lacking it would get 401 before the authorizer reads ?token= or the header.
+	require.NotContains(t, p, "IdentitySource")
 }
 
 func TestTables(t *testing.T) {
@@ -157,6 +161,7 @@ func TestWorkerAsyncInvokeConfig(t *testing.T) {
 	p := f.resources[f.ofType("AWS::Lambda::EventInvokeConfig")[0]].Properties
 	require.Equal(t, "{WorkerFunction}", flat(p["FunctionName"]))
 	require.EqualValues(t, 2, p["MaximumRetryAttempts"])
+	require.EqualValues(t, 6*3600, p["MaximumEventAgeInSeconds"])
 	require.Equal(t, "{DeadLetterQueue}.Arn", flat(p["DestinationConfig"].(map[string]any)["OnFailure"].(map[string]any)["Destination"]))
 }
 
@@ -231,7 +236,6 @@ func TestEnvironment(t *testing.T) {
 			contract.EnvMaxAttempts:      "3",
 		}),
 		contract.RoleProcessor: base(contract.RoleProcessor, map[string]string{
-			contract.EnvRequestsTable:  "{Requests}",
 			contract.EnvWorkerFunction: "{WorkerFunction}",
 		}),
 		contract.RoleWorker: base(contract.RoleWorker, map[string]string{
@@ -270,10 +274,9 @@ func TestIAMPolicies(t *testing.T) {
 		contract.RoleConnect:    {"Allow dynamodb:PutItem on {Connections}.Arn"},
 		contract.RoleDisconnect: {"Allow dynamodb:DeleteItem on {Connections}.Arn"},
 		contract.RoleRouter: {
-			"Allow dynamodb:GetItem on {Connections}.Arn",
+			"Allow dynamodb:DeleteItem on {Connections}.Arn", // connection.Manager on 410 Gone
 			"Allow dynamodb:GetItem on {Requests}.Arn",
 			"Allow dynamodb:PutItem on {Requests}.Arn",
-			"Allow dynamodb:Query on {Requests}.Arn/index/connection-requests",
 			"Allow dynamodb:UpdateItem on {Requests}.Arn",
 			"Allow execute-api:ManageConnections on " + connections + "POST/@connections/*",
 		},
@@ -281,14 +284,13 @@ func TestIAMPolicies(t *testing.T) {
 			"Allow dynamodb:DescribeStream on {Requests}.StreamArn",
 			"Allow dynamodb:GetRecords on {Requests}.StreamArn",
 			"Allow dynamodb:GetShardIterator on {Requests}.StreamArn",
+			"Allow dynamodb:ListStreams on {Requests}.Arn/stream/*",
 			"Allow lambda:InvokeFunction on {WorkerFunction}.Arn",
 		}, dlq...),
 		contract.RoleWorker: append([]string{
-			"Allow dynamodb:DeleteItem on {Connections}.Arn",
-			"Allow dynamodb:GetItem on {Connections}.Arn",
+			"Allow dynamodb:DeleteItem on {Connections}.Arn", // connection.Manager on 410 Gone
 			"Allow dynamodb:GetItem on {Requests}.Arn",
 			"Allow dynamodb:UpdateItem on {Requests}.Arn",
-			"Allow execute-api:ManageConnections on " + connections + "GET/@connections/*",
 			"Allow execute-api:ManageConnections on " + connections + "POST/@connections/*",
 		}, dlq...),
 	}
@@ -357,37 +359,82 @@ func TestAlarms(t *testing.T) {
 	require.Len(t, f.api.Alarms(), len(want))
 }
 
-// TestLogicalIDsFrozen pins the child construct IDs: renaming one replaces the resource on
-// the next deploy (for a table: a new, empty table).
+// TestLogicalIDsFrozen pins the logical ID of every resource the construct creates (the
+// child construct IDs are a contract): renaming one replaces the resource on the next
+// deploy (for a table: a new, empty table). Only the authorizer's Lambda permission is
+// left out: the CDK names it after the stack.
 func TestLogicalIDsFrozen(t *testing.T) {
 	f := defaultFixture()
-	for _, id := range []string{
+	frozen := []string{
 		"StreamerAccessLogs88D6AC5A",
 		"StreamerApiAuthorizerF4F9C0CD",
 		"StreamerApiD28D2188",
 		"StreamerApiGatewayAccount56BBF172",
+		"StreamerApiGatewayCloudWatchRole3D821A58",
 		"StreamerApiconnectRoute32A2BB55",
+		"StreamerApiconnectRouteConnectIntegration6AB756ED",
+		"StreamerApiconnectRouteConnectIntegrationPermissionE1F82123",
 		"StreamerApidefaultRouteB42CA76E",
+		"StreamerApidefaultRouteResponse80AA34BF",
+		"StreamerApidefaultRouteRouterIntegration515340F5",
+		"StreamerApidefaultRouteRouterIntegrationPermission9FF0E9D3",
 		"StreamerApidisconnectRoute050141C5",
+		"StreamerApidisconnectRouteDisconnectIntegration88DD4B01",
+		"StreamerApidisconnectRouteDisconnectIntegrationPermission2E4D96A4",
+		"StreamerAuthorizerErrorsF623183F",
 		"StreamerAuthorizerFunctionB48C21BC",
 		"StreamerAuthorizerLogs86016D7D",
+		"StreamerAuthorizerRoleB0BB5BAA",
+		"StreamerAuthorizerRoleDefaultPolicy6E5E97FD",
+		"StreamerAuthorizerThrottlesE5D77495",
+		"StreamerConnectErrors5C43E71F",
 		"StreamerConnectFunction88D67F90",
 		"StreamerConnectLogs12659ADB",
+		"StreamerConnectRoleDE0E35C3",
+		"StreamerConnectRoleDefaultPolicyDD5481E5",
+		"StreamerConnectThrottles88F7147B",
 		"StreamerConnections07D3B4FE",
 		"StreamerDeadLetterQueue18512482",
+		"StreamerDeadLetterQueueDepth0A3A4623",
+		"StreamerDeadLetterQueuePolicyD870BC71",
+		"StreamerDisconnectErrors2141B348",
 		"StreamerDisconnectFunction90477AC5",
 		"StreamerDisconnectLogs51FE2901",
+		"StreamerDisconnectRole16A5FCD0",
+		"StreamerDisconnectRoleDefaultPolicy997F1F19",
+		"StreamerDisconnectThrottles8CF8CE7E",
+		"StreamerProcessorErrors542195BD",
 		"StreamerProcessorFunction1A294FE9",
+		"StreamerProcessorIteratorAge00F9CCD8",
 		"StreamerProcessorLogsD8A56D07",
+		"StreamerProcessorRole36ABFBC4",
+		"StreamerProcessorRoleDefaultPolicyD9EBD2BA",
+		"StreamerProcessorThrottles896759F3",
 		"StreamerRequestsB53A94EA",
 		"StreamerRequestsStream851C3715",
+		"StreamerRouterErrors60455A37",
 		"StreamerRouterFunction90073239",
 		"StreamerRouterLogsAB014166",
+		"StreamerRouterRole84288E90",
+		"StreamerRouterRoleDefaultPolicyCA4860CB",
+		"StreamerRouterThrottles4ED20534",
 		"StreamerStage8BD82E98",
+		"StreamerWorkerErrors21BB63C8",
 		"StreamerWorkerFunctionBEA1AAC8",
+		"StreamerWorkerFunctionEventInvokeConfig1CC3953C",
 		"StreamerWorkerLogs3BD18EEA",
-	} {
+		"StreamerWorkerRole2D1D1BD1",
+		"StreamerWorkerRoleDefaultPolicy75266C25",
+		"StreamerWorkerThrottles86FF315A",
+	}
+	for _, id := range frozen {
 		require.Contains(t, f.resources, id)
+	}
+	authorizerPermission := regexp.MustCompile(`^StreamerApi\w+StreamerApiAuthorizer[0-9A-F]{8}Permission[0-9A-F]{8}$`)
+	for id := range f.resources {
+		if strings.HasPrefix(id, "Streamer") && !authorizerPermission.MatchString(id) {
+			require.Contains(t, frozen, id, "a new resource: freeze its logical ID here")
+		}
 	}
 }
 
@@ -434,7 +481,18 @@ func TestCustomProps(t *testing.T) {
 	worker := f.byName(t, "WorkerFunction").Properties
 	require.EqualValues(t, 2048, worker["MemorySize"])
 	require.EqualValues(t, 300, worker["Timeout"])
-	require.Equal(t, "live", f.byName(t, "Stage").Properties["StageName"])
+	stage := f.byName(t, "Stage").Properties
+	require.Equal(t, "live", stage["StageName"])
+	require.Equal(t, map[string]any{"ThrottlingRateLimit": 100.0, "ThrottlingBurstLimit": 200.0}, stage["DefaultRouteSettings"])
+	require.EqualValues(t, 50, f.byName(t, "RequestsStream").Properties["BatchSize"])
+	for _, id := range f.ofType("AWS::Logs::LogGroup") {
+		require.EqualValues(t, 7, f.resources[id].Properties["RetentionInDays"], id)
+		require.Equal(t, "Delete", f.resources[id].DeletionPolicy, id)
+	}
+	router := f.byName(t, "RouterFunction").Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+	require.Equal(t, "2s", router[contract.EnvAsyncThreshold])
+	require.Equal(t, "5", router[contract.EnvMaxAttempts])
+	require.Equal(t, "debug", router[contract.EnvLogLevel])
 	f.template.ResourceCountIs(jsii.String("AWS::ApiGateway::Account"), jsii.Number(0))
 
 	for _, table := range []string{"Connections", "Requests"} {
@@ -454,6 +512,9 @@ func TestCustomProps(t *testing.T) {
 		require.Contains(t, f.grants(title(role)+"Role"), "Allow kms:Decrypt on {Cmk}.Arn", role)
 	}
 	require.Contains(t, f.grants("ProcessorRole"), "Allow kms:Decrypt on {Cmk}.Arn", "reads the encrypted stream")
+	for _, role := range []string{contract.RoleProcessor, contract.RoleWorker} {
+		require.Contains(t, f.grants(title(role)+"Role"), "Allow kms:GenerateDataKey* on {Cmk}.Arn", "%s sends failures to the encrypted dead-letter queue", role)
+	}
 }
 
 func TestGrantSendAndEnqueue(t *testing.T) {
