@@ -142,22 +142,31 @@ func (m *Manager) IsActive(ctx context.Context, connectionID string) bool {
 //	latency_p99_ms     float64    99th percentile, as the upper bound of its bucket
 func (m *Manager) GetMetrics() map[string]any { return m.metrics.snapshot() }
 
-// encode turns message into the frames to post: one, or the parts of a split result.
-func (m *Manager) encode(message any) ([][]byte, error) {
-	var data []byte
+// Encode returns the text Send posts for message (before a result over the limit is
+// split): a []byte or json.RawMessage as it is, anything else as JSON. A nil message, or
+// one that cannot be marshalled, is an error. Fakes of a ConnectionManager use it to
+// record exactly what the Manager would send.
+func Encode(message any) ([]byte, error) {
 	switch v := message.(type) {
 	case nil:
 		return nil, errors.New("connection: nil message")
 	case []byte:
-		data = v
+		return v, nil
 	case json.RawMessage:
-		data = v
-	default:
-		b, err := json.Marshal(message)
-		if err != nil {
-			return nil, fmt.Errorf("connection: encode message: %w", err)
-		}
-		data = b
+		return v, nil
+	}
+	b, err := json.Marshal(message)
+	if err != nil {
+		return nil, fmt.Errorf("connection: encode message: %w", err)
+	}
+	return b, nil
+}
+
+// encode turns message into the frames to post: one, or the parts of a split result.
+func (m *Manager) encode(message any) ([][]byte, error) {
+	data, err := Encode(message)
+	if err != nil {
+		return nil, err
 	}
 	if len(data) <= m.opts.MaxMessageBytes {
 		return [][]byte{data}, nil

@@ -204,8 +204,21 @@ func TestFunctionsEndToEnd(t *testing.T) {
 	logs := b.logs.String()
 	require.Contains(t, logs, `"msg":"connected"`)
 	require.Contains(t, logs, `"msg":"disconnected"`)
+	// Every line is JSON; every handler run is one with request_id, connection_id and
+	// tenant.
+	var runs int
+	for line := range strings.SplitSeq(strings.TrimSpace(logs), "\n") {
+		var rec map[string]any
+		require.NoError(t, json.Unmarshal([]byte(line), &rec), "a JSON log line: %s", line)
+		if rec["msg"] == "request" {
+			runs++
+			require.NotEmpty(t, rec["request_id"], line)
+			require.Equal(t, connectionID, rec["connection_id"], line)
+			require.Equal(t, "acme", rec["tenant_id"], line)
+		}
+	}
+	require.Equal(t, 2, runs, "both runs are logged")
 	require.Contains(t, logs, `"request_id":"r-1"`)
-	require.Contains(t, logs, `"connection_id":"`+connectionID+`"`)
 	require.NotContains(t, logs, token)
 }
 

@@ -180,13 +180,13 @@ const connectionsPath = "/@connections/"
 func (g *TestableAPIGatewayClient) serve(w http.ResponseWriter, r *http.Request) {
 	i := strings.LastIndex(r.URL.Path, connectionsPath)
 	if i < 0 {
-		writeAWSError(w, http.StatusNotFound, "NotFoundException", "no such route")
+		connection.WriteAPIError(w, http.StatusNotFound, "NotFoundException", "no such route")
 		return
 	}
 	id := r.URL.Path[i+len(connectionsPath):]
 	body, err := io.ReadAll(io.LimitReader(r.Body, contract.MaxMessageBytes+1))
 	if err != nil {
-		writeAWSError(w, http.StatusBadRequest, "BadRequestException", err.Error())
+		connection.WriteAPIError(w, http.StatusBadRequest, "BadRequestException", err.Error())
 		return
 	}
 
@@ -219,17 +219,17 @@ func (g *TestableAPIGatewayClient) serve(w http.ResponseWriter, r *http.Request)
 	if c != nil && len(c.failures) > 0 {
 		status := c.failures[0]
 		c.failures = c.failures[1:]
-		writeAWSError(w, status, exceptionFor(status), http.StatusText(status))
+		connection.WriteAPIError(w, status, exceptionFor(status), http.StatusText(status))
 		return
 	}
 	if c == nil || c.gone {
-		writeAWSError(w, http.StatusGone, "GoneException", "")
+		connection.WriteAPIError(w, http.StatusGone, "GoneException", "")
 		return
 	}
 	switch r.Method {
 	case http.MethodPost:
 		if len(body) > contract.MaxMessageBytes {
-			writeAWSError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Message too long")
+			connection.WriteAPIError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Message too long")
 			return
 		}
 		m, _ := newMessage(id, json.RawMessage(body))
@@ -248,7 +248,7 @@ func (g *TestableAPIGatewayClient) serve(w http.ResponseWriter, r *http.Request)
 		c.gone = true
 		w.WriteHeader(http.StatusNoContent)
 	default:
-		writeAWSError(w, http.StatusMethodNotAllowed, "BadRequestException", "method not allowed")
+		connection.WriteAPIError(w, http.StatusMethodNotAllowed, "BadRequestException", "method not allowed")
 	}
 }
 
@@ -267,15 +267,4 @@ func exceptionFor(status int) string {
 		return "LimitExceededException"
 	}
 	return ""
-}
-
-// writeAWSError answers like API Gateway's REST-JSON errors: the exception type in
-// X-Amzn-ErrorType and a JSON body with a message.
-func writeAWSError(w http.ResponseWriter, status int, exception, message string) {
-	w.Header().Set("Content-Type", "application/json")
-	if exception != "" {
-		w.Header().Set("X-Amzn-ErrorType", exception)
-	}
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"message": message})
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+
+	"github.com/streamer-go/streamer/runtime/connection"
 )
 
 // Message is one message a fake received, as JSON and decoded.
@@ -30,22 +32,12 @@ func (m Message) Decode(v any) error {
 	return nil
 }
 
-// newMessage builds the Message for value sent to connectionID: []byte and
-// json.RawMessage are taken as JSON, anything else is marshalled as the connection
-// manager would.
+// newMessage builds the Message for value sent to connectionID, encoded as the
+// connection manager encodes it; a value the manager refuses gets its error.
 func newMessage(connectionID string, value any) (Message, error) {
-	var raw []byte
-	switch v := value.(type) {
-	case []byte:
-		raw = v
-	case json.RawMessage:
-		raw = v
-	default:
-		b, err := json.Marshal(value)
-		if err != nil {
-			return Message{}, fmt.Errorf("streamertest: encode message: %w", err)
-		}
-		raw = b
+	raw, err := connection.Encode(value)
+	if err != nil {
+		return Message{}, err
 	}
 	m := Message{ConnectionID: connectionID, Value: value, JSON: append(json.RawMessage(nil), raw...)}
 	if json.Unmarshal(raw, &m.Fields) == nil {

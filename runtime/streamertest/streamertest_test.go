@@ -43,7 +43,10 @@ func TestSendOnlyMockWithReporter(t *testing.T) {
 	require.Error(t, msgs[1].Decode(new(int)))
 	require.Empty(t, mock.GetMessages("other"))
 
-	require.ErrorContains(t, mock.Send(t.Context(), "c", make(chan int)), "streamertest: encode")
+	// What the real manager refuses, the mock refuses with the same error.
+	require.ErrorContains(t, mock.Send(t.Context(), "c", make(chan int)), "connection: encode message")
+	require.Error(t, mock.Send(t.Context(), "c", nil))
+	require.Empty(t, mock.GetMessages("c"), "refused messages are not recorded")
 }
 
 func TestMocksAreSafeForConcurrentUse(t *testing.T) {
