@@ -114,6 +114,31 @@ func TestDemoPageRunsAReport(t *testing.T) {
 	require.Contains(t, result, `"pages"`)
 	require.Contains(t, result, `"size_bytes"`)
 
+	// The other two actions, and an error: each request shows its outcome.
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.ID("run-health"))))
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => {
+		document.getElementById("items").value = "5";
+		document.getElementById("item-ms").value = "100";
+		document.getElementById("echo-payload").value = "";
+		return true;
+	})()`))
+	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.ID("run-process_data"))))
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.ID("run-echo"))))
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`(() => {
+		const done = (a, cls) => !!document.querySelector('.request[data-action="' + a + '"] pre.' + cls);
+		const pd = document.querySelector('.request[data-action="process_data"]');
+		return done("health", "result") && done("process_data", "result") && done("echo", "error") &&
+			pd.querySelector('.pct').textContent === "100%";
+	})()`, wait))
+	require.NoError(t, err, "health and process_data show results, an empty echo its error")
+	shown, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.request[data-action="echo"] pre.error`)))
+	require.NoError(t, err)
+	require.Contains(t, shown, "VALIDATION_ERROR")
+	shown, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.request[data-action="process_data"] pre.result`)))
+	require.NoError(t, err)
+	require.Contains(t, shown, `"items_processed": 5`)
+
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(string(png), "\x89PNG"))

@@ -114,6 +114,13 @@ type Config struct {
 	// WorkerRetryDelay is the wait before the first worker retry (doubled for the next).
 	// Default: DefaultWorkerRetryDelay.
 	WorkerRetryDelay time.Duration
+	// Inline runs each worker inside the stream processor's invocation instead of
+	// dispatching it: the processor's Invoke returns when the worker has finished, as if
+	// the handler ran in the stream consumer. It exists to measure what dispatching buys
+	// (`streamer bench`, scenario dispatch); with the App's ProcessorConfig.Concurrency
+	// at 1 the consumer handles one record at a time. Default: false, dispatch, as
+	// StreamerApi deploys it.
+	Inline bool
 
 	// Logger receives the stack's and the functions' logs. Default: slog.Default().
 	Logger *slog.Logger

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/streamer-go/streamer/runtime/connection"
 )
 
 // connectionsAPI serves the API Gateway Management API (@connections) for the emulated
@@ -16,19 +18,19 @@ type connectionsAPI struct {
 	g *gateway
 }
 
-// apiError writes an error the way the Management API does: the status, the
-// X-Amzn-ErrorType header and a JSON body with __type and message; the SDK maps it to
-// its typed exception (types.GoneException, ...).
-func apiError(w http.ResponseWriter, status int, errorType, message string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Amzn-ErrorType", errorType)
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"__type": errorType, "message": message})
-}
-
 func (a *connectionsAPI) gone(w http.ResponseWriter) {
 	a.g.m.connAPI.add(APIGoneException, 1)
-	apiError(w, http.StatusGone, "GoneException", "")
+	connection.WriteAPIError(w, http.StatusGone, "GoneException", "")
+}
+
+// open returns the connection the request's path names, or answers 410 GoneException
+// when it is not open.
+func (a *connectionsAPI) open(w http.ResponseWriter, r *http.Request) (*wsConn, bool) {
+	c, ok := a.g.lookup(r.PathValue("id"))
+	if !ok {
+		a.gone(w)
+	}
+	return c, ok
 }
 
 // post is PostToConnection: the body goes to the client as one message.
@@ -37,17 +39,16 @@ func (a *connectionsAPI) post(w http.ResponseWriter, r *http.Request) {
 	limit := a.g.cfg.MaxMessageBytes
 	data, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
 	if err != nil {
-		apiError(w, http.StatusBadRequest, "BadRequestException", "could not read the body")
+		connection.WriteAPIError(w, http.StatusBadRequest, "BadRequestException", "could not read the body")
 		return
 	}
 	if len(data) > limit {
 		a.g.m.connAPI.add(APIPayloadTooLarge, 1)
-		apiError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Request entity too large")
+		connection.WriteAPIError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Request entity too large")
 		return
 	}
-	c, ok := a.g.lookup(r.PathValue("id"))
+	c, ok := a.open(w, r)
 	if !ok {
-		a.gone(w)
 		return
 	}
 	if err := a.g.post(c, data); err != nil {
@@ -73,9 +74,8 @@ type connectionIdentity struct {
 // get is GetConnection.
 func (a *connectionsAPI) get(w http.ResponseWriter, r *http.Request) {
 	a.g.m.connAPI.add(APIGetConnection, 1)
-	c, ok := a.g.lookup(r.PathValue("id"))
+	c, ok := a.open(w, r)
 	if !ok {
-		a.gone(w)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -89,9 +89,8 @@ func (a *connectionsAPI) get(w http.ResponseWriter, r *http.Request) {
 // delete is DeleteConnection: the client is disconnected (1000) and $disconnect runs.
 func (a *connectionsAPI) delete(w http.ResponseWriter, r *http.Request) {
 	a.g.m.connAPI.add(APIDeleteConnection, 1)
-	c, ok := a.g.lookup(r.PathValue("id"))
+	c, ok := a.open(w, r)
 	if !ok {
-		a.gone(w)
 		return
 	}
 	c.close(websocket.CloseNormalClosure, "")

@@ -406,15 +406,5 @@ func (g *gateway) shutdown(ctx context.Context) error {
 	for _, c := range open {
 		c.close(websocket.CloseGoingAway, closeReasonGoingAway)
 	}
-	done := make(chan struct{})
-	go func() {
-		g.loops.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return waitGroup(ctx, &g.loops)
 }

@@ -46,8 +46,9 @@ var slowSyncHandler = streamer.HandlerFunc(func(ctx context.Context, _ *streamer
 type processData struct{}
 
 type processDataPayload struct {
-	Items  int `json:"items"`
-	ItemMS int `json:"item_ms"`
+	Items    int `json:"items"`
+	ItemMS   int `json:"item_ms"`
+	ResultKB int `json:"result_kb"` // pads the result, for results over the message limit
 }
 
 func (processData) EstimatedDuration() time.Duration { return time.Minute }
@@ -72,22 +73,21 @@ func (processData) ProcessWithProgress(ctx context.Context, req *streamer.Reques
 	if err := req.UnmarshalPayload(&p); err != nil {
 		return nil, err
 	}
-	t := time.NewTicker(time.Duration(p.ItemMS) * time.Millisecond)
-	defer t.Stop()
 	for i := 1; i <= p.Items; i++ {
-		if p.ItemMS > 0 {
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-t.C:
-			}
+		sleep(ctx, time.Duration(p.ItemMS)*time.Millisecond)
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
 		if err := r.Report(float64(i)*100/float64(p.Items), fmt.Sprintf("processed %d of %d", i, p.Items),
 			map[string]any{"items_processed": i, "items_total": p.Items}); err != nil {
 			return nil, err
 		}
 	}
-	return r.Complete(map[string]any{"items_processed": p.Items})
+	result := map[string]any{"items_processed": p.Items}
+	if p.ResultKB > 0 {
+		result["padding"] = strings.Repeat("p", p.ResultKB*1024)
+	}
+	return r.Complete(result)
 }
 
 // testApp is the application of the tests: the demo actions' behaviour, registered the
@@ -145,11 +145,19 @@ type wire struct {
 	Data       json.RawMessage `json:"data"`
 	Result     json.RawMessage `json:"result"`
 	Error      *streamer.Error `json:"error"`
+	Part       *streamer.Part  `json:"part"`
 	Raw        string          `json:"-"`
 	At         time.Time       `json:"-"`
 }
 
-func (w wire) terminal() bool { return w.Type == streamer.TypeResult || w.Type == streamer.TypeError }
+// terminal reports whether w is a request's terminal message: its error, its result,
+// or the last part of a split result.
+func (w wire) terminal() bool {
+	if w.Part != nil {
+		return w.Part.Index == w.Part.Count-1
+	}
+	return w.Type == streamer.TypeResult || w.Type == streamer.TypeError
+}
 
 // client is a test WebSocket client; a goroutine reads every message into msgs.
 type client struct {

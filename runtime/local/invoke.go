@@ -92,14 +92,20 @@ type workerInvoker struct {
 	timeout time.Duration
 	retries int
 	delay   time.Duration
+	inline  bool // Config.Inline: Invoke runs the worker before it returns
 }
 
 var _ executor.Invoker = (*workerInvoker)(nil)
 
-// Invoke queues one worker invocation and returns at once.
+// Invoke queues one worker invocation and returns at once; with Config.Inline it runs
+// the worker and returns when it has finished.
 func (w *workerInvoker) Invoke(ctx context.Context, ev executor.WorkerEvent) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("local: invoke worker for %s: %w", ev.RequestID, err)
+	}
+	if w.inline {
+		w.run(ev)
+		return nil
 	}
 	w.rt.running.Add(1)
 	go func() {
@@ -132,15 +138,23 @@ func (w *workerInvoker) run(ev executor.WorkerEvent) {
 
 // wait blocks until every running invocation has returned or ctx is done.
 func (rt *lambdaRuntime) wait(ctx context.Context) error {
+	if err := waitGroup(ctx, &rt.running); err != nil {
+		return fmt.Errorf("local: draining invocations: %w", err)
+	}
+	return nil
+}
+
+// waitGroup waits for wg or until ctx ends, and returns ctx's error then.
+func waitGroup(ctx context.Context, wg *sync.WaitGroup) error {
 	done := make(chan struct{})
 	go func() {
-		rt.running.Wait()
+		wg.Wait()
 		close(done)
 	}()
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("local: draining invocations: %w", ctx.Err())
+		return ctx.Err()
 	}
 }

@@ -214,3 +214,19 @@ func TestPollerLanesDeliverEveryRecordOnce(t *testing.T) {
 	require.ElementsMatch(t, want, got)
 	require.GreaterOrEqual(t, len(rec.seen()), 4, "40 records in batches of at most 10")
 }
+
+// TestQuietShardsArePolledFourTimesASecond: like the event source mapping, the stack
+// polls a quiet shard every 250 ms by default, no faster (a busy loop) and not much
+// slower (at most a loaded machine's timer lag).
+func TestQuietShardsArePolledFourTimesASecond(t *testing.T) {
+	t.Parallel()
+	st := startStack(t, Config{PollInterval: DefaultPollInterval})
+	before := st.Metrics()
+	time.Sleep(2 * time.Second) // the measurement window, not a synchronisation
+	d := st.Metrics().Sub(before)
+	polls := d.DynamoDBStreams[StreamGetRecords]
+	window := time.Duration(d.UptimeSeconds * float64(time.Second))
+	t.Logf("%d polls in %s", polls, window.Round(time.Millisecond))
+	require.LessOrEqual(t, polls, int64(window/DefaultPollInterval)+1, "no faster than every 250 ms")
+	require.GreaterOrEqual(t, polls, int64(window/DefaultPollInterval)/2, "about 4 a second")
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,11 +16,11 @@ import (
 )
 
 // protocolSuite exercises every guarantee of PROTOCOL.md over real sockets against a
-// local stack made by newStack.
-func protocolSuite(t *testing.T, newStack func(t *testing.T) *Stack) {
+// local stack made by newStack (from cfg and the store under test).
+func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack) {
 	t.Run("SyncEcho", func(t *testing.T) {
 		t.Parallel()
-		st := newStack(t)
+		st := newStack(t, Config{})
 		c := dial(t, st, token(t, st, "alice", "acme"))
 		before := st.Metrics()
 
@@ -44,7 +45,7 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T) *Stack) {
 
 	t.Run("GeneratedIDsAndSplitResults", func(t *testing.T) {
 		t.Parallel()
-		st := newStack(t)
+		st := newStack(t, Config{})
 		c := dial(t, st, token(t, st, "alice", "acme"))
 
 		// No id: the server makes one up and says which.
@@ -84,7 +85,7 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T) *Stack) {
 
 	t.Run("AsyncOrdering", func(t *testing.T) {
 		t.Parallel()
-		st := newStack(t)
+		st := newStack(t, Config{})
 		c := dial(t, st, token(t, st, "alice", "acme"))
 		c.call("process_data", "p-1", map[string]any{"items": 10, "item_ms": 60})
 		msgs := c.terminalOf("p-1")
@@ -107,17 +108,21 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T) *Stack) {
 		require.LessOrEqual(t, len(progress), int(span/(200*time.Millisecond))+2, "progress messages: %d over %s", len(progress), span)
 		c.quiet(300 * time.Millisecond) // nothing after the terminal message
 
-		// The same id again never runs the work twice: the current state comes back.
+		// The same id again never runs the work twice: a status with the current state
+		// comes back, and nothing else.
 		c.call("process_data", "p-1", map[string]any{"items": 10, "item_ms": 60})
 		again := c.next()
-		require.Equal(t, "p-1", again.RequestID, again.Raw)
-		require.NotEqual(t, streamer.TypeProgress, again.Type)
+		require.Equal(t, streamer.TypeStatus, again.Type, again.Raw)
+		require.Equal(t, "p-1", again.RequestID)
+		require.Equal(t, "COMPLETED", again.Status)
+		jsonEq(t, `{"items_processed":10}`, again.Result)
 		c.quiet(300 * time.Millisecond)
+		require.Equal(t, int64(1), st.Metrics().Lambda["worker"].Invocations, "the work ran once")
 	})
 
 	t.Run("BadFrames", func(t *testing.T) {
 		t.Parallel()
-		st := newStack(t)
+		st := newStack(t, Config{})
 		c := dial(t, st, token(t, st, "alice", "acme"))
 
 		c.send([]byte("this is not json"))
@@ -137,6 +142,16 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T) *Stack) {
 		require.Equal(t, "x-1", m.RequestID)
 		require.False(t, m.Error.Retry.Retryable)
 
+		// A bad id is not echoed: request_id is empty.
+		c.call("echo", "bad id/with spaces", "x")
+		m = c.next()
+		require.Equal(t, streamer.ErrCodeValidation, m.Error.Code, m.Raw)
+		require.Empty(t, m.RequestID)
+		c.call("echo", strings.Repeat("i", 129), "x")
+		m = c.next()
+		require.Equal(t, streamer.ErrCodeValidation, m.Error.Code, m.Raw)
+		require.Empty(t, m.RequestID)
+
 		// Still open.
 		c.call(streamer.ActionPing, "", nil)
 		require.Equal(t, streamer.TypePong, c.next().Type)
@@ -144,7 +159,7 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T) *Stack) {
 
 	t.Run("OversizedFrame", func(t *testing.T) {
 		t.Parallel()
-		st := newStack(t)
+		st := newStack(t, Config{})
 		c := dial(t, st, token(t, st, "alice", "acme"))
 		before := st.Metrics()
 
@@ -169,10 +184,10 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T) *Stack) {
 
 	t.Run("BadTokens", func(t *testing.T) {
 		t.Parallel()
-		st := newStack(t)
+		st := newStack(t, Config{})
 		expired, err := st.Token("alice", "acme", -time.Minute)
 		require.NoError(t, err)
-		other := newStack(t) // another stack: another signing key
+		other := newStack(t, Config{}) // another stack: another signing key
 		for name, tok := range map[string]string{
 			"missing":        "",
 			"garbage":        "not-a-jwt",
@@ -196,7 +211,7 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T) *Stack) {
 
 	t.Run("TenantIsolation", func(t *testing.T) {
 		t.Parallel()
-		st := newStack(t)
+		st := newStack(t, Config{})
 		owner := dial(t, st, token(t, st, "alice", "acme"))
 		owner.call("process_data", "shared-id", map[string]any{"items": 8, "item_ms": 100})
 		require.Equal(t, streamer.TypeAck, owner.next().Type)
@@ -212,6 +227,13 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T) *Stack) {
 				require.Equal(t, streamer.TypeError, m.Type, "%s %s: %s", name, action, m.Raw)
 				require.Contains(t, []string{streamer.ErrCodeNotFound, streamer.ErrCodeForbidden}, m.Error.Code)
 			}
+			// Claiming the owner's identity in the message changes nothing: identity comes
+			// from the token only.
+			intruder.send(map[string]any{"action": streamer.ActionCancel, "user_id": "alice", "tenant_id": "acme",
+				"payload": map[string]any{"id": "shared-id", "user_id": "alice", "tenant_id": "acme"}})
+			m := intruder.next()
+			require.Equal(t, streamer.TypeError, m.Type, "%s: %s", name, m.Raw)
+			require.Contains(t, []string{streamer.ErrCodeNotFound, streamer.ErrCodeForbidden}, m.Error.Code)
 			// The same client id in another tenant is a different request.
 			intruder.call("echo", "shared-id", map[string]any{"mine": true})
 			require.Equal(t, streamer.TypeResult, intruder.next().Type)
@@ -226,7 +248,7 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T) *Stack) {
 
 	t.Run("Resume", func(t *testing.T) {
 		t.Parallel()
-		st := newStack(t)
+		st := newStack(t, Config{})
 		tok := token(t, st, "alice", "acme")
 		first := dial(t, st, tok)
 		first.call("process_data", "r-1", map[string]any{"items": 30, "item_ms": 100})
@@ -257,7 +279,7 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T) *Stack) {
 
 	t.Run("Cancel", func(t *testing.T) {
 		t.Parallel()
-		st := newStack(t)
+		st := newStack(t, Config{})
 		c := dial(t, st, token(t, st, "alice", "acme"))
 		c.call("process_data", "c-1", map[string]any{"items": 100, "item_ms": 100})
 		c.until(func(m wire) bool { return m.Type == streamer.TypeProgress })
@@ -275,36 +297,126 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T) *Stack) {
 		c.call(streamer.ActionStatus, "", map[string]any{"id": "c-1"})
 		m := c.next()
 		require.Equal(t, "CANCELLED", m.Status, m.Raw)
+
+		// Cancelling a finished request changes nothing and sends no second terminal.
+		for id, status := range map[string]string{"c-1": "CANCELLED", "c-2": "COMPLETED"} {
+			if id == "c-2" {
+				c.call("process_data", id, map[string]any{"items": 1, "item_ms": 0})
+				done := c.terminalOf(id)
+				require.Equal(t, streamer.TypeResult, done[len(done)-1].Type, done[len(done)-1].Raw)
+			}
+			c.call(streamer.ActionCancel, "", map[string]any{"id": id})
+			m := c.next()
+			require.Equal(t, streamer.TypeStatus, m.Type, m.Raw)
+			require.Equal(t, status, m.Status, m.Raw)
+		}
+		c.quiet(300 * time.Millisecond)
+	})
+
+	t.Run("StatusOfALargeResult", func(t *testing.T) {
+		t.Parallel()
+		st := newStack(t, Config{})
+		c := dial(t, st, token(t, st, "alice", "acme"))
+		c.call("process_data", "big-1", map[string]any{"items": 1, "item_ms": 0, "result_kb": 300})
+		pushed := c.terminalOf("big-1")
+		require.NotNil(t, reassemble(t, pushed[1:]), "the pushed result comes in parts")
+
+		// Asked for later, the result comes first as parts, then the status without it.
+		c.call(streamer.ActionStatus, "", map[string]any{"id": "big-1"})
+		msgs := c.until(func(m wire) bool { return m.Type == streamer.TypeStatus })
+		require.Greater(t, len(msgs), 2, "parts, then the status")
+		whole := reassemble(t, msgs[:len(msgs)-1])
+		require.NotNil(t, whole)
+		require.Contains(t, string(whole.Data), `"items_processed":1`)
+		status := msgs[len(msgs)-1]
+		require.Equal(t, "COMPLETED", status.Status, status.Raw)
+		require.Equal(t, "null", string(status.Result), "the result is not repeated in the status")
 	})
 
 	// Not parallel with its siblings: it measures, and runs alone while they wait.
 	t.Run("FiftyJobsOnOneShard", func(t *testing.T) {
-		st := newStack(t)
+		st := newStack(t, Config{Shards: 1})
 		c := dial(t, st, token(t, st, "alice", "acme"))
 		const jobs = 50
 		start := time.Now()
 		for i := range jobs {
 			c.call("process_data", fmt.Sprintf("j-%d", i), map[string]any{"items": 10, "item_ms": 100})
 		}
-		done := map[string]bool{}
+		// Each job runs from its first progress message to its terminal one, as the
+		// client sees it; the most jobs running at once shows whether the one shard's
+		// records were dispatched or worked through a few at a time.
+		first, done := map[string]time.Time{}, map[string]time.Time{}
 		for len(done) < jobs {
 			m := c.next()
-			if m.terminal() {
+			switch {
+			case m.Type == streamer.TypeProgress && first[m.RequestID].IsZero():
+				first[m.RequestID] = m.At
+			case m.terminal():
 				require.Equal(t, streamer.TypeResult, m.Type, m.Raw)
-				done[m.RequestID] = true
+				done[m.RequestID] = m.At
 			}
 		}
 		elapsed := time.Since(start)
-		t.Logf("%d one-second jobs on one shard finished in %s", jobs, elapsed.Round(time.Millisecond))
-		require.Less(t, elapsed, 10*time.Second, "the dispatcher must not serialise long work")
+		peak := mostAtOnce(first, done)
+		t.Logf("%d one-second jobs on one shard finished in %s; at most %d ran at once", jobs, elapsed.Round(time.Millisecond), peak)
+		// One at a time would take 50 s, ten at a time (a stream consumer with the
+		// largest ParallelizationFactor) 5 s with at most 10 running together.
+		require.Greater(t, peak, 40, "the dispatcher must not serialise long work")
+		require.Less(t, elapsed, 10*time.Second)
 		require.Eventually(t, func() bool { return st.Metrics().Lambda["worker"].Invocations == jobs },
 			waitFor, 10*time.Millisecond, "one worker invocation per job")
 	})
 }
 
+// mostAtOnce returns the largest number of the intervals [from[id], to[id]] that
+// overlap at one instant.
+func mostAtOnce(from, to map[string]time.Time) int {
+	type edge struct {
+		at    time.Time
+		delta int
+	}
+	var edges []edge
+	for id, f := range from {
+		edges = append(edges, edge{f, 1}, edge{to[id], -1})
+	}
+	slices.SortFunc(edges, func(a, b edge) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return a.delta - b.delta // an end before a start at the same instant
+	})
+	running, peak := 0, 0
+	for _, e := range edges {
+		running += e.delta
+		peak = max(peak, running)
+	}
+	return peak
+}
+
+// reassemble puts the result parts among msgs back together; nil when they do not
+// make a whole result.
+func reassemble(t *testing.T, msgs []wire) *streamer.ResultMessage {
+	t.Helper()
+	var parts streamer.Reassembler
+	for _, m := range msgs {
+		var rm streamer.ResultMessage
+		require.NoError(t, json.Unmarshal([]byte(m.Raw), &rm))
+		if rm.Part == nil {
+			continue
+		}
+		require.LessOrEqual(t, len(m.Raw), 128*1024, "each part fits in a message")
+		whole, ok, err := parts.Add(rm)
+		require.NoError(t, err)
+		if ok {
+			return whole
+		}
+	}
+	return nil
+}
+
 func TestProtocolInMemory(t *testing.T) {
 	t.Parallel()
-	protocolSuite(t, func(t *testing.T) *Stack { return startStack(t, Config{}) })
+	protocolSuite(t, startStack)
 }
 
 // TestProtocolOnDynamoDBLocal runs the same suite with the DynamoDB store and the real
@@ -319,5 +431,8 @@ func TestProtocolOnDynamoDBLocal(t *testing.T) {
 		}
 		t.Skip(reason)
 	}
-	protocolSuite(t, func(t *testing.T) *Stack { return startStack(t, Config{DynamoDBEndpoint: endpoint}) })
+	protocolSuite(t, func(t *testing.T, cfg Config) *Stack {
+		cfg.DynamoDBEndpoint = endpoint
+		return startStack(t, cfg)
+	})
 }

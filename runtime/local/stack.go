@@ -121,6 +121,7 @@ func (s *Stack) build(ctx context.Context) error {
 		timeout: s.cfg.Functions[contract.RoleWorker].Timeout,
 		retries: s.cfg.WorkerRetryAttempts,
 		delay:   s.cfg.WorkerRetryDelay,
+		inline:  s.cfg.Inline,
 	}
 	fns, err := s.functions(ctx, conns, reqs, inv)
 	if err != nil {
