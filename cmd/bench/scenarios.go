@@ -1,0 +1,204 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/streamer-go/streamer/cmd/demo"
+	"github.com/streamer-go/streamer/runtime/streamer"
+)
+
+// echoFrame is the message of echo and floor: a demo echo with a small payload.
+const echoFrame = `{"action":"echo","id":"echo","payload":{"message":"hello"}}`
+
+// Payloads of process_data: async's short job (200 ms, 10 reports), the one-second job
+// of fanout, concurrency and dispatch (10 reports), and cost's job that reports 1,000
+// times in about 2 s.
+const (
+	shortJob  = `{"items":10,"item_ms":20}`
+	secondJob = `{"items":10,"item_ms":100}`
+	chattyJob = `{"items":1000,"item_ms":2}`
+)
+
+func (t *target) dialer() dialFunc {
+	return func(ctx context.Context) (*websocket.Conn, error) { return dial(ctx, t.url, t.token) }
+}
+
+// echo measures synchronous round trips over C connections.
+func (r *runner) echo(ctx context.Context, t *target) (Result, error) {
+	n, c := r.opts.requests(ScenarioEcho), r.opts.Connections
+	c = min(c, n)
+	conns, _, err := dialAll(ctx, t.dialer(), c, nil)
+	if err != nil {
+		return Result{}, err
+	}
+	defer closeAll(conns)
+	bar := newProgressBar(r.opts.Progress, ScenarioEcho, n)
+	lr := echoLoad(ctx, conns, n, []byte(echoFrame), expectType(streamer.TypeResult), bar)
+	bar.Finish()
+	return Result{
+		Latencies: []Latency{{Name: fmt.Sprintf("echo round trip, %d connections", c), Summary: lr.summary()}},
+		Notes:     []string{"closed loop: each connection sends its next echo when the last reply arrived"},
+	}, nil
+}
+
+// jobRun is what a set of async jobs measured.
+type jobRun struct {
+	ack, first, done loadResult
+	messages         int64         // messages received on the connections
+	gaps             int           // summed intervals between a job's progress messages, but the last
+	pushSpan         time.Duration // summed time those intervals took
+	running          time.Duration // summed time from ack to completion
+	resultBytes      int64         // summed sizes of the terminal messages
+}
+
+// add records one job's times.
+func (j *jobRun) add(t jobTimes) {
+	if t.ack > 0 {
+		j.ack.latencies = append(j.ack.latencies, t.ack)
+	}
+	if t.progress > 0 {
+		j.first.latencies = append(j.first.latencies, t.firstProgress)
+	}
+	if t.progress >= 3 {
+		j.gaps += t.progress - 2
+		j.pushSpan += t.prevProgress - t.firstProgress
+	}
+	if t.done > t.ack {
+		j.running += t.done - t.ack
+	}
+	j.resultBytes += int64(t.resultBytes)
+}
+
+// pushRate is the rate of progress messages while a job pushes them: intervals between
+// consecutive messages per second (the coalescer allows at most 5). The last message is
+// left out: it is the final flush the coalescer sends right before the terminal message,
+// whatever the interval, so the latest state is never lost.
+func (j jobRun) pushRate() float64 { return Ratio(float64(j.gaps), j.pushSpan.Seconds()) }
+
+// meanRunning is the mean time from ack to completion.
+func (j jobRun) meanRunning() time.Duration {
+	if len(j.done.latencies) == 0 {
+		return 0
+	}
+	return j.running / time.Duration(len(j.done.latencies))
+}
+
+func (j jobRun) latencies(prefix string) []Latency {
+	return []Latency{
+		{Name: prefix + "ack", Summary: j.ack.summary()},
+		{Name: prefix + "first progress", Summary: j.first.summary()},
+		{Name: prefix + "completion", Summary: j.done.summary()},
+	}
+}
+
+// runJobs runs n jobs of payload over conns: with closed set, each connection runs its
+// jobs one after another; otherwise every job starts at once. Latencies count from the
+// moment each job was sent.
+func (r *runner) runJobs(ctx context.Context, conns []*websocket.Conn, kind string, n int, payload string, closed bool, bar *progressBar) jobRun {
+	mux := make([]*muxConn, len(conns))
+	for i, c := range conns {
+		mux[i] = newMuxConn(c)
+	}
+	var (
+		mu  sync.Mutex
+		run jobRun
+	)
+	workers := n
+	if closed {
+		workers = len(conns)
+	}
+	start := time.Now()
+	run.done = closedLoop(ctx, workers, n, bar, func(ctx context.Context, w, i int) (time.Duration, bool, error) {
+		t, err := mux[w%len(mux)].job(ctx, r.id(kind, i), demo.ActionProcessData, json.RawMessage(payload))
+		if err == nil {
+			mu.Lock()
+			run.add(t)
+			mu.Unlock()
+		}
+		return t.done, false, err
+	})
+	wall := time.Since(start)
+	run.ack.wall, run.first.wall = wall, wall
+	for _, m := range mux {
+		run.messages += m.received.Load()
+		_ = m.Close()
+	}
+	return run
+}
+
+// async measures an async request's ack, first progress and completion.
+func (r *runner) async(ctx context.Context, t *target) (Result, error) {
+	n := r.opts.requests(ScenarioAsync)
+	c := min(r.opts.Connections, n, 10)
+	conns, _, err := dialAll(ctx, t.dialer(), c, nil)
+	if err != nil {
+		return Result{}, err
+	}
+	bar := newProgressBar(r.opts.Progress, ScenarioAsync, n)
+	run := r.runJobs(ctx, conns, "async", n, shortJob, true, bar)
+	bar.Finish()
+	return Result{
+		Latencies: run.latencies("async "),
+		Notes: []string{
+			fmt.Sprintf("process_data %s (about 200 ms of work), %d connections, one job in flight on each", shortJob, c),
+			"first progress includes the stream poll (every 250 ms on the local stack) and the first item (20 ms)",
+		},
+	}, nil
+}
+
+// fanout opens N connections, then starts a one-second job on each at once.
+func (r *runner) fanout(ctx context.Context, t *target) (Result, error) {
+	n := r.opts.Connections
+	bar := newProgressBar(r.opts.Progress, ScenarioFanout, 2*n)
+	start := time.Now()
+	conns, lat, err := dialAll(ctx, t.dialer(), n, bar)
+	if err != nil {
+		return Result{}, err
+	}
+	connect := Summarize(lat, 0, time.Since(start))
+	run := r.runJobs(ctx, conns, "fanout", n, secondJob, false, bar)
+	bar.Finish()
+	wall := run.done.wall.Seconds()
+	res := Result{
+		Latencies: append([]Latency{{Name: fmt.Sprintf("connect ($connect + authorizer), %d connections", n), Summary: connect}}, run.latencies("job ")...),
+		Figures: []Figure{
+			figure("messages received per second, all connections", Ratio(float64(run.messages), wall), "msg/s"),
+			figure("progress pushes per second, per request (client-side)", run.pushRate(), "msg/s"),
+		},
+		Notes: []string{
+			fmt.Sprintf("process_data %s (1 s, 10 reports) on every connection at once", secondJob),
+			"push rate: intervals between a job's progress messages per second, the final flush before the result left out; over a 1 s job, a few ms of client-side delay on the first message moves it by a few %; cost's 1,000-report job holds it against the goal",
+		},
+	}
+	return res, nil
+}
+
+// concurrency runs M one-second jobs at once and reports their wall time.
+func (r *runner) concurrency(ctx context.Context, t *target) (Result, error) {
+	m := r.opts.Jobs
+	c := min(r.opts.Connections, m)
+	conns, _, err := dialAll(ctx, t.dialer(), c, nil)
+	if err != nil {
+		return Result{}, err
+	}
+	bar := newProgressBar(r.opts.Progress, ScenarioConcurrency, m)
+	run := r.runJobs(ctx, conns, "conc", m, secondJob, false, bar)
+	bar.Finish()
+	wall := run.done.wall.Seconds()
+	name := fmt.Sprintf("wall time of %d one-second jobs", m)
+	fig := figure(name, wall, "s")
+	if m <= 100 {
+		fig = atMost(name, wall, "s", 2)
+	}
+	return Result{
+		Latencies: run.latencies("job "),
+		Figures:   []Figure{fig},
+		Notes:     []string{fmt.Sprintf("process_data %s on %d connections, all sent at once", secondJob, c)},
+	}, nil
+}

@@ -1,0 +1,114 @@
+package bench
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// runSmoke runs scenarios with tiny counts against an in-process local stack and checks
+// that each produced its figures without an error. No timing is asserted.
+func runSmoke(t *testing.T, scenarios ...string) *Report {
+	t.Helper()
+	var progress bytes.Buffer
+	rep, err := Run(t.Context(), Options{
+		Scenarios: scenarios, N: 4, Connections: 3, Jobs: 3,
+		DurationLimit: time.Minute, Progress: Progress{W: &progress, Terminal: true},
+	})
+	require.NoError(t, err)
+	require.Len(t, rep.Results, len(scenarios))
+	for i, res := range rep.Results {
+		require.Equal(t, scenarios[i], res.Scenario)
+		require.Empty(t, res.Error, "scenario %s", res.Scenario)
+	}
+	require.Contains(t, progress.String(), "[", "a progress bar was drawn")
+
+	var table, js bytes.Buffer
+	require.NoError(t, rep.WriteTable(&table))
+	require.NoError(t, rep.WriteJSON(&js))
+	var back Report
+	require.NoError(t, json.Unmarshal(js.Bytes(), &back))
+	require.Equal(t, len(rep.Results), len(back.Results))
+	for _, s := range scenarios {
+		require.Contains(t, table.String(), "== "+s)
+	}
+	return rep
+}
+
+func latency(t *testing.T, res Result, name string) Summary {
+	t.Helper()
+	for _, l := range res.Latencies {
+		if l.Name == name {
+			return l.Summary
+		}
+	}
+	require.Failf(t, "no latency", "%q in %+v", name, res.Latencies)
+	return Summary{}
+}
+
+func TestSmokeEchoAndAsync(t *testing.T) {
+	t.Parallel()
+	rep := runSmoke(t, ScenarioEcho, ScenarioAsync)
+	echo := latency(t, rep.Results[0], "echo round trip, 3 connections")
+	require.Equal(t, 4, echo.N)
+	require.Zero(t, echo.Errors)
+	done := latency(t, rep.Results[1], "async completion")
+	require.Equal(t, 4, done.N)
+	require.Equal(t, 4, latency(t, rep.Results[1], "async ack").N, "every async request was acknowledged")
+	require.Equal(t, 4, latency(t, rep.Results[1], "async first progress").N, "every async request reported progress")
+}
+
+func TestSmokeFanoutAndConcurrency(t *testing.T) {
+	t.Parallel()
+	rep := runSmoke(t, ScenarioFanout, ScenarioConcurrency)
+	require.Equal(t, 3, latency(t, rep.Results[0], "connect ($connect + authorizer), 3 connections").N)
+	require.Equal(t, 3, latency(t, rep.Results[0], "job completion").N)
+	require.Equal(t, 3, latency(t, rep.Results[1], "job completion").N)
+	require.Len(t, rep.Results[1].Figures, 1)
+}
+
+func TestSmokeFloor(t *testing.T) {
+	t.Parallel()
+	rep := runSmoke(t, ScenarioFloor)
+	res := rep.Results[0]
+	require.Len(t, res.Latencies, 4)
+	for _, l := range res.Latencies {
+		require.Positive(t, l.N, l.Name)
+		require.Zero(t, l.Errors, l.Name)
+	}
+	require.Len(t, res.Figures, 4)
+}
+
+func TestSmokeCost(t *testing.T) {
+	t.Parallel()
+	rep := runSmoke(t, ScenarioCost)
+	res := rep.Results[0]
+	require.Len(t, res.Cost, len(costCases())+1)
+	byAction := map[string]ActionCost{}
+	for _, c := range res.Cost {
+		require.Positive(t, c.Requests, c.Action)
+		require.Positive(t, c.PerMillion.Total, c.Action)
+		byAction[c.Action] = c
+	}
+	echo := byAction["echo"].PerRequest
+	require.Zero(t, echo.PostToConnection, "a sync reply is the route response")
+	require.Zero(t, echo.DynamoDBWrites, "a sync request writes nothing")
+	require.InDelta(t, 1, echo.Invocations["router"], 1e-9)
+
+	chatty := byAction["process_data (1,000 reports)"].PerRequest
+	require.Less(t, chatty.DynamoDBWrites, 20.0, "1,000 reports do not cost 1,000 writes")
+	require.Less(t, chatty.PostToConnection, 50.0, "1,000 reports do not cost 1,000 posts")
+	require.Len(t, res.Figures, 4)
+}
+
+func TestSmokeDispatch(t *testing.T) {
+	t.Parallel()
+	rep := runSmoke(t, ScenarioDispatch)
+	res := rep.Results[0]
+	require.Equal(t, 3, latency(t, res, "dispatch: completion").N)
+	require.Equal(t, 3, latency(t, res, "inline: completion").N, "inline runs min(M, 5) jobs")
+	require.Len(t, res.Figures, 4)
+}
