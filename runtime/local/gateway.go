@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/gorilla/websocket"
 
 	"github.com/streamer-go/streamer/runtime/auth"
@@ -218,28 +219,60 @@ func (g *gateway) refuse(w http.ResponseWriter, status int, message string) {
 	writeJSON(w, status, map[string]string{"message": message})
 }
 
+// connReader is the reading state the goroutines of one connection hand on to each
+// other.
+type connReader struct {
+	buf     bytes.Buffer
+	routing sync.WaitGroup // messages being routed
+}
+
+// message is one client message for the $default route.
+type message struct {
+	body     string
+	binary   bool // a binary frame: body is its base64
+	received time.Time
+}
+
 // serve reads the connection's messages until it closes, routing each one, then runs
 // $disconnect.
 func (g *gateway) serve(c *wsConn) {
-	defer g.loops.Done()
-	var routing sync.WaitGroup
-	code, reason := g.readLoop(c, &routing)
+	g.read(c, &connReader{})
+}
 
+// read reads the connection's next message, hands the reading on to a new goroutine and
+// routes the message itself: one connection's messages are routed concurrently, as in
+// API Gateway, and routing starts at once instead of waiting for a goroutine to be
+// scheduled. The goroutine that meets the end of the connection runs finish.
+func (g *gateway) read(c *wsConn, rd *connReader) {
+	m, err := g.next(c, &rd.buf)
+	if err != nil {
+		g.finish(c, rd, err)
+		return
+	}
+	rd.routing.Add(1)
+	go g.read(c, rd)
+	g.route(c, m, rd.routing.Done)
+}
+
+// finish ends a connection whose reading failed with err: it closes it, waits for its
+// messages' routing, then runs $disconnect.
+func (g *gateway) finish(c *wsConn, rd *connReader, err error) {
+	defer g.loops.Done()
+	code, reason := g.ended(c, err)
 	g.mu.Lock()
 	delete(g.conns, c.id)
 	g.mu.Unlock()
 	_ = c.ws.Close()
-	routing.Wait()
+	rd.routing.Wait()
 	g.m.open.Add(-1)
 	g.m.disconnects.Add(1)
 	g.m.closedConnNS.Add(int64(time.Since(c.connectedAt)))
 	g.callDisconnect(c, code, reason)
 }
 
-// readLoop reads messages until the connection ends and returns the close code and
-// reason $disconnect reports.
-func (g *gateway) readLoop(c *wsConn, routing *sync.WaitGroup) (int, string) {
-	var buf bytes.Buffer
+// next reads until the next message to route, answering messages over the limit
+// itself. Its error is the one that ended the connection.
+func (g *gateway) next(c *wsConn, buf *bytes.Buffer) (message, error) {
 	for {
 		now := time.Now()
 		deadline := now.Add(g.cfg.IdleTimeout)
@@ -254,7 +287,7 @@ func (g *gateway) readLoop(c *wsConn, routing *sync.WaitGroup) (int, string) {
 		}
 		mt, r, err := c.ws.NextReader()
 		if err != nil {
-			return g.ended(c, err)
+			return message{}, err
 		}
 		buf.Reset()
 		n, err := buf.ReadFrom(io.LimitReader(r, int64(g.cfg.MaxMessageBytes)+1))
@@ -264,7 +297,7 @@ func (g *gateway) readLoop(c *wsConn, routing *sync.WaitGroup) (int, string) {
 			n += rest
 		}
 		if err != nil {
-			return g.ended(c, err)
+			return message{}, err
 		}
 		received := time.Now()
 		c.lastActive.Store(received.UnixNano())
@@ -273,15 +306,11 @@ func (g *gateway) readLoop(c *wsConn, routing *sync.WaitGroup) (int, string) {
 			g.send(c, tooLarge(buf.Bytes(), n, g.cfg.MaxMessageBytes))
 			continue
 		}
-		body, binary := buf.String(), mt == websocket.BinaryMessage
-		if binary {
-			body = base64.StdEncoding.EncodeToString(buf.Bytes())
+		m := message{body: buf.String(), binary: mt == websocket.BinaryMessage, received: received}
+		if m.binary {
+			m.body = base64.StdEncoding.EncodeToString(buf.Bytes())
 		}
-		routing.Add(1)
-		go func() {
-			defer routing.Done()
-			g.route(c, body, binary, received)
-		}()
+		return m, nil
 	}
 }
 
@@ -307,19 +336,32 @@ func (g *gateway) ended(c *wsConn, err error) (int, string) {
 	return websocket.CloseAbnormalClosure, "connection lost"
 }
 
-// route runs the $default route for one message and writes the route response.
-func (g *gateway) route(c *wsConn, body string, binary bool, at time.Time) {
-	ev := g.api.wsEvent(c, routeDefault, eventMessage, body, at)
-	ev.IsBase64Encoded = binary
+// route runs the $default route for one message and writes the route response, then
+// calls done. The router function runs on the calling goroutine; when it overruns the
+// integration timeout, the timeout reply (and done) come from a timer and the function's
+// late response is dropped.
+func (g *gateway) route(c *wsConn, m message, done func()) {
+	ev := g.api.wsEvent(c, routeDefault, eventMessage, m.body, m.received)
+	ev.IsBase64Encoded = m.binary
 	ev.RequestContext.MessageID = randomID()
-	resp, err := integrate(g, contract.RoleRouter, g.fns.Router, ev)
+	requestID := ev.RequestContext.RequestID
+	invokeThen(g.base, g.rt, contract.RoleRouter, g.cfg.Functions[contract.RoleRouter].Timeout, g.cfg.IntegrationTimeout,
+		func(resp events.APIGatewayProxyResponse, err error) {
+			defer done()
+			g.respond(c, requestID, resp, err)
+		}, inline, g.fns.Router, ev)
+}
+
+// respond writes the route response of one message, or API Gateway's own error when the
+// router function failed.
+func (g *gateway) respond(c *wsConn, requestID string, resp events.APIGatewayProxyResponse, err error) {
 	switch {
 	case errors.Is(err, ErrIntegrationTimeout), errors.Is(err, ErrFunctionTimeout):
 		g.m.integrationTimeouts.Add(1)
-		g.sendJSON(c, gatewayMessage{Message: "Endpoint request timed out", ConnectionID: c.id, RequestID: ev.RequestContext.RequestID})
+		g.sendJSON(c, gatewayMessage{Message: "Endpoint request timed out", ConnectionID: c.id, RequestID: requestID})
 	case err != nil:
 		g.log.Error("router failed", "connection_id", c.id, "error", err)
-		g.sendJSON(c, gatewayMessage{Message: "Internal server error", ConnectionID: c.id, RequestID: ev.RequestContext.RequestID})
+		g.sendJSON(c, gatewayMessage{Message: "Internal server error", ConnectionID: c.id, RequestID: requestID})
 	case resp.Body != "":
 		g.send(c, []byte(resp.Body))
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/connection"
+	"github.com/streamer-go/streamer/runtime/lambdas"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -251,4 +252,53 @@ func TestConfigIsValidated(t *testing.T) {
 		_, err := Start(t.Context(), cfg)
 		require.True(t, errors.Is(err, ErrInvalidConfig), "%s: %v", name, err)
 	}
+}
+
+// blockingApp has "block", a synchronous action that ignores its context and returns
+// only when release is closed, and "echo".
+func blockingApp(t *testing.T, release <-chan struct{}, opts ...lambdas.Option) *lambdas.App {
+	t.Helper()
+	app := lambdas.New(opts...)
+	require.NoError(t, app.Handle("block", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
+		<-release
+		return &streamer.Result{Success: true}, nil
+	})))
+	require.NoError(t, app.Handle("echo", echoHandler))
+	return app
+}
+
+// TestMessagesOfOneConnectionAreRoutedConcurrently: a message whose action has not
+// returned does not hold up the next one on the same connection, as in API Gateway.
+func TestMessagesOfOneConnectionAreRoutedConcurrently(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	st := startStack(t, Config{App: blockingApp(t, release)})
+	c := dial(t, st, token(t, st, "alice", "acme"))
+	c.call("block", "b-1", nil)
+	c.call("echo", "e-1", map[string]any{"n": 1})
+	first := c.next()
+	require.Equal(t, "e-1", first.RequestID, "the echo must not wait for the blocked action")
+	close(release)
+	second := c.next()
+	require.Equal(t, "b-1", second.RequestID)
+	require.Equal(t, streamer.TypeResult, second.Type)
+}
+
+// TestHandlerIgnoringItsContextIsAnsweredTimeoutAtTheBudget: the router answers TIMEOUT
+// at its sync budget although the handler never looks at its context; the late result
+// is not sent.
+func TestHandlerIgnoringItsContextIsAnsweredTimeoutAtTheBudget(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	st := startStack(t, Config{App: blockingApp(t, release, lambdas.WithSyncBudget(100*time.Millisecond))})
+	c := dial(t, st, token(t, st, "alice", "acme"))
+	c.call("block", "b-1", nil)
+	m := c.next()
+	require.Equal(t, streamer.TypeError, m.Type)
+	require.Equal(t, "b-1", m.RequestID)
+	require.Equal(t, streamer.ErrCodeTimeout, m.Error.Code)
+	close(release)
+	c.call(streamer.ActionPing, "", nil)
+	require.Equal(t, streamer.TypePong, c.next().Type, "nothing but the pong follows the TIMEOUT")
+	require.Zero(t, st.Metrics().APIGateway.IntegrationTimeouts)
 }

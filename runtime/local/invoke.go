@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/streamer-go/streamer/runtime/contract"
@@ -22,10 +23,10 @@ var (
 	ErrIntegrationTimeout = errors.New("local: integration timed out")
 )
 
-// lambdaRuntime runs handler functions the way Lambda does: every invocation on its own
-// goroutine with a deadline, a panic turned into a function error, each invocation
-// counted with its billed duration. It tracks running invocations so shutdown can drain
-// them.
+// lambdaRuntime runs handler functions the way Lambda does: every invocation with a
+// deadline and over for its caller at its limit even if the function ignores it, a
+// panic turned into a function error, each invocation counted with its billed
+// duration. It tracks running invocations so shutdown can drain them.
 type lambdaRuntime struct {
 	m       *counters
 	log     *slog.Logger
@@ -44,40 +45,71 @@ func invoke[E, R any](base context.Context, rt *lambdaRuntime, fn string, timeou
 		err error
 	}
 	done := make(chan outcome, 1)
-	start := time.Now()
+	invokeThen(base, rt, fn, timeout, wait, func(r R, err error) { done <- outcome{r, err} }, background, f, ev)
+	o := <-done
+	return o.r, o.err
+}
+
+// invokeThen is invoke for a caller that takes the outcome as a callback: reply is
+// called exactly once, with f's result, or at the limit (the function's timeout or wait,
+// whichever is shorter) with ErrFunctionTimeout or ErrIntegrationTimeout, or when base
+// ends, even if f ignores ctx; a result f returns after that is dropped. start runs the
+// invocation: background for a caller that must not be held up by f, inline to spend
+// the caller's own goroutine on it (no hand-off between goroutines; reply may then come
+// from a timer's goroutine while the caller is still inside f).
+func invokeThen[E, R any](base context.Context, rt *lambdaRuntime, fn string, timeout, wait time.Duration, reply func(R, error), start func(run func()), f func(context.Context, E) (R, error), ev E) {
 	rt.running.Add(1)
-	go func() {
-		defer rt.running.Done()
-		ctx, cancel := context.WithTimeout(base, timeout)
-		defer cancel()
-		var o outcome
-		defer func() {
-			if p := recover(); p != nil {
-				o.err = fmt.Errorf("%w: %s: %v", ErrFunctionPanic, fn, p)
-				rt.log.Error("function panicked", "function", fn, "panic", p)
-			}
-			elapsed := time.Since(start)
-			rt.m.invocation(fn, min(elapsed, timeout), o.err != nil, elapsed >= timeout)
-			done <- o
-		}()
-		o.r, o.err = f(ctx, ev)
-	}()
-	limit, err := timeout, ErrFunctionTimeout
+	begun := time.Now()
+	ctx, cancel := context.WithTimeout(base, timeout)
+	limited, limitErr := ctx, ErrFunctionTimeout
+	var cancelLimit context.CancelFunc = func() {}
 	if wait < timeout {
-		limit, err = wait, ErrIntegrationTimeout
+		limited, cancelLimit = context.WithTimeout(ctx, wait)
+		limitErr = ErrIntegrationTimeout
 	}
-	timer := time.NewTimer(limit)
-	defer timer.Stop()
-	select {
-	case o := <-done:
-		return o.r, o.err
-	case <-base.Done():
+	var answered atomic.Bool
+	stop := context.AfterFunc(limited, func() {
+		if !answered.CompareAndSwap(false, true) {
+			return
+		}
 		var zero R
-		return zero, fmt.Errorf("local: %s: %w", fn, base.Err())
-	case <-timer.C:
-		var zero R
-		return zero, fmt.Errorf("%w: %s after %s", err, fn, limit)
-	}
+		if err := base.Err(); err != nil {
+			reply(zero, fmt.Errorf("local: %s: %w", fn, err))
+			return
+		}
+		reply(zero, fmt.Errorf("%w: %s after %s", limitErr, fn, min(wait, timeout)))
+	})
+	start(func() {
+		defer rt.running.Done()
+		r, err := execute(ctx, rt, fn, timeout, begun, f, ev)
+		stop()
+		cancelLimit()
+		cancel()
+		if answered.CompareAndSwap(false, true) {
+			reply(r, err)
+		}
+	})
+}
+
+// inline runs an invocation on the calling goroutine (a start of invokeThen).
+func inline(run func()) { run() }
+
+// background runs an invocation on a goroutine of its own (a start of invokeThen).
+func background(run func()) { go run() }
+
+// execute runs f(ctx, ev) on the calling goroutine as one invocation of fn begun at
+// begun: a panic becomes ErrFunctionPanic, and the invocation is counted and billed (up
+// to timeout) when f returns.
+func execute[E, R any](ctx context.Context, rt *lambdaRuntime, fn string, timeout time.Duration, begun time.Time, f func(context.Context, E) (R, error), ev E) (r R, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %s: %v", ErrFunctionPanic, fn, p)
+			rt.log.Error("function panicked", "function", fn, "panic", p)
+		}
+		elapsed := time.Since(begun)
+		rt.m.invocation(fn, min(elapsed, timeout), err != nil, elapsed >= timeout)
+	}()
+	return f(ctx, ev)
 }
 
 // workerInvoker is the processor's executor.Invoker in the local stack: each Invoke is
