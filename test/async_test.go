@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/client"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -43,20 +44,20 @@ func checkAsync(t *testing.T, msgs []frame) asyncRun {
 	t.Helper()
 	require.NotEmpty(t, msgs)
 	run := asyncRun{ack: msgs[0]}
-	require.Equal(t, streamer.TypeAck, run.ack.Type, "an async request is acknowledged first, got %s", run.ack.raw)
+	require.Equal(t, protocol.TypeAck, run.ack.Type, "an async request is acknowledged first, got %s", run.ack.raw)
 	require.Equal(t, "PENDING", run.ack.Status, run.ack.raw)
 	last := -1.0
 	for _, m := range msgs[1:] {
 		switch m.Type {
-		case streamer.TypeProgress:
+		case protocol.TypeProgress:
 			require.Empty(t, run.terminal, "progress after the terminal message: %s", m.raw)
 			require.GreaterOrEqual(t, m.Percentage, last, "progress went down: %s", m.raw)
 			require.False(t, m.Timestamp.IsZero(), "progress without a timestamp: %s", m.raw)
 			last = m.Percentage
 			run.progress = append(run.progress, m)
-		case streamer.TypeResult, streamer.TypeError:
+		case protocol.TypeResult, protocol.TypeError:
 			run.terminal = append(run.terminal, m)
-		case streamer.TypeStatus:
+		case protocol.TypeStatus:
 			run.status = append(run.status, m)
 		default:
 			t.Fatalf("unexpected message for the request: %s", m.raw)
@@ -76,7 +77,7 @@ func checkTerminal(t *testing.T, terminal []frame) {
 		return
 	}
 	for i, m := range terminal {
-		require.Equal(t, streamer.TypeResult, m.Type, "more than one terminal message: %s", m.raw)
+		require.Equal(t, protocol.TypeResult, m.Type, "more than one terminal message: %s", m.raw)
 		require.NotNil(t, m.Part, "a whole result among the parts of a split one: %s", m.raw)
 		require.Equal(t, i, m.Part.Index, "parts out of order")
 		require.Equal(t, len(terminal), m.Part.Count, "part count")
@@ -98,7 +99,7 @@ func checkRate(t *testing.T, progress []frame) {
 // parts of a split one.
 func (r asyncRun) data(t *testing.T) json.RawMessage {
 	t.Helper()
-	require.Equal(t, streamer.TypeResult, r.terminal[0].Type, "the request failed: %s", r.terminal[0].raw)
+	require.Equal(t, protocol.TypeResult, r.terminal[0].Type, "the request failed: %s", r.terminal[0].raw)
 	if r.terminal[0].Part == nil {
 		require.True(t, r.terminal[0].Success, r.terminal[0].raw)
 		return r.terminal[0].Data
@@ -114,7 +115,7 @@ func (r asyncRun) data(t *testing.T) json.RawMessage {
 func (r asyncRun) errorCode(t *testing.T) string {
 	t.Helper()
 	term := r.terminal[0]
-	require.Equal(t, streamer.TypeError, term.Type, "the request did not fail: %s", term.raw)
+	require.Equal(t, protocol.TypeError, term.Type, "the request did not fail: %s", term.raw)
 	require.NotNil(t, term.Error, term.raw)
 	return term.Error.Code
 }
@@ -155,7 +156,7 @@ func testAsyncReport(t *testing.T, b *bundle) {
 	// The Go client: the same report, its ack, its progress in order.
 	c := b.client(client.Options{})
 	var pcts []float64 // written by the OnProgress goroutine; Wait waits for its last run
-	call, err := c.Call(b.ctx, actionGenerateReport, reportPeriod, client.OnProgress(func(p streamer.ProgressMessage) {
+	call, err := c.Call(b.ctx, actionGenerateReport, reportPeriod, client.OnProgress(func(p protocol.ProgressMessage) {
 		pcts = append(pcts, p.Percentage)
 	}))
 	require.NoError(t, err)
@@ -196,7 +197,7 @@ func testIdempotentID(t *testing.T, b *bundle) {
 	payload := processData(10, 50)
 	s.call(actionProcessData, id, payload)
 	ack := s.next()
-	require.Equal(t, streamer.TypeAck, ack.Type, ack.raw)
+	require.Equal(t, protocol.TypeAck, ack.Type, ack.raw)
 	s.call(actionProcessData, id, payload) // the same id again, while it runs
 
 	msgs := append([]frame{ack}, s.collect(id)...)
@@ -212,16 +213,16 @@ func testIdempotentID(t *testing.T, b *bundle) {
 	other := b.dial()
 	other.call(actionProcessData, id, payload)
 	m := other.next()
-	require.Equal(t, streamer.TypeStatus, m.Type, m.raw)
+	require.Equal(t, protocol.TypeStatus, m.Type, m.raw)
 	require.Equal(t, id, m.RequestID)
 	require.Equal(t, "COMPLETED", m.Status, m.raw)
 	require.JSONEq(t, `{"items_processed":10}`, string(m.Result))
 	other.quiet(id)
 
 	// Cancelling a finished request changes nothing.
-	other.call(streamer.ActionCancel, "", map[string]string{"id": id})
+	other.call(protocol.ActionCancel, "", map[string]string{"id": id})
 	m = other.next()
-	require.Equal(t, streamer.TypeStatus, m.Type, m.raw)
+	require.Equal(t, protocol.TypeStatus, m.Type, m.raw)
 	require.Equal(t, "COMPLETED", m.Status, m.raw)
 	require.Nil(t, m.Error, m.raw)
 	other.quiet(id)
@@ -231,7 +232,7 @@ func testResultAfterDisconnect(t *testing.T, b *bundle) {
 	id := b.id("gone")
 	first := b.dial()
 	first.call(actionProcessData, id, processData(3, 100))
-	require.Equal(t, streamer.TypeAck, first.next().Type)
+	require.Equal(t, protocol.TypeAck, first.next().Type)
 	first.close() // the client goes away; the work goes on
 
 	// A one-second job of the same user's new connection is the clock: by its end the
@@ -241,16 +242,16 @@ func testResultAfterDisconnect(t *testing.T, b *bundle) {
 	second.call(actionProcessData, clock, processData(10, 100))
 	checkAsync(t, second.collect(clock))
 
-	second.call(streamer.ActionStatus, "", map[string]string{"id": id})
+	second.call(protocol.ActionStatus, "", map[string]string{"id": id})
 	st := second.next()
-	require.Equal(t, streamer.TypeStatus, st.Type, st.raw)
+	require.Equal(t, protocol.TypeStatus, st.Type, st.raw)
 	require.Equal(t, id, st.RequestID)
 	if st.Status != "COMPLETED" {
 		// Still running on a slow box: the status resumed it here; its end comes now.
 		t.Logf("the request was still %s after the clock job", st.Status)
 		msgs := second.collect(id)
 		checkTerminal(t, msgs[len(msgs)-1:])
-		second.call(streamer.ActionStatus, "", map[string]string{"id": id})
+		second.call(protocol.ActionStatus, "", map[string]string{"id": id})
 		st = second.next()
 	}
 	require.Equal(t, "COMPLETED", st.Status, "the outcome is stored: %s", st.raw)
@@ -263,14 +264,14 @@ func testGeneratedID(t *testing.T, b *bundle) {
 	s := b.dial()
 	s.send(`{"action":"echo","payload":{"n":1}}`)
 	m := s.next()
-	require.Equal(t, streamer.TypeResult, m.Type, m.raw)
-	require.True(t, streamer.ValidID(m.RequestID), "a generated id comes back: %s", m.raw)
+	require.Equal(t, protocol.TypeResult, m.Type, m.raw)
+	require.True(t, protocol.ValidID(m.RequestID), "a generated id comes back: %s", m.raw)
 
 	s.call(actionGenerateReport, "", reportPeriod)
 	ack := s.next()
-	require.Equal(t, streamer.TypeAck, ack.Type, ack.raw)
+	require.Equal(t, protocol.TypeAck, ack.Type, ack.raw)
 	id := ack.RequestID
-	require.True(t, streamer.ValidID(id), "the ack carries the generated id: %s", ack.raw)
+	require.True(t, protocol.ValidID(id), "the ack carries the generated id: %s", ack.raw)
 	require.NotEqual(t, m.RequestID, id, "every request gets its own id")
 	run := checkAsync(t, append([]frame{ack}, s.collect(id)...))
 	s.quiet(id)
@@ -282,14 +283,14 @@ func testResumeAfterReconnect(t *testing.T, b *bundle) {
 	id := b.id("resume")
 	first := b.dial()
 	first.call(actionProcessData, id, processData(20, 100))
-	require.Equal(t, streamer.TypeAck, first.next().Type)
-	for f := first.next(); f.Type != streamer.TypeProgress; f = first.next() {
+	require.Equal(t, protocol.TypeAck, first.next().Type)
+	for f := first.next(); f.Type != protocol.TypeProgress; f = first.next() {
 		require.Equal(t, id, f.RequestID, f.raw)
 	}
 	first.close() // mid-request: the work goes on without a client
 
 	second := b.dial()
-	second.call(streamer.ActionStatus, "", map[string]string{"id": id})
+	second.call(protocol.ActionStatus, "", map[string]string{"id": id})
 	msgs := second.collect(id)
 	second.quiet(id)
 
@@ -299,13 +300,13 @@ func testResumeAfterReconnect(t *testing.T, b *bundle) {
 	last, progressed := -1.0, 0
 	for i, m := range msgs[:len(msgs)-1] {
 		switch m.Type {
-		case streamer.TypeStatus:
+		case protocol.TypeStatus:
 			require.Nil(t, st, "one status answer: %s", m.raw)
 			st = &msgs[i]
 			require.Contains(t, []string{"PENDING", "PROCESSING"}, m.Status, m.raw)
 			require.Nil(t, m.Error, m.raw)
 			last = max(last, m.Percentage)
-		case streamer.TypeProgress:
+		case protocol.TypeProgress:
 			require.GreaterOrEqual(t, m.Percentage, last, "progress went down: %s", m.raw)
 			last = m.Percentage
 			progressed++
@@ -325,10 +326,10 @@ func testCancelRunning(t *testing.T, b *bundle) {
 	id := b.id("cancel")
 	s.call(actionProcessData, id, processData(200, 50)) // 10 s of work
 	msgs := []frame{s.next()}
-	for msgs[len(msgs)-1].Type != streamer.TypeProgress {
+	for msgs[len(msgs)-1].Type != protocol.TypeProgress {
 		msgs = append(msgs, s.next())
 	}
-	s.call(streamer.ActionCancel, "", map[string]string{"id": id})
+	s.call(protocol.ActionCancel, "", map[string]string{"id": id})
 	cancelled := time.Now()
 	msgs = append(msgs, s.collect(id)...)
 	took := time.Since(cancelled)
@@ -343,9 +344,9 @@ func testCancelRunning(t *testing.T, b *bundle) {
 	require.Less(t, took, 5*time.Second, "the cancelled work stops well before its 10 s")
 	t.Logf("cancel: terminal error %s after the cancel", took.Round(time.Millisecond))
 
-	s.call(streamer.ActionStatus, "", map[string]string{"id": id})
+	s.call(protocol.ActionStatus, "", map[string]string{"id": id})
 	st := s.next()
-	require.Equal(t, streamer.TypeStatus, st.Type, st.raw)
+	require.Equal(t, protocol.TypeStatus, st.Type, st.raw)
 	require.Equal(t, "CANCELLED", st.Status, st.raw)
 	require.NotNil(t, st.Error, st.raw)
 	require.Equal(t, streamer.ErrCodeCancelled, st.Error.Code)
@@ -372,10 +373,10 @@ func testCancelPending(t *testing.T, b *bundle) {
 		id := b.id(fmt.Sprintf("pending-%d", attempt))
 		s.call(actionProcessData, id, processData(10, 100))
 		ack := s.next()
-		require.Equal(t, streamer.TypeAck, ack.Type, ack.raw)
-		s.call(streamer.ActionCancel, "", map[string]string{"id": id})
+		require.Equal(t, protocol.TypeAck, ack.Type, ack.raw)
+		s.call(protocol.ActionCancel, "", map[string]string{"id": id})
 		st := s.next()
-		require.Equal(t, streamer.TypeStatus, st.Type, "streamer.cancel answers status: %s", st.raw)
+		require.Equal(t, protocol.TypeStatus, st.Type, "streamer.cancel answers status: %s", st.raw)
 		require.Equal(t, id, st.RequestID)
 		if st.Status != "CANCELLED" {
 			t.Logf("attempt %d: a worker had the request already (%s); trying again", attempt+1, st.Status)
@@ -408,7 +409,7 @@ func pendingCancelEnd(t *testing.T, s *socket, id string) {
 			if f.RequestID != id {
 				continue
 			}
-			require.Equal(t, streamer.TypeError, f.Type, "a cancelled pending request never runs: %s", f.raw)
+			require.Equal(t, protocol.TypeError, f.Type, "a cancelled pending request never runs: %s", f.raw)
 			require.Equal(t, streamer.ErrCodeCancelled, f.Error.Code, f.raw)
 			terminal++
 			require.Equal(t, 1, terminal, "one terminal message: %s", f.raw)

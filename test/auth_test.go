@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/client"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -87,14 +88,14 @@ func testTenantIsolation(t *testing.T, b *bundle) {
 	id := b.id("mine")
 	owner.call(actionProcessData, id, processData(10, 100))
 	ack := owner.next()
-	require.Equal(t, streamer.TypeAck, ack.Type, ack.raw)
+	require.Equal(t, protocol.TypeAck, ack.Type, ack.raw)
 
 	for name, token := range intruders {
 		in := dialSocket(b.ctx, t, b.target.wsURL, token)
-		for _, action := range []string{streamer.ActionStatus, streamer.ActionCancel} {
+		for _, action := range []string{protocol.ActionStatus, protocol.ActionCancel} {
 			in.call(action, "", map[string]string{"id": id})
 			m := in.next()
-			require.Equal(t, streamer.TypeError, m.Type, "%s, %s: %s", name, action, m.raw)
+			require.Equal(t, protocol.TypeError, m.Type, "%s, %s: %s", name, action, m.raw)
 			require.Equal(t, id, m.RequestID, "%s, %s", name, action)
 			require.Equal(t, streamer.ErrCodeNotFound, m.Error.Code, "%s, %s: the request's existence is not revealed", name, action)
 
@@ -105,7 +106,7 @@ func testTenantIsolation(t *testing.T, b *bundle) {
 				"payload": map[string]string{"id": id, "user_id": b.user, "tenant_id": b.tenant},
 			})
 			m = in.next()
-			require.Equal(t, streamer.TypeError, m.Type, "%s, %s with claimed identity: %s", name, action, m.raw)
+			require.Equal(t, protocol.TypeError, m.Type, "%s, %s with claimed identity: %s", name, action, m.raw)
 			require.Equal(t, streamer.ErrCodeNotFound, m.Error.Code, "%s, %s with claimed identity: %s", name, action, m.raw)
 		}
 		// The id is theirs to use too: it names a request of their own.

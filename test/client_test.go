@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/client"
-	"github.com/streamer-go/streamer/runtime/streamer"
+	"github.com/streamer-go/streamer/runtime/protocol"
 )
 
 // testClientSurvivesServerDrop drops the client's socket from the server side in the
@@ -44,7 +44,7 @@ func testClientSurvivesServerDrop(t *testing.T, b *bundle) {
 }
 
 // waitProgress returns the call's first progress update.
-func waitProgress(t *testing.T, b *bundle, call *client.Call) streamer.ProgressMessage {
+func waitProgress(t *testing.T, b *bundle, call *client.Call) protocol.ProgressMessage {
 	t.Helper()
 	select {
 	case p, ok := <-call.Progress():
@@ -53,5 +53,5 @@ func waitProgress(t *testing.T, b *bundle, call *client.Call) streamer.ProgressM
 	case <-b.ctx.Done():
 		t.Fatal("no progress")
 	}
-	return streamer.ProgressMessage{}
+	return protocol.ProgressMessage{}
 }

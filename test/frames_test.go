@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/client"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -33,7 +34,7 @@ func testBadFrames(t *testing.T, b *bundle) {
 	} {
 		s.send(tc.frame)
 		m := s.next()
-		require.Equal(t, streamer.TypeError, m.Type, "%s: %s", tc.name, m.raw)
+		require.Equal(t, protocol.TypeError, m.Type, "%s: %s", tc.name, m.raw)
 		require.Equal(t, tc.requestID, m.RequestID, "%s: request_id is the client's id when it could be read: %s", tc.name, m.raw)
 		require.NotNil(t, m.Error, "%s: %s", tc.name, m.raw)
 		require.Equal(t, tc.code, m.Error.Code, "%s: %s", tc.name, m.raw)
@@ -51,7 +52,7 @@ func testOversizedFrame(t *testing.T, b *bundle) {
 	big := strings.Repeat("x", 200*1024)
 	s.send(`{"id":"` + id + `","action":"echo","payload":"` + big + `"}`)
 	m := s.next()
-	require.Equal(t, streamer.TypeError, m.Type, m.raw)
+	require.Equal(t, protocol.TypeError, m.Type, m.raw)
 	require.Equal(t, id, m.RequestID, m.raw)
 	require.Equal(t, streamer.ErrCodePayloadTooLarge, m.Error.Code, m.raw)
 	require.False(t, m.Error.Retryable())
@@ -60,7 +61,7 @@ func testOversizedFrame(t *testing.T, b *bundle) {
 	after := b.id("after-big")
 	s.call(actionEcho, after, map[string]bool{"still": true})
 	m = s.next()
-	require.Equal(t, streamer.TypeResult, m.Type, "the connection still serves requests: %s", m.raw)
+	require.Equal(t, protocol.TypeResult, m.Type, "the connection still serves requests: %s", m.raw)
 	require.Equal(t, after, m.RequestID)
 
 	// The Go client refuses to send such a message at all.
@@ -96,12 +97,12 @@ func testLargeResult(t *testing.T, b *bundle) {
 
 	// Asked for after it finished, the stored result comes again in parts, then the status.
 	other := b.dial()
-	other.call(streamer.ActionStatus, "", map[string]string{"id": id})
+	other.call(protocol.ActionStatus, "", map[string]string{"id": id})
 	parts := other.collect(id)
 	checkParts(t, id, parts, len(run.terminal))
 	requireSameBytes(t, want, asyncRun{terminal: parts}.data(t))
 	st := other.next()
-	require.Equal(t, streamer.TypeStatus, st.Type, st.raw)
+	require.Equal(t, protocol.TypeStatus, st.Type, st.raw)
 	require.Equal(t, "COMPLETED", st.Status, st.raw)
 	require.LessOrEqual(t, len(st.raw), maxMessageBytes)
 

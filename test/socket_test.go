@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
 
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -42,7 +43,7 @@ type frame struct {
 	Data       json.RawMessage `json:"data"`
 	Result     json.RawMessage `json:"result"`
 	Error      *streamer.Error `json:"error"`
-	Part       *streamer.Part  `json:"part"`
+	Part       *protocol.Part  `json:"part"`
 	DataPart   string          `json:"data_part"`
 
 	raw string    // the message text
@@ -53,9 +54,9 @@ type frame struct {
 // the last part of a split one.
 func (f frame) terminal() bool {
 	switch f.Type {
-	case streamer.TypeError:
+	case protocol.TypeError:
 		return true
-	case streamer.TypeResult:
+	case protocol.TypeResult:
 		return f.Part == nil || f.Part.Index == f.Part.Count-1
 	}
 	return false
@@ -227,10 +228,10 @@ func (s *socket) quiet(id string) {
 // ping proves the connection is open and served: streamer.ping answers pong.
 func (s *socket) ping() {
 	s.t.Helper()
-	s.call(streamer.ActionPing, "", nil)
+	s.call(protocol.ActionPing, "", nil)
 	for {
 		f := s.next()
-		if f.Type == streamer.TypePong {
+		if f.Type == protocol.TypePong {
 			require.JSONEq(s.t, `{"type":"pong"}`, f.raw)
 			return
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/client"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -15,7 +16,7 @@ func testSyncEcho(t *testing.T, b *bundle) {
 	id := b.id("echo")
 	s.call(actionEcho, id, map[string]any{"hello": "world", "n": 1})
 	m := s.next()
-	require.Equal(t, streamer.TypeResult, m.Type, "a sync action is answered with its result, no ack: %s", m.raw)
+	require.Equal(t, protocol.TypeResult, m.Type, "a sync action is answered with its result, no ack: %s", m.raw)
 	require.Equal(t, id, m.RequestID)
 	require.Equal(t, actionEcho, m.Action)
 	require.True(t, m.Success)
@@ -36,7 +37,7 @@ func testSyncHealth(t *testing.T, b *bundle) {
 	id := b.id("health")
 	s.call(actionHealth, id, nil)
 	m := s.next()
-	require.Equal(t, streamer.TypeResult, m.Type, m.raw)
+	require.Equal(t, protocol.TypeResult, m.Type, m.raw)
 	require.Equal(t, id, m.RequestID)
 	var data struct {
 		Status  string `json:"status"`
@@ -69,15 +70,15 @@ func testValidationErrors(t *testing.T, b *bundle) {
 		id := b.id("invalid-" + tc.field)
 		s.call(tc.action, id, tc.payload)
 		m := s.next()
-		require.Equal(t, streamer.TypeError, m.Type, "%s: refused before any ack: %s", tc.name, m.raw)
+		require.Equal(t, protocol.TypeError, m.Type, "%s: refused before any ack: %s", tc.name, m.raw)
 		require.Equal(t, id, m.RequestID, tc.name)
 		require.Equal(t, streamer.ErrCodeValidation, m.Error.Code, "%s: %s", tc.name, m.raw)
 		require.Equal(t, tc.field, m.Error.Details["field"], "%s: %s", tc.name, m.raw)
 		require.NotNil(t, m.Error.Retry, "%s: %s", tc.name, m.raw)
 		require.False(t, m.Error.Retry.Retryable, "%s: %s", tc.name, m.raw)
 	}
-	s.call(streamer.ActionPing, "", nil)
-	require.Equal(t, streamer.TypePong, s.next().Type, "nothing but one error per invalid request")
+	s.call(protocol.ActionPing, "", nil)
+	require.Equal(t, protocol.TypePong, s.next().Type, "nothing but one error per invalid request")
 
 	c := b.client(client.Options{})
 	call, err := c.Call(b.ctx, actionGenerateReport, map[string]string{"start_date": "2026-02-01", "end_date": "2026-01-01"})

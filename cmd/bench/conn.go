@@ -14,7 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -55,7 +55,7 @@ func dial(ctx context.Context, rawURL, token string) (*websocket.Conn, error) {
 		}
 		return nil, fmt.Errorf("bench: dial %s: %w", rawURL, err)
 	}
-	ws.SetReadLimit(4 * contract.MaxMessageBytes)
+	ws.SetReadLimit(4 * protocol.MaxMessageBytes)
 	return ws, nil
 }
 
@@ -136,7 +136,7 @@ func (c *muxConn) read() {
 			continue
 		}
 		ev := event{typ: m.Type, at: at, size: len(data)}
-		if m.Type == streamer.TypeError && m.Error != nil {
+		if m.Type == protocol.TypeError && m.Error != nil {
 			ev.err = m.Error
 		}
 		c.mu.Lock()
@@ -151,7 +151,7 @@ func (c *muxConn) read() {
 	}
 }
 
-func terminal(typ string) bool { return typ == streamer.TypeResult || typ == streamer.TypeError }
+func terminal(typ string) bool { return typ == protocol.TypeResult || typ == protocol.TypeError }
 
 // fail ends every waiter with the connection's error.
 func (c *muxConn) fail(err error) {
@@ -160,7 +160,7 @@ func (c *muxConn) fail(err error) {
 	c.closed = true
 	for id, ch := range c.waiters {
 		select {
-		case ch <- event{typ: streamer.TypeError, at: time.Now(), err: fmt.Errorf("%w: %w", ErrConnectionLost, err)}:
+		case ch <- event{typ: protocol.TypeError, at: time.Now(), err: fmt.Errorf("%w: %w", ErrConnectionLost, err)}:
 		default:
 		}
 		delete(c.waiters, id)
@@ -180,7 +180,7 @@ type jobTimes struct {
 // when the ack, the first progress and the terminal message arrived.
 func (c *muxConn) job(ctx context.Context, id, action string, payload json.RawMessage) (jobTimes, error) {
 	var t jobTimes
-	frame, err := json.Marshal(streamer.ClientMessage{Action: action, ID: id, Payload: payload})
+	frame, err := json.Marshal(protocol.ClientMessage{Action: action, ID: id, Payload: payload})
 	if err != nil {
 		return t, fmt.Errorf("bench: encode: %w", err)
 	}
@@ -213,15 +213,15 @@ func (c *muxConn) job(ctx context.Context, id, action string, payload json.RawMe
 		case ev := <-ch:
 			d := ev.at.Sub(start)
 			switch ev.typ {
-			case streamer.TypeAck:
+			case protocol.TypeAck:
 				t.ack = d
-			case streamer.TypeProgress:
+			case protocol.TypeProgress:
 				if t.progress == 0 {
 					t.firstProgress = d
 				}
 				t.progress++
 				t.prevProgress, t.lastProgress = t.lastProgress, d
-			case streamer.TypeResult, streamer.TypeError:
+			case protocol.TypeResult, protocol.TypeError:
 				t.done, t.resultBytes = d, ev.size
 				return t, ev.err
 			}

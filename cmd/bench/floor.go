@@ -11,7 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/streamer-go/streamer/runtime/local"
-	"github.com/streamer-go/streamer/runtime/streamer"
+	"github.com/streamer-go/streamer/runtime/protocol"
 )
 
 // floorRounds interleaves the two targets, so load that comes and goes on a shared
@@ -72,7 +72,7 @@ func (r *runner) floor(ctx context.Context) (Result, error) {
 				}
 				return nil
 			}},
-		{name: "local stack", dial: t.dialer(), check: expectType(streamer.TypeResult)},
+		{name: "local stack", dial: t.dialer(), check: expectType(protocol.TypeResult)},
 	}
 	n, c := r.opts.requests(ScenarioFloor), r.opts.Connections
 	nOne := max(n/5, 1)

@@ -10,7 +10,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/streamer-go/streamer/cmd/demo"
-	"github.com/streamer-go/streamer/runtime/streamer"
+	"github.com/streamer-go/streamer/runtime/protocol"
 )
 
 // echoFrame is the message of echo and floor: a demo echo with a small payload.
@@ -39,7 +39,7 @@ func (r *runner) echo(ctx context.Context, t *target) (Result, error) {
 	}
 	defer closeAll(conns)
 	bar := newProgressBar(r.opts.Progress, ScenarioEcho, n)
-	lr := echoLoad(ctx, conns, n, []byte(echoFrame), expectType(streamer.TypeResult), bar)
+	lr := echoLoad(ctx, conns, n, []byte(echoFrame), expectType(protocol.TypeResult), bar)
 	bar.Finish()
 	return Result{
 		Latencies: []Latency{{Name: fmt.Sprintf("echo round trip, %d connections", c), Summary: lr.summary()}},

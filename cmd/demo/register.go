@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"encoding/json"
 	"errors"
 	"runtime/debug"
 
@@ -16,7 +17,7 @@ const (
 	ActionProcessData    = "process_data"
 )
 
-// Registrar is what Register adds handlers to; *lambdas.App and *streamer.DefaultRouter
+// Registrar is what Register adds actions to; *lambdas.App and *streamer.Registry
 // implement it.
 type Registrar interface {
 	Handle(action string, h streamer.Handler) error
@@ -24,16 +25,17 @@ type Registrar interface {
 
 var (
 	_ Registrar = (*lambdas.App)(nil)
-	_ Registrar = (*streamer.DefaultRouter)(nil)
+	_ Registrar = (*streamer.Registry)(nil)
 )
 
 // Register adds the four demo actions with their default settings.
 func Register(r Registrar) error {
 	return errors.Join(
-		r.Handle(ActionEcho, Echo{}),
-		r.Handle(ActionHealth, Health{Version: BuildVersion()}),
-		r.Handle(ActionGenerateReport, &GenerateReport{}),
-		r.Handle(ActionProcessData, ProcessData{}),
+		r.Handle(ActionEcho, streamer.Sync(Echo).WithExample(json.RawMessage(`{"hello":"world"}`))),
+		r.Handle(ActionHealth, streamer.Sync(Health{Version: BuildVersion()}.Run)),
+		r.Handle(ActionGenerateReport, streamer.Async((&GenerateReport{}).Run).
+			WithExample(ReportRequest{StartDate: "2026-01-01", EndDate: "2026-01-31"})),
+		r.Handle(ActionProcessData, streamer.Async(ProcessData).WithExample(ProcessDataRequest{Items: 20, ItemMS: 100})),
 	)
 }
 

@@ -25,22 +25,50 @@ const (
 	dateLayout = time.DateOnly
 )
 
-// GenerateReport builds a daily report over a period: one row of synthetic, deterministic
-// figures per day, totals and pagination. It runs asynchronously (estimated 2 minutes, a
-// typical real report) with progress at 10, 30, 60 and 90 %.
-type GenerateReport struct {
-	// StepDelay is the time each step takes. Default DefaultReportStepDelay.
-	StepDelay time.Duration
-	// Now stamps generated_at. Default time.Now.
-	Now func() time.Time
-}
-
-var _ streamer.HandlerWithProgress = (*GenerateReport)(nil)
-
 // ReportRequest is the payload of generate_report.
 type ReportRequest struct {
 	StartDate string `json:"start_date"` // YYYY-MM-DD, required
 	EndDate   string `json:"end_date"`   // YYYY-MM-DD, required, not before StartDate
+}
+
+// Validate checks both dates, their order and the length of the period.
+func (p ReportRequest) Validate() error {
+	_, _, err := p.period()
+	return err
+}
+
+// period returns the first and last day of the report.
+func (p ReportRequest) period() (start, end time.Time, err error) {
+	if p.StartDate == "" || p.EndDate == "" {
+		return start, end, streamer.InvalidField("payload", "start_date and end_date required")
+	}
+	if start, err = time.Parse(dateLayout, p.StartDate); err != nil {
+		return start, end, streamer.InvalidField("start_date", "start_date must be a date as YYYY-MM-DD")
+	}
+	if end, err = time.Parse(dateLayout, p.EndDate); err != nil {
+		return start, end, streamer.InvalidField("end_date", "end_date must be a date as YYYY-MM-DD")
+	}
+	if end.Before(start) {
+		return start, end, streamer.InvalidField("end_date", "end_date must not be before start_date")
+	}
+	if days := int(end.Sub(start).Hours()/24) + 1; days > MaxReportDays {
+		return start, end, streamer.NewErrorWithDetails(streamer.ErrCodeValidation,
+			fmt.Sprintf("the period covers %d days; at most %d are allowed", days, MaxReportDays),
+			map[string]any{"field": "end_date", "max_days": MaxReportDays})
+	}
+	return start, end, nil
+}
+
+// Report is the result of generate_report.
+type Report struct {
+	Days        int          `json:"days"`
+	EndDate     string       `json:"end_date"`
+	GeneratedAt string       `json:"generated_at"` // RFC 3339, UTC
+	Pages       int          `json:"pages"`
+	Rows        []ReportRow  `json:"rows"`
+	SizeBytes   int          `json:"size_bytes"` // of the rendered rows and totals
+	StartDate   string       `json:"start_date"`
+	Totals      ReportTotals `json:"totals"`
 }
 
 // ReportRow is one day of the report.
@@ -61,115 +89,88 @@ type ReportTotals struct {
 	AverageOrderValue float64 `json:"average_order_value"`
 }
 
-// EstimatedDuration is 2 minutes: the request is queued and runs with progress.
-func (g *GenerateReport) EstimatedDuration() time.Duration { return 2 * time.Minute }
-
-// Validate checks both dates, their order and the length of the period.
-func (g *GenerateReport) Validate(req *streamer.Request) error {
-	_, _, err := parsePeriod(req)
-	return err
+// GenerateReport builds a daily report over a period: one row of synthetic, deterministic
+// figures per day, totals and pagination. Register its Run as an async action: it
+// reports progress at 10, 30, 60 and 90 %.
+type GenerateReport struct {
+	// StepDelay is the time each step takes. Default DefaultReportStepDelay.
+	StepDelay time.Duration
+	// Now stamps generated_at. Default time.Now.
+	Now func() time.Time
 }
 
-// Process builds the report without progress (when the router runs it synchronously).
-func (g *GenerateReport) Process(ctx context.Context, req *streamer.Request) (*streamer.Result, error) {
-	return g.ProcessWithProgress(ctx, req, nopReporter{requestID: req.ID})
-}
-
-// ProcessWithProgress builds the report in four steps, reporting progress after each.
-func (g *GenerateReport) ProcessWithProgress(ctx context.Context, req *streamer.Request, reporter streamer.Reporter) (*streamer.Result, error) {
-	start, end, err := parsePeriod(req)
-	if err != nil {
-		return nil, err
-	}
-	delay := cmp.Or(g.StepDelay, DefaultReportStepDelay)
-	now := time.Now
-	if g.Now != nil {
-		now = g.Now
-	}
-
-	step := func(pct float64, msg string, details map[string]any) error {
-		if err := sleep(ctx, delay); err != nil {
-			return err
+// Run builds the report, reporting progress at each of its four steps.
+func (g *GenerateReport) Run(ctx context.Context, job *streamer.Job[ReportRequest]) (Report, error) {
+	r := buildReport(job.Payload, g.now())
+	for _, step := range []struct {
+		percentage float64
+		message    string
+		details    map[string]any
+	}{
+		{10, "Loading daily figures", map[string]any{"days": r.Days}},
+		{30, "Computing totals", nil},
+		{60, "Laying out pages", map[string]any{"pages": r.Pages}},
+		{90, "Rendering report", map[string]any{"size_bytes": r.SizeBytes}},
+	} {
+		if err := sleep(ctx, cmp.Or(g.StepDelay, DefaultReportStepDelay)); err != nil {
+			return Report{}, err
 		}
-		return reporter.Report(pct, msg, details)
+		_ = job.Report(step.percentage, step.message, step.details) // progress never fails the report
 	}
+	return r, nil
+}
 
-	days := int(end.Sub(start).Hours()/24) + 1
-	rows := make([]ReportRow, 0, days)
+func (g *GenerateReport) now() time.Time {
+	if g.Now != nil {
+		return g.Now()
+	}
+	return time.Now()
+}
+
+// buildReport computes the report of a validated payload.
+func buildReport(p ReportRequest, now time.Time) Report {
+	start, end, _ := p.period() // validated before the run
+	r := Report{StartDate: p.StartDate, EndDate: p.EndDate, GeneratedAt: now.UTC().Format(time.RFC3339)}
+	r.Rows = dailyRows(start, end)
+	r.Days = len(r.Rows)
+	r.Totals = totals(r.Rows)
+	r.Pages = (len(r.Rows) + ReportRowsPerPage - 1) / ReportRowsPerPage
+	r.SizeBytes = renderedSize(r)
+	return r
+}
+
+// dailyRows returns one row per day from start to end.
+func dailyRows(start, end time.Time) []ReportRow {
+	rows := make([]ReportRow, 0, int(end.Sub(start).Hours()/24)+1)
 	for d := start; !d.After(end); d = d.AddDate(0, 0, 1) {
 		rows = append(rows, syntheticRow(d))
 	}
-	if err := step(10, "Loading daily figures", map[string]any{"days": days}); err != nil {
-		return nil, err
-	}
-
-	var totals ReportTotals
-	for _, r := range rows {
-		totals.Orders += r.Orders
-		totals.Revenue += r.Revenue
-		totals.Refunds += r.Refunds
-		totals.NewSignups += r.NewSignups
-	}
-	totals.Revenue = round2(totals.Revenue)
-	if totals.Orders > 0 {
-		totals.AverageOrderValue = round2(totals.Revenue / float64(totals.Orders))
-	}
-	if err := step(30, "Computing totals", nil); err != nil {
-		return nil, err
-	}
-
-	pages := (len(rows) + ReportRowsPerPage - 1) / ReportRowsPerPage
-	if err := step(60, "Laying out pages", map[string]any{"pages": pages}); err != nil {
-		return nil, err
-	}
-
-	body, err := json.Marshal(struct {
-		Rows   []ReportRow  `json:"rows"`
-		Totals ReportTotals `json:"totals"`
-	}{rows, totals})
-	if err != nil {
-		return nil, fmt.Errorf("demo: encode report: %w", err)
-	}
-	if err := step(90, "Rendering report", map[string]any{"size_bytes": len(body)}); err != nil {
-		return nil, err
-	}
-
-	return reporter.Complete(map[string]any{
-		"start_date":   start.Format(dateLayout),
-		"end_date":     end.Format(dateLayout),
-		"days":         days,
-		"rows":         rows,
-		"totals":       totals,
-		"pages":        pages,
-		"size_bytes":   len(body),
-		"generated_at": now().UTC().Format(time.RFC3339),
-	})
+	return rows
 }
 
-// parsePeriod validates the payload of generate_report.
-func parsePeriod(req *streamer.Request) (start, end time.Time, err error) {
-	var p ReportRequest
-	if err := req.UnmarshalPayload(&p); err != nil {
-		return start, end, err
+// totals sums the rows.
+func totals(rows []ReportRow) ReportTotals {
+	var t ReportTotals
+	for _, r := range rows {
+		t.Orders += r.Orders
+		t.Revenue += r.Revenue
+		t.Refunds += r.Refunds
+		t.NewSignups += r.NewSignups
 	}
-	if p.StartDate == "" || p.EndDate == "" {
-		return start, end, streamer.NewErrorWithDetails(streamer.ErrCodeValidation, "start_date and end_date required", map[string]any{"field": "payload"})
+	t.Revenue = round2(t.Revenue)
+	if t.Orders > 0 {
+		t.AverageOrderValue = round2(t.Revenue / float64(t.Orders))
 	}
-	if start, err = time.Parse(dateLayout, p.StartDate); err != nil {
-		return start, end, invalidField("start_date", "start_date must be a date as YYYY-MM-DD")
-	}
-	if end, err = time.Parse(dateLayout, p.EndDate); err != nil {
-		return start, end, invalidField("end_date", "end_date must be a date as YYYY-MM-DD")
-	}
-	if end.Before(start) {
-		return start, end, invalidField("end_date", "end_date must not be before start_date")
-	}
-	if days := int(end.Sub(start).Hours()/24) + 1; days > MaxReportDays {
-		return start, end, streamer.NewErrorWithDetails(streamer.ErrCodeValidation,
-			fmt.Sprintf("the period covers %d days; at most %d are allowed", days, MaxReportDays),
-			map[string]any{"field": "end_date", "max_days": MaxReportDays})
-	}
-	return start, end, nil
+	return t
+}
+
+// renderedSize is the size of the report's rows and totals as JSON.
+func renderedSize(r Report) int {
+	body, _ := json.Marshal(struct { // rows and totals of numbers and dates always encode
+		Rows   []ReportRow  `json:"rows"`
+		Totals ReportTotals `json:"totals"`
+	}{r.Rows, r.Totals})
+	return len(body)
 }
 
 // syntheticRow derives a day's figures from its date alone, so the same period always
@@ -194,7 +195,3 @@ func syntheticRow(day time.Time) ReportRow {
 }
 
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
-
-func invalidField(field, msg string) error {
-	return streamer.NewErrorWithDetails(streamer.ErrCodeValidation, msg, map[string]any{"field": field})
-}

@@ -1,7 +1,6 @@
 package demo
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"time"
@@ -9,43 +8,44 @@ import (
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
-// Echo returns the request's payload as the result data. It runs synchronously; an empty
-// payload is a VALIDATION_ERROR.
-type Echo struct{}
-
-var _ streamer.Handler = Echo{}
-
-// EstimatedDuration is zero: echo always answers on the route response.
-func (Echo) EstimatedDuration() time.Duration { return 0 }
-
-// Validate refuses a missing or null payload.
-func (Echo) Validate(req *streamer.Request) error {
-	if p := bytes.TrimSpace(req.Payload); len(p) == 0 || bytes.Equal(p, []byte("null")) {
-		return streamer.NewErrorWithDetails(streamer.ErrCodeValidation, "payload required", map[string]any{"field": "payload"})
+// Echo returns the request's payload as the result data, unchanged. A missing or null
+// payload is a VALIDATION_ERROR. Register it as a sync action.
+func Echo(_ context.Context, job *streamer.Job[json.RawMessage]) (json.RawMessage, error) {
+	if len(job.Payload) == 0 {
+		return nil, streamer.InvalidField("payload", "payload required")
 	}
-	return nil
+	return job.Payload, nil
 }
 
-// Process returns the payload as data, unchanged.
-func (Echo) Process(_ context.Context, req *streamer.Request) (*streamer.Result, error) {
-	return &streamer.Result{RequestID: req.ID, Success: true, Data: json.RawMessage(req.Payload)}, nil
+// HealthStatus is the result of health.
+type HealthStatus struct {
+	Status  string `json:"status"`  // always "ok"
+	Version string `json:"version"` // the build running the function
 }
 
-// Health reports that the function answers, and which build it runs.
+// Health reports that the function answers, and which build it runs. Any payload is
+// accepted and ignored. Register its Run as a sync action.
 type Health struct {
 	// Version is reported as "version"; Register sets BuildVersion().
 	Version string
 }
 
-var _ streamer.Handler = Health{}
+// Run returns {"status":"ok","version":...}.
+func (h Health) Run(context.Context, *streamer.Job[json.RawMessage]) (HealthStatus, error) {
+	return HealthStatus{Status: "ok", Version: h.Version}, nil
+}
 
-// EstimatedDuration is zero: health always answers on the route response.
-func (Health) EstimatedDuration() time.Duration { return 0 }
-
-// Validate accepts any payload (it is ignored).
-func (Health) Validate(*streamer.Request) error { return nil }
-
-// Process returns {"status":"ok","version":...}.
-func (h Health) Process(_ context.Context, req *streamer.Request) (*streamer.Result, error) {
-	return &streamer.Result{RequestID: req.ID, Success: true, Data: map[string]any{"status": "ok", "version": h.Version}}, nil
+// sleep waits for d or until ctx ends, whichever comes first.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

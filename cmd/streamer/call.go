@@ -11,6 +11,7 @@ import (
 
 	"github.com/streamer-go/streamer/runtime/client"
 	"github.com/streamer-go/streamer/runtime/local"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -66,7 +67,7 @@ func runCall(ctx context.Context, e env, args []string) int {
 		opts = append(opts, client.WithID(*id))
 	}
 	if !*quiet {
-		opts = append(opts, client.OnProgress(func(p streamer.ProgressMessage) { bar.Update("running", p.Percentage, p.Message) }))
+		opts = append(opts, client.OnProgress(func(p protocol.ProgressMessage) { bar.Update("running", p.Percentage, p.Message) }))
 	}
 	call, err := c.Call(ctx, action, payload, opts...)
 	if err != nil {
@@ -88,7 +89,7 @@ func runCall(ctx context.Context, e env, args []string) int {
 		return exitOK
 	case errors.As(err, &se):
 		bar.Done()
-		printJSON(e, streamer.NewErrorMessage(call.ID, se))
+		printJSON(e, protocol.NewErrorMessage(call.ID, se))
 		fmt.Fprintf(e.stderr, "streamer call: %s\n", se.Error())
 		return exitError
 	default:

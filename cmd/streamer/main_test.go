@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -59,7 +60,7 @@ func TestTokenAndCall(t *testing.T) {
 		t.Parallel()
 		code, out, errOut := runCLI(t, "call", "--url", ws, "--token", tok, "echo", `{"hello":"cli"}`)
 		require.Equal(t, exitOK, code, errOut)
-		var res streamer.ResultMessage
+		var res protocol.ResultMessage
 		require.NoError(t, json.Unmarshal([]byte(out), &res))
 		require.True(t, res.Success)
 		require.JSONEq(t, `{"hello":"cli"}`, string(res.Data))
@@ -76,7 +77,7 @@ func TestTokenAndCall(t *testing.T) {
 		t.Parallel()
 		code, out, errOut := runCLI(t, "call", "--url", ws, "--token", tok, "health")
 		require.Equal(t, exitOK, code, errOut)
-		var res streamer.ResultMessage
+		var res protocol.ResultMessage
 		require.NoError(t, json.Unmarshal([]byte(out), &res))
 		var data map[string]string
 		require.NoError(t, json.Unmarshal(res.Data, &data))
@@ -87,7 +88,7 @@ func TestTokenAndCall(t *testing.T) {
 		t.Parallel()
 		code, out, errOut := runCLI(t, "call", "--url", ws, "--token", tok, "generate_report", `{"start_date":"2026-01-01","end_date":"2026-02-15"}`)
 		require.Equal(t, exitOK, code, errOut)
-		var res streamer.ResultMessage
+		var res protocol.ResultMessage
 		require.NoError(t, json.Unmarshal([]byte(out), &res))
 		var data struct {
 			Rows        []map[string]any `json:"rows"`
@@ -108,7 +109,7 @@ func TestTokenAndCall(t *testing.T) {
 		t.Parallel()
 		code, out, errOut := runCLI(t, "call", "--url", ws, "--token", tok, "echo")
 		require.Equal(t, exitError, code)
-		var em streamer.ErrorMessage
+		var em protocol.ErrorMessage
 		require.NoError(t, json.Unmarshal([]byte(out), &em))
 		require.Equal(t, streamer.ErrCodeValidation, em.Error.Code)
 		require.Contains(t, errOut, "VALIDATION_ERROR")

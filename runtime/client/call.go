@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -21,7 +22,7 @@ type CallOption func(*callConfig)
 
 type callConfig struct {
 	id         string
-	onProgress func(streamer.ProgressMessage)
+	onProgress func(protocol.ProgressMessage)
 }
 
 // WithID sets the request id (at most 128 characters of [A-Za-z0-9._:-]). Sending an id
@@ -32,7 +33,7 @@ func WithID(id string) CallOption { return func(c *callConfig) { c.id = id } }
 // OnProgress calls f with the call's progress updates, in order, on a goroutine of the
 // call's own (a slow f never holds up the socket; when it lags, intermediate updates are
 // skipped, never the latest). Wait returns after the last f has returned.
-func OnProgress(f func(streamer.ProgressMessage)) CallOption {
+func OnProgress(f func(protocol.ProgressMessage)) CallOption {
 	return func(c *callConfig) { c.onProgress = f }
 }
 
@@ -45,17 +46,17 @@ type Call struct {
 
 	client   *Client
 	frame    []byte // the client message, sent again after a reconnect until acknowledged
-	progress chan streamer.ProgressMessage
-	inbox    chan streamer.ProgressMessage // to the OnProgress goroutine; nil without one
+	progress chan protocol.ProgressMessage
+	inbox    chan protocol.ProgressMessage // to the OnProgress goroutine; nil without one
 	cbDone   chan struct{}                 // closed when the OnProgress goroutine has ended
 	done     chan struct{}
 
 	mu       sync.Mutex
-	ack      *streamer.AckMessage
+	ack      *protocol.AckMessage
 	lastPct  float64
 	seen     bool // a progress update was delivered
 	finished bool
-	result   *streamer.ResultMessage
+	result   *protocol.ResultMessage
 	err      error
 }
 
@@ -69,26 +70,26 @@ func (c *Client) Call(ctx context.Context, action string, payload any, opts ...C
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if action == "" || strings.HasPrefix(action, streamer.ReservedPrefix) {
+	if action == "" || strings.HasPrefix(action, protocol.ReservedPrefix) {
 		return nil, fmt.Errorf("client: action %q: empty or reserved (use Ping and (*Call).Cancel)", action)
 	}
 	if cfg.id == "" {
 		cfg.id = rand.Text()
 	}
-	if !streamer.ValidID(cfg.id) {
-		return nil, fmt.Errorf("client: invalid request id %q: 1-%d characters of [A-Za-z0-9._:-]", cfg.id, streamer.MaxIDLength)
+	if !protocol.ValidID(cfg.id) {
+		return nil, fmt.Errorf("client: invalid request id %q: 1-%d characters of [A-Za-z0-9._:-]", cfg.id, protocol.MaxIDLength)
 	}
 	raw, err := encodePayload(payload)
 	if err != nil {
 		return nil, err
 	}
-	frame, err := json.Marshal(streamer.ClientMessage{Action: action, ID: cfg.id, Payload: raw})
+	frame, err := json.Marshal(protocol.ClientMessage{Action: action, ID: cfg.id, Payload: raw})
 	if err != nil {
 		return nil, fmt.Errorf("client: encode message: %w", err)
 	}
-	if len(frame) > contract.MaxMessageBytes {
+	if len(frame) > protocol.MaxMessageBytes {
 		return nil, streamer.NewErrorWithDetails(streamer.ErrCodePayloadTooLarge, "message over the 128 KiB limit",
-			map[string]any{"size_bytes": len(frame), "limit_bytes": contract.MaxMessageBytes})
+			map[string]any{"size_bytes": len(frame), "limit_bytes": protocol.MaxMessageBytes})
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -143,11 +144,11 @@ func encodePayload(payload any) (json.RawMessage, error) {
 func newCall(c *Client, cfg callConfig, action string, frame []byte) *Call {
 	call := &Call{
 		ID: cfg.id, Action: action, client: c, frame: frame,
-		progress: make(chan streamer.ProgressMessage, c.opts.ProgressBuffer),
+		progress: make(chan protocol.ProgressMessage, c.opts.ProgressBuffer),
 		done:     make(chan struct{}),
 	}
 	if f := cfg.onProgress; f != nil {
-		call.inbox = make(chan streamer.ProgressMessage, 1)
+		call.inbox = make(chan protocol.ProgressMessage, 1)
 		call.cbDone = make(chan struct{})
 		go func() {
 			defer close(call.cbDone)
@@ -162,11 +163,11 @@ func newCall(c *Client, cfg callConfig, action string, frame []byte) *Call {
 // Progress returns the call's progress updates. The channel is buffered and never holds
 // up the client: when it is full the oldest update is dropped, so the latest is always
 // there. It is closed when the call ends.
-func (call *Call) Progress() <-chan streamer.ProgressMessage { return call.progress }
+func (call *Call) Progress() <-chan protocol.ProgressMessage { return call.progress }
 
 // Ack returns the acknowledgement of an async request, or nil (not yet, or a synchronous
 // action, which gets its result directly).
-func (call *Call) Ack() *streamer.AckMessage {
+func (call *Call) Ack() *protocol.AckMessage {
 	call.mu.Lock()
 	defer call.mu.Unlock()
 	return call.ack
@@ -179,7 +180,7 @@ func (call *Call) Done() <-chan struct{} { return call.done }
 // the server is a *streamer.Error carrying the protocol's code (errors.As); a client
 // that closed or gave up reconnecting gives ErrClosed. With OnProgress, Wait also waits
 // for the callback's last run.
-func (call *Call) Wait(ctx context.Context) (*streamer.ResultMessage, error) {
+func (call *Call) Wait(ctx context.Context) (*protocol.ResultMessage, error) {
 	select {
 	case <-call.done:
 	case <-ctx.Done():
@@ -198,7 +199,7 @@ func (call *Call) Wait(ctx context.Context) (*streamer.ResultMessage, error) {
 }
 
 // setAck records the acknowledgement.
-func (call *Call) setAck(ack *streamer.AckMessage) {
+func (call *Call) setAck(ack *protocol.AckMessage) {
 	call.mu.Lock()
 	defer call.mu.Unlock()
 	if call.ack == nil {
@@ -209,7 +210,7 @@ func (call *Call) setAck(ack *streamer.AckMessage) {
 // deliver passes a progress update on, unless the call has ended or the update is older
 // than one already delivered. With onlyNewer, an update that does not advance the
 // percentage is dropped too (a status message repeating known progress).
-func (call *Call) deliver(p streamer.ProgressMessage, onlyNewer bool) {
+func (call *Call) deliver(p protocol.ProgressMessage, onlyNewer bool) {
 	call.mu.Lock()
 	defer call.mu.Unlock()
 	if call.finished || (call.seen && (p.Percentage < call.lastPct || onlyNewer && p.Percentage == call.lastPct)) {
@@ -224,7 +225,7 @@ func (call *Call) deliver(p streamer.ProgressMessage, onlyNewer bool) {
 
 // offerLatest puts v on ch without blocking, dropping the oldest value when ch is full.
 // Callers hold the call's lock, so they are the only sender.
-func offerLatest(ch chan streamer.ProgressMessage, v streamer.ProgressMessage) {
+func offerLatest(ch chan protocol.ProgressMessage, v protocol.ProgressMessage) {
 	for {
 		select {
 		case ch <- v:
@@ -239,7 +240,7 @@ func offerLatest(ch chan streamer.ProgressMessage, v streamer.ProgressMessage) {
 }
 
 // complete ends the call once; later outcomes are ignored.
-func (call *Call) complete(res *streamer.ResultMessage, err error) {
+func (call *Call) complete(res *protocol.ResultMessage, err error) {
 	call.mu.Lock()
 	defer call.mu.Unlock()
 	if call.finished {
@@ -259,7 +260,7 @@ func (call *Call) Cancel(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return call.client.write(systemFrame(streamer.ActionCancel, call.ID))
+	return call.client.write(systemFrame(protocol.ActionCancel, call.ID))
 }
 
 // lookup returns the call in flight with id, or nil.
@@ -270,7 +271,7 @@ func (c *Client) lookup(id string) *Call {
 }
 
 // finish removes the call and completes it.
-func (c *Client) finish(call *Call, res *streamer.ResultMessage, err error) {
+func (c *Client) finish(call *Call, res *protocol.ResultMessage, err error) {
 	c.mu.Lock()
 	if c.calls[call.ID] == call {
 		delete(c.calls, call.ID)
@@ -290,7 +291,7 @@ func (c *Client) dispatch(data []byte) {
 		c.opts.Logger.Warn("streamer client: unreadable message", slog.String("error", err.Error()))
 		return
 	}
-	if head.Type == streamer.TypePong {
+	if head.Type == protocol.TypePong {
 		c.mu.Lock()
 		for _, ch := range c.pongs {
 			close(ch)
@@ -312,20 +313,20 @@ func (c *Client) dispatch(data []byte) {
 // handle applies one message to its call; an error ends the call with it.
 func (c *Client) handle(call *Call, typ string, data []byte) error {
 	switch typ {
-	case streamer.TypeAck:
-		var m streamer.AckMessage
+	case protocol.TypeAck:
+		var m protocol.AckMessage
 		if err := json.Unmarshal(data, &m); err != nil {
 			return fmt.Errorf("client: bad ack: %w", err)
 		}
 		call.setAck(&m)
-	case streamer.TypeProgress:
-		var m streamer.ProgressMessage
+	case protocol.TypeProgress:
+		var m protocol.ProgressMessage
 		if err := json.Unmarshal(data, &m); err != nil {
 			return fmt.Errorf("client: bad progress: %w", err)
 		}
 		call.deliver(m, false)
-	case streamer.TypeResult:
-		var m streamer.ResultMessage
+	case protocol.TypeResult:
+		var m protocol.ResultMessage
 		if err := json.Unmarshal(data, &m); err != nil {
 			return fmt.Errorf("client: bad result: %w", err)
 		}
@@ -336,8 +337,8 @@ func (c *Client) handle(call *Call, typ string, data []byte) error {
 		if done {
 			c.finish(call, whole, nil)
 		}
-	case streamer.TypeError:
-		var m streamer.ErrorMessage
+	case protocol.TypeError:
+		var m protocol.ErrorMessage
 		if err := json.Unmarshal(data, &m); err != nil {
 			return fmt.Errorf("client: bad error message: %w", err)
 		}
@@ -345,8 +346,8 @@ func (c *Client) handle(call *Call, typ string, data []byte) error {
 			m.Error = streamer.NewError(streamer.ErrCodeInternalError, "error without details")
 		}
 		c.finish(call, nil, m.Error)
-	case streamer.TypeStatus:
-		var m streamer.StatusMessage
+	case protocol.TypeStatus:
+		var m protocol.StatusMessage
 		if err := json.Unmarshal(data, &m); err != nil {
 			return fmt.Errorf("client: bad status: %w", err)
 		}
@@ -360,13 +361,13 @@ func (c *Client) handle(call *Call, typ string, data []byte) error {
 // status applies a status message: the answer to streamer.status after a reconnect, to
 // streamer.cancel, or to a request id sent again. A terminal status ends the call; a
 // running one marks it acknowledged and passes its progress on.
-func (c *Client) status(call *Call, m *streamer.StatusMessage) {
+func (c *Client) status(call *Call, m *protocol.StatusMessage) {
 	switch m.Status {
 	case contract.StatusCompleted:
 		if isNull(m.Result) && c.parts.Holds(call.ID) {
 			return // a large result: its parts are arriving as result messages
 		}
-		c.finish(call, &streamer.ResultMessage{Type: streamer.TypeResult, RequestID: call.ID, Action: call.Action, Success: true, Data: m.Result}, nil)
+		c.finish(call, &protocol.ResultMessage{Type: protocol.TypeResult, RequestID: call.ID, Action: call.Action, Success: true, Data: m.Result}, nil)
 	case contract.StatusFailed, contract.StatusCancelled:
 		e := m.Error
 		if e == nil && m.Status == contract.StatusCancelled {
@@ -376,9 +377,9 @@ func (c *Client) status(call *Call, m *streamer.StatusMessage) {
 		}
 		c.finish(call, nil, e)
 	default:
-		call.setAck(&streamer.AckMessage{Type: streamer.TypeAck, RequestID: call.ID, Action: call.Action, Status: m.Status})
+		call.setAck(&protocol.AckMessage{Type: protocol.TypeAck, RequestID: call.ID, Action: call.Action, Status: m.Status})
 		if m.Percentage > 0 {
-			call.deliver(streamer.ProgressMessage{Type: streamer.TypeProgress, RequestID: call.ID, Percentage: m.Percentage, Message: m.Message, Timestamp: time.Now().UTC()}, true)
+			call.deliver(protocol.ProgressMessage{Type: protocol.TypeProgress, RequestID: call.ID, Percentage: m.Percentage, Message: m.Message, Timestamp: time.Now().UTC()}, true)
 		}
 	}
 }

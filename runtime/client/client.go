@@ -27,8 +27,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/streamer-go/streamer/runtime/contract"
-	"github.com/streamer-go/streamer/runtime/streamer"
+	"github.com/streamer-go/streamer/runtime/protocol"
 )
 
 // Errors of the client. Failures reported by the server are *streamer.Error instead.
@@ -85,7 +84,7 @@ const (
 
 // readLimit bounds one incoming message: API Gateway sends at most 128 KiB; the margin
 // tolerates other servers without letting one frame exhaust memory.
-const readLimit = 4 * contract.MaxMessageBytes
+const readLimit = 4 * protocol.MaxMessageBytes
 
 func (o Options) withDefaults() Options {
 	o.PingInterval = cmp.Or(o.PingInterval, DefaultPingInterval)
@@ -113,7 +112,7 @@ type Client struct {
 	stop       context.CancelFunc
 	done       chan struct{} // closed when the connection loop has ended
 	reconnects atomic.Int64
-	parts      streamer.Reassembler
+	parts      protocol.Reassembler
 
 	writeMu sync.Mutex // one writer at a time (gorilla/websocket)
 
@@ -194,12 +193,12 @@ func (c *Client) Ping(ctx context.Context) error {
 }
 
 // pingMessage is the streamer.ping frame.
-const pingMessage = `{"action":"` + streamer.ActionPing + `"}`
+const pingMessage = `{"action":"` + protocol.ActionPing + `"}`
 
 // systemFrame encodes a system action about request id.
 func systemFrame(action, id string) []byte {
 	payload, _ := json.Marshal(map[string]string{"id": id}) // a map of strings always encodes
-	frame, _ := json.Marshal(streamer.ClientMessage{Action: action, Payload: payload})
+	frame, _ := json.Marshal(protocol.ClientMessage{Action: action, Payload: payload})
 	return frame
 }
 
@@ -371,7 +370,7 @@ func (c *Client) resume(conn *websocket.Conn) bool {
 	for id, call := range c.calls {
 		c.parts.Discard(id)
 		if call.Ack() != nil {
-			frames = append(frames, systemFrame(streamer.ActionStatus, id))
+			frames = append(frames, systemFrame(protocol.ActionStatus, id))
 		} else {
 			frames = append(frames, call.frame)
 		}

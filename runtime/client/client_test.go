@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/client"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -32,7 +33,7 @@ func setup(t *testing.T, opts client.Options) *bundle {
 }
 
 // wait returns the call's outcome within a generous bound.
-func wait(t *testing.T, call *client.Call) (*streamer.ResultMessage, error) {
+func wait(t *testing.T, call *client.Call) (*protocol.ResultMessage, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
@@ -84,7 +85,7 @@ func TestAsyncProgressChannelAndCallback(t *testing.T) {
 	var mu sync.Mutex
 	var seen []float64
 	call, err := b.c.Call(t.Context(), "progress", json.RawMessage(`{"n":1}`), client.WithID("p-1"),
-		client.OnProgress(func(p streamer.ProgressMessage) {
+		client.OnProgress(func(p protocol.ProgressMessage) {
 			mu.Lock()
 			defer mu.Unlock()
 			seen = append(seen, p.Percentage)

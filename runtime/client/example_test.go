@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/streamer-go/streamer/runtime/client"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -25,7 +26,7 @@ func Example() {
 
 	call, err := c.Call(ctx, "generate_report", map[string]string{"start_date": "2026-01-01", "end_date": "2026-01-31"},
 		client.WithID("report-2026-01"), // sending it again never runs the report twice
-		client.OnProgress(func(p streamer.ProgressMessage) {
+		client.OnProgress(func(p protocol.ProgressMessage) {
 			fmt.Printf("%3.0f%% %s\n", p.Percentage, p.Message)
 		}))
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -164,46 +165,46 @@ func (s *protoServer) serve(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return
 		}
-		var m streamer.ClientMessage
+		var m protocol.ClientMessage
 		if err := json.Unmarshal(data, &m); err != nil {
-			sc.send(streamer.NewErrorMessage("", streamer.NewError(streamer.ErrCodeValidation, "not JSON")))
+			sc.send(protocol.NewErrorMessage("", streamer.NewError(streamer.ErrCodeValidation, "not JSON")))
 			continue
 		}
 		s.handle(sc, &m)
 	}
 }
 
-func (s *protoServer) handle(sc *serverConn, m *streamer.ClientMessage) {
+func (s *protoServer) handle(sc *serverConn, m *protocol.ClientMessage) {
 	switch m.Action {
-	case streamer.ActionPing:
+	case protocol.ActionPing:
 		s.pings <- struct{}{}
-		sc.send(streamer.PongMessage{Type: streamer.TypePong})
+		sc.send(protocol.PongMessage{Type: protocol.TypePong})
 		return
-	case streamer.ActionStatus, streamer.ActionCancel:
+	case protocol.ActionStatus, protocol.ActionCancel:
 		var p struct{ ID string }
 		_ = json.Unmarshal(m.Payload, &p)
 		s.mu.Lock()
 		req := s.reqs[p.ID]
 		if req != nil {
 			req.conn = sc
-			if m.Action == streamer.ActionCancel && (req.status == contract.StatusPending || req.status == contract.StatusProcessing) {
+			if m.Action == protocol.ActionCancel && (req.status == contract.StatusPending || req.status == contract.StatusProcessing) {
 				req.status, req.err = contract.StatusCancelled, streamer.NewError(streamer.ErrCodeCancelled, "cancelled by the client")
 			}
 		}
 		s.mu.Unlock()
 		if req == nil {
-			sc.send(streamer.NewErrorMessage(p.ID, streamer.NewError(streamer.ErrCodeNotFound, "no such request")))
+			sc.send(protocol.NewErrorMessage(p.ID, streamer.NewError(streamer.ErrCodeNotFound, "no such request")))
 			return
 		}
 		sc.send(s.statusOf(req))
-		if m.Action == streamer.ActionStatus {
+		if m.Action == protocol.ActionStatus {
 			s.statuses <- p.ID // after the rebind: later pushes reach this socket
 		}
 		return
 	case "echo":
 		sc.send(result(m.ID, m.Action, m.Payload))
 	case "fail":
-		sc.send(streamer.NewErrorMessage(m.ID, streamer.NewErrorWithDetails(streamer.ErrCodeValidation, "bad payload", map[string]any{"field": "payload"})))
+		sc.send(protocol.NewErrorMessage(m.ID, streamer.NewErrorWithDetails(streamer.ErrCodeValidation, "bad payload", map[string]any{"field": "payload"})))
 	case "syncwait":
 		s.mu.Lock()
 		s.runs[m.ID]++
@@ -225,13 +226,13 @@ func (s *protoServer) handle(sc *serverConn, m *streamer.ClientMessage) {
 	case "progress", "big", "hold":
 		s.async(sc, m)
 	default:
-		sc.send(streamer.NewErrorMessage(m.ID, streamer.NewError(streamer.ErrCodeInvalidAction, "unknown action")))
+		sc.send(protocol.NewErrorMessage(m.ID, streamer.NewError(streamer.ErrCodeInvalidAction, "unknown action")))
 	}
 }
 
 // async queues a request like the router (ack, or status for an id seen before) and
 // runs it like a worker, pushing to the socket the request is bound to at push time.
-func (s *protoServer) async(sc *serverConn, m *streamer.ClientMessage) {
+func (s *protoServer) async(sc *serverConn, m *protocol.ClientMessage) {
 	s.mu.Lock()
 	s.runs[m.ID]++
 	if req := s.reqs[m.ID]; req != nil {
@@ -245,7 +246,7 @@ func (s *protoServer) async(sc *serverConn, m *streamer.ClientMessage) {
 	ch := make(chan struct{})
 	s.release[m.ID] = ch
 	s.mu.Unlock()
-	sc.send(streamer.AckMessage{Type: streamer.TypeAck, RequestID: m.ID, Action: m.Action, Status: contract.StatusPending})
+	sc.send(protocol.AckMessage{Type: protocol.TypeAck, RequestID: m.ID, Action: m.Action, Status: contract.StatusPending})
 
 	go func() {
 		switch m.Action {
@@ -253,7 +254,7 @@ func (s *protoServer) async(sc *serverConn, m *streamer.ClientMessage) {
 			for pct := 20.0; pct <= 100; pct += 20 {
 				s.push(req, func() any {
 					req.status, req.pct = contract.StatusProcessing, pct
-					return streamer.ProgressMessage{Type: streamer.TypeProgress, RequestID: req.id, Percentage: pct, Message: "working", Timestamp: time.Now()}
+					return protocol.ProgressMessage{Type: protocol.TypeProgress, RequestID: req.id, Percentage: pct, Message: "working", Timestamp: time.Now()}
 				})
 			}
 			s.complete(req, m.Payload)
@@ -262,7 +263,7 @@ func (s *protoServer) async(sc *serverConn, m *streamer.ClientMessage) {
 		case "hold":
 			s.push(req, func() any {
 				req.status, req.pct = contract.StatusProcessing, 50
-				return streamer.ProgressMessage{Type: streamer.TypeProgress, RequestID: req.id, Percentage: 50, Message: "held", Timestamp: time.Now()}
+				return protocol.ProgressMessage{Type: protocol.TypeProgress, RequestID: req.id, Percentage: 50, Message: "held", Timestamp: time.Now()}
 			})
 			s.held <- req.id
 			<-ch
@@ -282,11 +283,11 @@ func (s *protoServer) push(req *serverReq, update func() any) {
 	conn := req.conn
 	s.mu.Unlock()
 	b, _ := json.Marshal(msg)
-	if len(b) <= contract.MaxMessageBytes {
+	if len(b) <= protocol.MaxMessageBytes {
 		conn.sendRaw(b)
 		return
 	}
-	parts, err := streamer.SplitResult(msg.(*streamer.ResultMessage), contract.MaxMessageBytes)
+	parts, err := protocol.SplitResult(msg.(*protocol.ResultMessage), protocol.MaxMessageBytes)
 	if err != nil {
 		s.t.Errorf("split: %v", err)
 		return
@@ -313,14 +314,14 @@ func (s *protoServer) statusByID(id string) string {
 	return ""
 }
 
-func (s *protoServer) statusOf(req *serverReq) *streamer.StatusMessage {
+func (s *protoServer) statusOf(req *serverReq) *protocol.StatusMessage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &streamer.StatusMessage{Type: streamer.TypeStatus, RequestID: req.id, Status: req.status, Percentage: req.pct, Message: "state", Result: req.result, Error: req.err}
+	return &protocol.StatusMessage{Type: protocol.TypeStatus, RequestID: req.id, Status: req.status, Percentage: req.pct, Message: "state", Result: req.result, Error: req.err}
 }
 
-func result(id, action string, data json.RawMessage) *streamer.ResultMessage {
-	return &streamer.ResultMessage{Type: streamer.TypeResult, RequestID: id, Action: action, Success: true, Data: data, DurationMS: 5}
+func result(id, action string, data json.RawMessage) *protocol.ResultMessage {
+	return &protocol.ResultMessage{Type: protocol.TypeResult, RequestID: id, Action: action, Success: true, Data: data, DurationMS: 5}
 }
 
 // bigData is about 300 KB of JSON with characters that JSON escaping grows.

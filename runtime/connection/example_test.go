@@ -12,8 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/streamer-go/streamer/runtime/connection"
-	"github.com/streamer-go/streamer/runtime/contract"
-	"github.com/streamer-go/streamer/runtime/streamer"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamertest"
 )
 
@@ -28,7 +27,7 @@ func ExampleNewManager() {
 	api := connection.NewAPIClient(cfg, "https://abc123.execute-api.eu-west-1.amazonaws.com/prod")
 	var conns connection.Deleter // your store.ConnectionStore
 	mgr := connection.NewManager(conns, api, connection.Options{})
-	_ = mgr.Send(ctx, "conn-1", &streamer.ProgressMessage{Type: streamer.TypeProgress, RequestID: "r-1", Percentage: 50})
+	_ = mgr.Send(ctx, "conn-1", &protocol.ProgressMessage{Type: protocol.TypeProgress, RequestID: "r-1", Percentage: 50})
 }
 
 // A result over API Gateway's 128 KiB limit goes out in ordered parts; the client puts
@@ -40,14 +39,14 @@ func ExampleManager_Send() {
 	mgr := connection.NewManager(nil, api.Client(), connection.Options{BaseDelay: time.Millisecond})
 
 	data, _ := json.Marshal(map[string]string{"report": strings.Repeat("row;", 75_000)}) // 300 KB
-	err := mgr.Send(context.Background(), "conn-1", &streamer.ResultMessage{Type: streamer.TypeResult, RequestID: "r-1", Success: true, Data: data})
+	err := mgr.Send(context.Background(), "conn-1", &protocol.ResultMessage{Type: protocol.TypeResult, RequestID: "r-1", Success: true, Data: data})
 	fmt.Println(err)
 
-	var parts streamer.Reassembler
+	var parts protocol.Reassembler
 	for _, m := range api.GetMessages("conn-1") {
-		var part streamer.ResultMessage
+		var part protocol.ResultMessage
 		_ = m.Decode(&part)
-		fmt.Println("part", part.Part.Index, "of", part.Part.Count, "fits:", len(m.JSON) <= contract.MaxMessageBytes)
+		fmt.Println("part", part.Part.Index, "of", part.Part.Count, "fits:", len(m.JSON) <= protocol.MaxMessageBytes)
 		if whole, done, _ := parts.Add(part); done {
 			fmt.Println("reassembled:", string(whole.Data) == string(data))
 		}

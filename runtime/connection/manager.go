@@ -14,8 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
-	"github.com/streamer-go/streamer/runtime/contract"
-	"github.com/streamer-go/streamer/runtime/streamer"
+	"github.com/streamer-go/streamer/runtime/protocol"
 )
 
 // Options tunes a Manager. Every zero field takes its default.
@@ -31,7 +30,7 @@ type Options struct {
 	// Concurrency bounds the connections Broadcast sends to at once. Default 10.
 	Concurrency int
 	// MaxMessageBytes is the message limit: larger result messages are split, anything
-	// else larger is refused with ErrPayloadTooLarge. Default contract.MaxMessageBytes
+	// else larger is refused with ErrPayloadTooLarge. Default protocol.MaxMessageBytes
 	// (128 KiB, API Gateway's hard limit).
 	MaxMessageBytes int
 }
@@ -49,7 +48,7 @@ func (o Options) withDefaults() Options {
 	o.BaseDelay = cmp.Or(o.BaseDelay, DefaultBaseDelay)
 	o.MaxDelay = max(cmp.Or(o.MaxDelay, DefaultMaxDelay), o.BaseDelay)
 	o.Concurrency = max(cmp.Or(o.Concurrency, DefaultConcurrency), 1)
-	o.MaxMessageBytes = cmp.Or(o.MaxMessageBytes, contract.MaxMessageBytes)
+	o.MaxMessageBytes = cmp.Or(o.MaxMessageBytes, protocol.MaxMessageBytes)
 	return o
 }
 
@@ -69,8 +68,8 @@ func NewManager(conns Deleter, api API, opts Options) *Manager {
 }
 
 // Send delivers message to one connection: JSON-encoded, or as it is for []byte and
-// json.RawMessage. A result message over the limit (a streamer.ResultMessage, or JSON of
-// type result) goes as ordered parts made by streamer.SplitResult; any other message over
+// json.RawMessage. A result message over the limit (a protocol.ResultMessage, or JSON of
+// type result) goes as ordered parts made by protocol.SplitResult; any other message over
 // the limit is refused with ErrPayloadTooLarge. A gone connection's record
 // is deleted and ErrGone returned; throttling and server errors are retried within ctx.
 func (m *Manager) Send(ctx context.Context, connectionID string, message any) error {
@@ -175,7 +174,7 @@ func (m *Manager) encode(message any) ([][]byte, error) {
 	if result == nil {
 		return nil, fmt.Errorf("%w: %d bytes (limit %d)", ErrPayloadTooLarge, len(data), m.opts.MaxMessageBytes)
 	}
-	parts, err := streamer.SplitResult(result, m.opts.MaxMessageBytes)
+	parts, err := protocol.SplitResult(result, m.opts.MaxMessageBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %d bytes cannot be split: %w", ErrPayloadTooLarge, len(data), err)
 	}
@@ -184,16 +183,16 @@ func (m *Manager) encode(message any) ([][]byte, error) {
 }
 
 // asResult returns message as a result message that can be split, or nil: a
-// streamer.ResultMessage (or pointer), or JSON (data) of type result that is not a part.
-func asResult(message any, data []byte) *streamer.ResultMessage {
+// protocol.ResultMessage (or pointer), or JSON (data) of type result that is not a part.
+func asResult(message any, data []byte) *protocol.ResultMessage {
 	switch v := message.(type) {
-	case *streamer.ResultMessage:
+	case *protocol.ResultMessage:
 		return v
-	case streamer.ResultMessage:
+	case protocol.ResultMessage:
 		return &v
 	case []byte, json.RawMessage:
-		var r streamer.ResultMessage
-		if json.Unmarshal(data, &r) == nil && r.Type == streamer.TypeResult && r.Part == nil {
+		var r protocol.ResultMessage
+		if json.Unmarshal(data, &r) == nil && r.Type == protocol.TypeResult && r.Part == nil {
 			return &r
 		}
 	}

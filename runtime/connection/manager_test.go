@@ -12,10 +12,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/connection"
-	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/store"
 	"github.com/streamer-go/streamer/runtime/store/memstore"
-	"github.com/streamer-go/streamer/runtime/streamer"
 	"github.com/streamer-go/streamer/runtime/streamertest"
 )
 
@@ -57,14 +56,14 @@ func TestSendDeliversJSON(t *testing.T) {
 	b.connect(t, "c1")
 	ctx := t.Context()
 
-	msg := &streamer.ProgressMessage{Type: streamer.TypeProgress, RequestID: "r1", Percentage: 42.5, Message: "half"}
+	msg := &protocol.ProgressMessage{Type: protocol.TypeProgress, RequestID: "r1", Percentage: 42.5, Message: "half"}
 	require.NoError(t, b.mgr.Send(ctx, "c1", msg))
 	require.NoError(t, b.mgr.Send(ctx, "c1", []byte(`{"type":"pong"}`)))
 	require.NoError(t, b.mgr.Send(ctx, "c1", json.RawMessage(`{"type":"ack","request_id":"r2"}`)))
 
 	got := b.gw.GetMessages("c1")
 	require.Len(t, got, 3)
-	var p streamer.ProgressMessage
+	var p protocol.ProgressMessage
 	require.NoError(t, got[0].Decode(&p))
 	require.Equal(t, 42.5, p.Percentage)
 	require.Equal(t, "r1", got[0].RequestID)
@@ -171,7 +170,7 @@ func TestSendRefusals(t *testing.T) {
 	require.Equal(t, 2, b.gw.Attempts("c1"))
 
 	// Oversized messages that are not results never leave.
-	big := strings.Repeat("x", contract.MaxMessageBytes)
+	big := strings.Repeat("x", protocol.MaxMessageBytes)
 	require.ErrorIs(t, b.mgr.Send(ctx, "c1", map[string]string{"type": "progress", "message": big}), connection.ErrPayloadTooLarge)
 	require.ErrorIs(t, b.mgr.Send(ctx, "c1", []byte(`"`+big+`"`)), connection.ErrPayloadTooLarge)
 	require.Equal(t, 2, b.gw.Attempts("c1"))
@@ -195,7 +194,7 @@ func TestSendSplitsLargeResult(t *testing.T) {
 	data, err := json.Marshal(map[string]any{"rows": rows})
 	require.NoError(t, err)
 	require.Greater(t, len(data), 300*1024)
-	msg := &streamer.ResultMessage{Type: streamer.TypeResult, RequestID: "r1", Action: "process_data", Success: true, Data: data, DurationMS: 12}
+	msg := &protocol.ResultMessage{Type: protocol.TypeResult, RequestID: "r1", Action: "process_data", Success: true, Data: data, DurationMS: 12}
 	require.NoError(t, b.mgr.Send(t.Context(), "c1", msg))
 	got := b.gw.GetMessages("c1")
 	requireReassembles(t, got, data)
@@ -216,11 +215,11 @@ func TestSendSplitsLargeResult(t *testing.T) {
 func requireReassembles(t *testing.T, got []streamertest.Message, data []byte) {
 	t.Helper()
 	require.GreaterOrEqual(t, len(got), 3)
-	var r streamer.Reassembler
-	var whole *streamer.ResultMessage
+	var r protocol.Reassembler
+	var whole *protocol.ResultMessage
 	for i, m := range got {
-		require.LessOrEqual(t, len(m.JSON), contract.MaxMessageBytes)
-		var part streamer.ResultMessage
+		require.LessOrEqual(t, len(m.JSON), protocol.MaxMessageBytes)
+		var part protocol.ResultMessage
 		require.NoError(t, m.Decode(&part))
 		require.Equal(t, i, part.Part.Index, "parts arrive in order")
 		res, done, err := r.Add(part)
@@ -336,7 +335,7 @@ func BenchmarkSend(b *testing.B) {
 	gw := streamertest.NewTestableAPIGatewayClient(b)
 	gw.AddConnection("c1", nil)
 	mgr := connection.NewManager(nil, gw.Client(), connection.Options{})
-	msg := &streamer.ProgressMessage{Type: streamer.TypeProgress, RequestID: "r1", Percentage: 50, Message: "half"}
+	msg := &protocol.ProgressMessage{Type: protocol.TypeProgress, RequestID: "r1", Percentage: 50, Message: "half"}
 	for b.Loop() {
 		if err := mgr.Send(b.Context(), "c1", msg); err != nil {
 			b.Fatal(err)

@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/streamer-go/streamer/runtime/connection"
 	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/progress"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/store"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
@@ -23,7 +23,6 @@ var (
 	errCancelRequested = errors.New("executor: cancel requested")
 	errOutOfTime       = errors.New("executor: worker out of time")
 	errLeaseLost       = errors.New("executor: lease lost")
-	errPanicked        = errors.New("executor: handler panicked")
 )
 
 // attempt is the run of one claimed request by one invocation.
@@ -83,10 +82,9 @@ func (a *attempt) run() error {
 		stop := time.AfterFunc(time.Until(a.stopAt), func() { a.cancel(errOutOfTime) })
 		defer stop.Stop()
 	}
-	h, ok := a.w.registry.Lookup(a.req.Action)
-	switch {
+	switch _, ok := a.w.registry.Lookup(a.req.Action); {
 	case !ok:
-		return a.fail(streamer.NewErrorf(streamer.ErrCodeInvalidAction, "unknown action %q", a.req.Action))
+		return a.fail(streamer.UnknownAction(a.req.Action))
 	case a.req.CancelRequested:
 		return a.cancelled()
 	}
@@ -95,7 +93,7 @@ func (a *attempt) run() error {
 		_ = a.c.Report(a.req.Progress, a.req.ProgressMessage)
 	}
 	stopKeeper := a.keepLease()
-	out := a.execute(h)
+	out := a.execute()
 	stopKeeper()
 	return a.settle(out)
 }
@@ -103,14 +101,11 @@ func (a *attempt) run() error {
 // execute runs the handler through the registry's middleware on its own goroutine, so
 // that a handler that ignores its cancelled context cannot keep the worker past its
 // deadline: after a grace period it is abandoned.
-func (a *attempt) execute(h streamer.Handler) outcome {
+func (a *attempt) execute() outcome {
 	rep := &outcomeReporter{ctx: a.final, c: a.c, requestID: a.req.ClientID, log: a.log}
-	process := a.w.registry.Wrap(a.req.Action, func(ctx context.Context, r *streamer.Request) (*streamer.Result, error) {
-		if hp, ok := h.(streamer.HandlerWithProgress); ok {
-			return hp.ProcessWithProgress(ctx, r, rep)
-		}
-		return h.Process(ctx, r)
-	})
+	process := streamer.Chain(func(ctx context.Context, r *streamer.Request) (*streamer.Result, error) {
+		return a.w.registry.Run(ctx, r, rep)
+	}, a.w.cfg.Middleware...)
 	req := &streamer.Request{
 		ID:           a.req.ClientID,
 		ConnectionID: a.req.ConnectionID,
@@ -126,9 +121,12 @@ func (a *attempt) execute(h streamer.Handler) outcome {
 	go func() {
 		var o outcome
 		defer func() {
-			if p := recover(); p != nil {
-				a.log.Error("executor: handler panicked", slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
-				o = outcome{err: fmt.Errorf("%w: %v", errPanicked, p)}
+			if p := recover(); p != nil { // in middleware: the registry turns handler panics into errors
+				o = outcome{err: streamer.Recovered(p)}
+			}
+			var panicked *streamer.PanicError
+			if errors.As(o.err, &panicked) {
+				a.log.Error("executor: handler panicked", slog.Any("panic", panicked.Value), slog.String("stack", string(panicked.Stack)))
 			}
 			o.elapsed = time.Since(start)
 			done <- o
@@ -197,8 +195,8 @@ func (a *attempt) complete(o outcome) error {
 	if len(data) > contract.MaxItemBytes {
 		return a.fail(tooLarge(len(data)))
 	}
-	msg := &streamer.ResultMessage{
-		Type:       streamer.TypeResult,
+	msg := &protocol.ResultMessage{
+		Type:       protocol.TypeResult,
 		RequestID:  a.req.ClientID,
 		Action:     a.req.Action,
 		Success:    true,
@@ -231,7 +229,7 @@ func (a *attempt) fail(e *streamer.Error) error {
 // terminate ends the request with status (FAILED or CANCELLED) and the error e.
 func (a *attempt) terminate(status store.RequestStatus, e *streamer.Error) error {
 	wire := a.wireError(e)
-	return a.finish(status, nil, a.errorJSON(wire), &streamer.ErrorMessage{Type: streamer.TypeError, RequestID: a.req.ClientID, Error: wire})
+	return a.finish(status, nil, a.errorJSON(wire), &protocol.ErrorMessage{Type: protocol.TypeError, RequestID: a.req.ClientID, Error: wire})
 }
 
 // retryOrFail hands the request back for another attempt while attempts remain, and

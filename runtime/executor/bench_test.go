@@ -25,18 +25,17 @@ func (s *countingSender) Send(context.Context, string, any) error {
 func BenchmarkWorkerHandle(b *testing.B) {
 	s := memstore.New(memstore.Options{FeedMaxRecords: 1 << 24})
 	sender := &countingSender{}
-	router := streamer.NewRouter(s.Requests(), sender)
-	router.SetLogger(quietLogger())
+	reg := streamer.NewRegistry()
 	h := &testHandler{fn: func(_ context.Context, _ int, _ *streamer.Request, rep streamer.Reporter) (*streamer.Result, error) {
 		for i := range 10 {
 			_ = rep.Report(float64(i*10), "working")
 		}
 		return &streamer.Result{Data: map[string]any{"ok": true}}, nil
 	}}
-	if err := router.Handle("job", h); err != nil {
+	if err := reg.Handle("job", h); err != nil {
 		b.Fatal(err)
 	}
-	w, err := executor.NewWorker(s.Requests(), router, sender, executor.Config{Logger: quietLogger()})
+	w, err := executor.NewWorker(s.Requests(), reg, sender, executor.Config{Logger: quietLogger()})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
 // Default values of Config and ProcessorConfig.
@@ -45,6 +46,9 @@ type Config struct {
 	// the lease and notices cancellation and a resumed client).
 	// Default contract.PersistInterval (1 s).
 	PersistInterval time.Duration
+	// Middleware runs outside the registry's own middleware around every run (package
+	// lambdas puts its logging and metrics here). Default none.
+	Middleware []streamer.Middleware
 	// Logger receives the worker's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock of the timestamps written to the store (claim time, lease ends).

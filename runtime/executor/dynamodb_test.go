@@ -164,9 +164,8 @@ func TestWorkerOnDynamoDB(t *testing.T) {
 
 	b := &bundle{queue: queue}
 	b.sender = &recordingSender{queue: queue, terminals: make(chan wire, 10), gone: map[string]bool{}}
-	b.router = streamer.NewRouter(queue, b.sender)
-	b.router.SetLogger(quietLogger())
-	w, err := executor.NewWorker(queue, b.router, b.sender, fastConfig())
+	b.reg = streamer.NewRegistry()
+	w, err := executor.NewWorker(queue, b.reg, b.sender, fastConfig())
 	require.NoError(t, err)
 	b.worker = w
 	h := b.register(t, "job", func(_ context.Context, run int, _ *streamer.Request, rep streamer.Reporter) (*streamer.Result, error) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/streamer-go/streamer/runtime/connection"
 	"github.com/streamer-go/streamer/runtime/executor"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/store"
 	"github.com/streamer-go/streamer/runtime/store/memstore"
 	"github.com/streamer-go/streamer/runtime/streamer"
@@ -43,7 +44,7 @@ type wire struct {
 	StoredStatus store.RequestStatus
 }
 
-func (w wire) terminal() bool { return w.Type == streamer.TypeResult || w.Type == streamer.TypeError }
+func (w wire) terminal() bool { return w.Type == protocol.TypeResult || w.Type == protocol.TypeError }
 
 // recordingSender is the Sender of the tests: it records every message as JSON, answers
 // errGone for connections marked gone, and reports each terminal message on terminals.
@@ -148,7 +149,7 @@ func requireOneTerminalLast(t *testing.T, msgs []wire) wire {
 			require.True(t, m.terminal(), "last message is %s, want a terminal one", m.Type)
 			return m
 		}
-		require.Equal(t, streamer.TypeProgress, m.Type, "message %d of %d: %s", i, len(msgs), m.Raw)
+		require.Equal(t, protocol.TypeProgress, m.Type, "message %d of %d: %s", i, len(msgs), m.Raw)
 		require.GreaterOrEqual(t, m.Percentage, last, "progress went down")
 		last = m.Percentage
 	}
@@ -175,7 +176,7 @@ func (h *testHandler) ProcessWithProgress(ctx context.Context, req *streamer.Req
 type bundle struct {
 	store  *memstore.Store
 	queue  *store.Queue
-	router *streamer.DefaultRouter
+	reg    *streamer.Registry
 	sender *recordingSender
 	worker *executor.Worker
 }
@@ -197,9 +198,8 @@ func setup(t *testing.T, cfg executor.Config) *bundle {
 	s := memstore.New(memstore.Options{})
 	b := &bundle{store: s, queue: s.Requests()}
 	b.sender = &recordingSender{queue: b.queue, terminals: make(chan wire, 100), gone: map[string]bool{}}
-	b.router = streamer.NewRouter(b.queue, b.sender)
-	b.router.SetLogger(quietLogger())
-	w, err := executor.NewWorker(b.queue, b.router, b.sender, cfg)
+	b.reg = streamer.NewRegistry()
+	w, err := executor.NewWorker(b.queue, b.reg, b.sender, cfg)
 	require.NoError(t, err)
 	b.worker = w
 	return b
@@ -209,7 +209,7 @@ func setup(t *testing.T, cfg executor.Config) *bundle {
 func (b *bundle) register(t *testing.T, action string, fn func(ctx context.Context, run int, req *streamer.Request, rep streamer.Reporter) (*streamer.Result, error)) *testHandler {
 	t.Helper()
 	h := &testHandler{fn: fn}
-	require.NoError(t, b.router.Handle(action, h))
+	require.NoError(t, b.reg.Handle(action, h))
 	return h
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/executor"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/store"
 	"github.com/streamer-go/streamer/runtime/store/memstore"
 	"github.com/streamer-go/streamer/runtime/streamer"
@@ -104,7 +105,7 @@ func TestStreamRetriesUntilSuccess(t *testing.T) {
 	id := b.enqueue(t, "flaky", "flaky", 3)
 
 	term := b.sender.awaitTerminal(t)
-	require.Equal(t, streamer.TypeResult, term.Type)
+	require.Equal(t, protocol.TypeResult, term.Type)
 	require.JSONEq(t, `3`, string(term.Data))
 	require.Equal(t, store.StatusCompleted, b.get(t, id).Status)
 	require.EqualValues(t, 3, h.runs.Load())

@@ -23,12 +23,11 @@ type Queue interface {
 	Release(ctx context.Context, requestID, owner string, errJSON json.RawMessage) (*store.AsyncRequest, error)
 }
 
-// Registry finds the handler of an action and wraps a run in the middleware chain, so
-// async runs see the same middleware as synchronous ones. *streamer.DefaultRouter
-// implements it.
+// Registry finds the handler of an action and runs it through the middleware, so async
+// runs see the same middleware as synchronous ones. *streamer.Registry implements it.
 type Registry interface {
 	Lookup(action string) (streamer.Handler, bool)
-	Wrap(action string, f streamer.ProcessFunc) streamer.ProcessFunc
+	Run(ctx context.Context, req *streamer.Request, reporter streamer.Reporter) (*streamer.Result, error)
 }
 
 // Sender pushes one message to one connection; connection.ConnectionManager implements
@@ -37,7 +36,7 @@ type Sender = progress.Sender
 
 var (
 	_ Queue    = store.RequestQueue(nil)
-	_ Registry = (*streamer.DefaultRouter)(nil)
+	_ Registry = (*streamer.Registry)(nil)
 )
 
 // ErrInvalidEvent is returned by Worker.Handle for an event without a request id.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/streamer-go/streamer/runtime/executor"
 	"github.com/streamer-go/streamer/runtime/progress"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/store"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
@@ -40,7 +41,7 @@ func TestWorkerCompletesAfterProgress(t *testing.T) {
 	require.Equal(t, 100.0, r.Progress)
 	msgs := b.sender.messages("r-1")
 	term := requireOneTerminalLast(t, msgs)
-	require.Equal(t, streamer.TypeResult, term.Type)
+	require.Equal(t, protocol.TypeResult, term.Type)
 	require.True(t, term.Success)
 	require.JSONEq(t, `{"answer":42}`, string(term.Data))
 	require.Contains(t, string(term.Raw), `"action":"report"`)
@@ -76,12 +77,12 @@ func TestWorkerReporterCompleteAndFailDoNotSend(t *testing.T) {
 	require.NoError(t, b.worker.Handle(t.Context(), executor.WorkerEvent{RequestID: failID}))
 
 	ok := requireOneTerminalLast(t, b.sender.messages("ok"))
-	require.Equal(t, streamer.TypeResult, ok.Type)
+	require.Equal(t, protocol.TypeResult, ok.Type)
 	require.JSONEq(t, `{"ok":true}`, string(ok.Data))
 	require.Equal(t, store.StatusCompleted, ok.StoredStatus)
 
 	bad := requireOneTerminalLast(t, b.sender.messages("bad"))
-	require.Equal(t, streamer.TypeError, bad.Type)
+	require.Equal(t, protocol.TypeError, bad.Type)
 	require.Equal(t, streamer.ErrCodeValidation, bad.Error.Code)
 	require.Equal(t, store.StatusFailed, bad.StoredStatus)
 	r := b.get(t, failID)
@@ -181,7 +182,7 @@ func TestWorkerCancelledWhileRunning(t *testing.T) {
 	require.Equal(t, store.StatusCancelled, r.Status)
 	require.Equal(t, streamer.ErrCodeCancelled, storedError(t, r).Code)
 	term := requireOneTerminalLast(t, b.sender.messages("r-cancel"))
-	require.Equal(t, streamer.TypeError, term.Type)
+	require.Equal(t, protocol.TypeError, term.Type)
 	require.Equal(t, streamer.ErrCodeCancelled, term.Error.Code)
 	require.False(t, term.Error.Retryable())
 }
@@ -345,13 +346,13 @@ func TestWorkerRunsPlainHandlerThroughMiddleware(t *testing.T) {
 	t.Parallel()
 	b := setup(t, fastConfig())
 	var seen atomic.Value
-	b.router.Use(func(next streamer.ProcessFunc) streamer.ProcessFunc {
+	b.reg.Use(func(next streamer.ProcessFunc) streamer.ProcessFunc {
 		return func(ctx context.Context, req *streamer.Request) (*streamer.Result, error) {
 			seen.Store(req.Action)
 			return next(ctx, req)
 		}
 	})
-	require.NoError(t, b.router.Handle("plain", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
+	require.NoError(t, b.reg.Handle("plain", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
 		return &streamer.Result{Data: []int{1, 2, 3}}, nil
 	})))
 	id := b.enqueue(t, "r-plain", "plain", 0)
@@ -369,9 +370,9 @@ func TestWorkerRejectsBadInput(t *testing.T) {
 	require.ErrorIs(t, b.worker.Handle(t.Context(), executor.WorkerEvent{}), executor.ErrInvalidEvent)
 	require.NoError(t, b.worker.Handle(t.Context(), executor.WorkerEvent{RequestID: "t#u#missing"}), "a missing request needs nothing")
 
-	_, err := executor.NewWorker(b.queue, b.router, b.sender, executor.Config{Lease: -time.Second})
+	_, err := executor.NewWorker(b.queue, b.reg, b.sender, executor.Config{Lease: -time.Second})
 	require.ErrorIs(t, err, executor.ErrInvalidConfig)
-	_, err = executor.NewWorker(nil, b.router, b.sender, executor.Config{})
+	_, err = executor.NewWorker(nil, b.reg, b.sender, executor.Config{})
 	require.ErrorIs(t, err, executor.ErrInvalidConfig)
 }
 

@@ -14,6 +14,8 @@ import (
 	"github.com/streamer-go/streamer/runtime/connection"
 	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/executor"
+	"github.com/streamer-go/streamer/runtime/middleware"
+	"github.com/streamer-go/streamer/runtime/router"
 	"github.com/streamer-go/streamer/runtime/store"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
@@ -69,32 +71,24 @@ func WithProcessorConfig(c executor.ProcessorConfig) Option {
 	return func(s *settings) { s.processor = c }
 }
 
-// App collects the application's actions and middleware and builds the Lambda handlers
-// from them. Register everything before calling Functions, Handler or Start.
+// App is an application's Registry of actions and middleware, with the settings of its
+// functions; it builds every Lambda handler over that one Registry. Register everything
+// before calling Functions, Handler or Start.
 type App struct {
-	mu         sync.Mutex
-	settings   settings
-	check      *streamer.DefaultRouter // validates registrations as they come
-	actions    []registration
-	middleware []streamer.Middleware
-	router     *streamer.DefaultRouter // the router of the last build
-}
-
-// registration is one Handle call, replayed on every router the App builds.
-type registration struct {
-	action  string
-	handler streamer.Handler
+	registry *streamer.Registry
+	mu       sync.Mutex
+	settings settings
 }
 
 // New returns an App with no actions.
 func New(opts ...Option) *App {
 	a := &App{
+		registry: streamer.NewRegistry(),
 		settings: settings{
 			asyncThreshold: contract.DefaultAsyncThreshold,
 			syncBudget:     contract.DefaultSyncBudget,
 			maxAttempts:    contract.DefaultMaxAttempts,
 		},
-		check: streamer.NewRouter(nil, nil),
 	}
 	a.configure(opts...)
 	return a
@@ -108,34 +102,21 @@ func (a *App) configure(opts ...Option) {
 	}
 }
 
-// Handle registers h under action. The router's rules apply at once: empty, reserved
+// Handle registers h under action in the App's Registry: a typed action
+// (streamer.Sync, streamer.Async) or any streamer.Handler. Empty, reserved
 // ("streamer.") and duplicate names are refused.
 func (a *App) Handle(action string, h streamer.Handler) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if err := a.check.Handle(action, h); err != nil {
-		return err
-	}
-	a.actions = append(a.actions, registration{action: action, handler: h})
-	return nil
+	return a.registry.Handle(action, h)
 }
 
 // Use adds middleware around every action, synchronous and asynchronous runs alike. The
 // App's own logging and metrics middleware run outside it.
 func (a *App) Use(mw ...streamer.Middleware) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.middleware = append(a.middleware, mw...)
+	a.registry.Use(mw...)
 }
 
-// Router returns the router of the most recent Functions, Handler or Start build, or nil
-// before the first: a router needs the store and the connection manager, which only the
-// build provides.
-func (a *App) Router() *streamer.DefaultRouter {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.router
-}
+// Registry returns the App's Registry: the actions and middleware every function runs.
+func (a *App) Registry() *streamer.Registry { return a.registry }
 
 // Deps are the dependencies of the functions. Each function needs only some of them (see
 // Handler); Functions needs all the required ones.
@@ -155,7 +136,7 @@ type Deps struct {
 	// Logger receives every function's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Metrics records one observation per handler run. Default: none.
-	Metrics streamer.MetricsRecorder
+	Metrics middleware.Recorder
 	// CallbackURL is the @connections endpoint stored on connection records. Default:
 	// https://{domainName}/{stage} of the $connect event.
 	CallbackURL string
@@ -193,16 +174,12 @@ type Functions struct {
 // Functions builds every function over deps, which must hold every required dependency.
 func (a *App) Functions(deps Deps) (*Functions, error) {
 	deps = deps.withDefaults()
-	router, routerErr := a.buildRouter(deps)
+	router, routerErr := a.routerFunc(deps)
 	authorizer, authErr := authorizerFunc(deps)
 	connect, connectErr := connectFunc(deps)
 	disconnect, disconnectErr := disconnectFunc(deps)
 	processor, processorErr := a.processorFunc(deps)
-	var worker func(context.Context, executor.WorkerEvent) error
-	workerErr := routerErr
-	if routerErr == nil {
-		worker, workerErr = a.workerFunc(deps, router)
-	}
+	worker, workerErr := a.workerFunc(deps)
 	if err := errors.Join(authErr, connectErr, disconnectErr, routerErr, processorErr, workerErr); err != nil {
 		return nil, err
 	}
@@ -210,7 +187,7 @@ func (a *App) Functions(deps Deps) (*Functions, error) {
 		Authorizer: authorizer,
 		Connect:    connect,
 		Disconnect: disconnect,
-		Router:     router.Route,
+		Router:     router,
 		Processor:  processor,
 		Worker:     worker,
 	}, nil
@@ -229,56 +206,52 @@ func (a *App) Handler(role string, deps Deps) (any, error) {
 	case contract.RoleDisconnect:
 		return disconnectFunc(deps)
 	case contract.RoleRouter:
-		r, err := a.buildRouter(deps)
-		if err != nil {
-			return nil, err
-		}
-		return r.Route, nil
+		return a.routerFunc(deps)
 	case contract.RoleProcessor:
 		return a.processorFunc(deps)
 	case contract.RoleWorker:
-		r, err := a.buildRouter(deps)
-		if err != nil {
-			return nil, err
-		}
-		return a.workerFunc(deps, r)
+		return a.workerFunc(deps)
 	default:
 		return nil, fmt.Errorf("%w %q (want one of %v)", ErrUnknownRole, role, contract.Roles)
 	}
 }
 
-// buildRouter builds a router over deps with the App's settings, middleware and actions.
-func (a *App) buildRouter(deps Deps) (*streamer.DefaultRouter, error) {
+// observability is the middleware the App puts around every run, outside the
+// registry's: one log line per run, and one metric when deps has a recorder.
+func observability(deps Deps) []streamer.Middleware {
+	mw := []streamer.Middleware{middleware.Logging(deps.Logger)}
+	if deps.Metrics != nil {
+		mw = append(mw, middleware.Metrics(deps.Metrics))
+	}
+	return mw
+}
+
+func (a *App) routerFunc(deps Deps) (func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error), error) {
 	if deps.Requests == nil || deps.Sender == nil {
 		return nil, fmt.Errorf("%w: the router needs Requests and Sender", ErrMissingDependency)
 	}
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	r := streamer.NewRouter(deps.Requests, deps.Sender)
-	r.SetLogger(deps.Logger)
-	r.SetAsyncThreshold(a.settings.asyncThreshold)
-	r.SetSyncBudget(a.settings.syncBudget)
-	r.SetMaxAttempts(a.settings.maxAttempts)
-	r.Use(streamer.LoggingMiddleware(deps.Logger))
-	if deps.Metrics != nil {
-		r.Use(streamer.MetricsMiddleware(deps.Metrics))
+	opts := router.Options{
+		AsyncThreshold: a.settings.asyncThreshold,
+		SyncBudget:     a.settings.syncBudget,
+		MaxAttempts:    a.settings.maxAttempts,
+		Middleware:     observability(deps),
+		Logger:         deps.Logger,
 	}
-	r.Use(a.middleware...)
-	for _, reg := range a.actions {
-		if err := r.Handle(reg.action, reg.handler); err != nil {
-			return nil, err // cannot happen: a.check accepted the same registrations
-		}
-	}
-	a.router = r
-	return r, nil
+	a.mu.Unlock()
+	return router.New(a.registry, deps.Requests, deps.Sender, opts).Route, nil
 }
 
-func (a *App) workerFunc(deps Deps, r *streamer.DefaultRouter) (func(context.Context, executor.WorkerEvent) error, error) {
+func (a *App) workerFunc(deps Deps) (func(context.Context, executor.WorkerEvent) error, error) {
+	if deps.Requests == nil || deps.Sender == nil {
+		return nil, fmt.Errorf("%w: the worker needs Requests and Sender", ErrMissingDependency)
+	}
 	a.mu.Lock()
 	cfg := a.settings.worker
 	a.mu.Unlock()
 	cfg.Logger = deps.Logger
-	w, err := executor.NewWorker(deps.Requests, r, deps.Sender, cfg)
+	cfg.Middleware = observability(deps)
+	w, err := executor.NewWorker(deps.Requests, a.registry, deps.Sender, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("lambdas: worker: %w", err)
 	}

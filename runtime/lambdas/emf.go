@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/streamer-go/streamer/runtime/streamer"
+	"github.com/streamer-go/streamer/runtime/middleware"
 )
 
 // DefaultMetricsNamespace is the CloudWatch namespace of the embedded metrics.
@@ -25,7 +25,7 @@ type EMF struct {
 	w  io.Writer
 }
 
-var _ streamer.MetricsRecorder = (*EMF)(nil)
+var _ middleware.Recorder = (*EMF)(nil)
 
 // NewEMF returns an EMF recorder writing to w under namespace (default
 // DefaultMetricsNamespace).

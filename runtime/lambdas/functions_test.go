@@ -23,6 +23,7 @@ import (
 	"github.com/streamer-go/streamer/runtime/executor"
 	"github.com/streamer-go/streamer/runtime/internal/logtest"
 	"github.com/streamer-go/streamer/runtime/lambdas"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/store"
 	"github.com/streamer-go/streamer/runtime/store/memstore"
 	"github.com/streamer-go/streamer/runtime/streamer"
@@ -80,7 +81,7 @@ func setup(t *testing.T) *bundle {
 		return &streamer.Result{Success: true, Data: json.RawMessage(req.Payload)}, nil
 	})))
 	require.NoError(t, b.app.Handle("slow_report", slowReport{}))
-	require.Nil(t, b.app.Router(), "no router before the build")
+	require.Equal(t, []string{"echo", "slow_report"}, b.app.Registry().Actions())
 
 	invoker := executor.NewGoroutineInvoker(func(ctx context.Context, ev executor.WorkerEvent) error {
 		return b.fns.Worker(ctx, ev)
@@ -98,7 +99,6 @@ func setup(t *testing.T) *bundle {
 		Metrics:     lambdas.NewEMF(b.metrics, "StreamerTest"),
 	})
 	require.NoError(t, err)
-	require.NotNil(t, b.app.Router())
 	return b
 }
 
@@ -159,7 +159,7 @@ func TestFunctionsEndToEnd(t *testing.T) {
 	// $default, synchronous: the reply is the route response.
 	resp, err = b.fns.Router(ctx, websocketEvent(t, "message.json", `{"action":"echo","id":"e-1","payload":{"hello":"world"}}`))
 	require.NoError(t, err)
-	var result streamer.ResultMessage
+	var result protocol.ResultMessage
 	require.NoError(t, json.Unmarshal([]byte(resp.Body), &result))
 	require.Equal(t, "e-1", result.RequestID)
 	require.True(t, result.Success)
@@ -250,9 +250,9 @@ func TestGoneClientResumesWithStatus(t *testing.T) {
 	resume.RequestContext.ConnectionID = "bmV3Q29ubmVjdGlvbg="
 	resp, err = b.fns.Router(ctx, resume)
 	require.NoError(t, err)
-	var status streamer.StatusMessage
+	var status protocol.StatusMessage
 	require.NoError(t, json.Unmarshal([]byte(resp.Body), &status), resp.Body)
-	require.Equal(t, streamer.TypeStatus, status.Type)
+	require.Equal(t, protocol.TypeStatus, status.Type)
 	require.Equal(t, "r-gone", status.RequestID)
 	require.Equal(t, string(store.StatusCompleted), status.Status)
 	require.InDelta(t, 100.0, status.Percentage, 1e-9)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/lambdas"
+	"github.com/streamer-go/streamer/runtime/protocol"
 )
 
 // ErrInvalidConfig is wrapped by the error Start returns for a bad Config.
@@ -86,7 +87,7 @@ type Config struct {
 	// Default: an App with no actions (only the system actions answer).
 	App *lambdas.App
 
-	// MaxMessageBytes is the WebSocket message limit. Default: contract.MaxMessageBytes.
+	// MaxMessageBytes is the WebSocket message limit. Default: protocol.MaxMessageBytes.
 	MaxMessageBytes int
 	// IdleTimeout closes a connection with no client message for this long (1001).
 	// Default: contract.IdleTimeout.
@@ -133,7 +134,7 @@ func (c Config) withDefaults() (Config, error) {
 	c.Region = cmp.Or(c.Region, DefaultRegion)
 	c.Stage = cmp.Or(c.Stage, DefaultStage)
 	c.Shards = cmp.Or(c.Shards, 1)
-	c.MaxMessageBytes = cmp.Or(c.MaxMessageBytes, contract.MaxMessageBytes)
+	c.MaxMessageBytes = cmp.Or(c.MaxMessageBytes, protocol.MaxMessageBytes)
 	c.IdleTimeout = cmp.Or(c.IdleTimeout, contract.IdleTimeout)
 	c.MaxConnectionDuration = cmp.Or(c.MaxConnectionDuration, contract.MaxConnectionDuration)
 	c.IntegrationTimeout = cmp.Or(c.IntegrationTimeout, contract.IntegrationTimeout)

@@ -20,6 +20,7 @@ import (
 	"github.com/streamer-go/streamer/runtime/auth"
 	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/lambdas"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -33,7 +34,7 @@ const (
 	closeGrace = time.Second
 	// drainLimit: a message is read (and answered PAYLOAD_TOO_LARGE) up to this size;
 	// beyond it the connection is closed with 1009, as API Gateway does.
-	drainLimit = 8 * contract.MaxMessageBytes
+	drainLimit = 8 * protocol.MaxMessageBytes
 )
 
 // gatewayMessage is the body API Gateway itself sends when an integration fails.
@@ -370,7 +371,7 @@ func (g *gateway) respond(c *wsConn, requestID string, resp events.APIGatewayPro
 // tooLarge is the reply to a message over the limit: the error the router gives for it
 // (PAYLOAD_TOO_LARGE), with the client's id when the start of the message shows it.
 func tooLarge(prefix []byte, size int64, limit int) []byte {
-	msg := streamer.NewErrorMessage(peekID(prefix), streamer.NewErrorWithDetails(streamer.ErrCodePayloadTooLarge,
+	msg := protocol.NewErrorMessage(peekID(prefix), streamer.NewErrorWithDetails(streamer.ErrCodePayloadTooLarge,
 		"message over the 128 KiB limit", map[string]any{"size_bytes": size, "limit_bytes": limit}))
 	b, _ := json.Marshal(msg) // an ErrorMessage of plain values always marshals
 	return b
@@ -390,7 +391,7 @@ func peekID(prefix []byte) string {
 		}
 		if k, ok := key.(string); ok && k == "id" {
 			v, err := dec.Token()
-			if s, ok := v.(string); ok && err == nil && streamer.ValidID(s) {
+			if s, ok := v.(string); ok && err == nil && protocol.ValidID(s) {
 				return s
 			}
 			return ""

@@ -18,6 +18,7 @@ import (
 
 	"github.com/streamer-go/streamer/runtime/connection"
 	"github.com/streamer-go/streamer/runtime/lambdas"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -80,8 +81,8 @@ func TestIntegrationTimeoutAnswersLikeAPIGateway(t *testing.T) {
 	require.Equal(t, "Endpoint request timed out", body.Message)
 	require.Equal(t, int64(1), st.Metrics().APIGateway.IntegrationTimeouts)
 	// The connection survives.
-	c.call(streamer.ActionPing, "", nil)
-	require.Equal(t, streamer.TypePong, c.next().Type)
+	c.call(protocol.ActionPing, "", nil)
+	require.Equal(t, protocol.TypePong, c.next().Type)
 }
 
 func TestMessagesOverTheDrainLimitCloseWith1009(t *testing.T) {
@@ -98,8 +99,8 @@ func TestConnectionsAPIThroughTheSDK(t *testing.T) {
 	t.Parallel()
 	st := startStack(t, Config{})
 	c := dial(t, st, token(t, st, "alice", "acme"))
-	c.call(streamer.ActionPing, "", nil)
-	require.Equal(t, streamer.TypePong, c.next().Type)
+	c.call(protocol.ActionPing, "", nil)
+	require.Equal(t, protocol.TypePong, c.next().Type)
 	ids := connectionIDs(st)
 	require.Len(t, ids, 1)
 	id := ids[0]
@@ -196,7 +197,7 @@ func TestHTTPEndpoints(t *testing.T) {
 	require.Equal(t, "initech", tok.TenantID)
 	c := dial(t, st, tok.Token)
 	c.call("echo", "m-1", "hi")
-	require.Equal(t, streamer.TypeResult, c.next().Type)
+	require.Equal(t, protocol.TypeResult, c.next().Type)
 
 	code, _ = get("/dev/token?ttl=forever")
 	require.Equal(t, http.StatusBadRequest, code)
@@ -281,7 +282,7 @@ func TestMessagesOfOneConnectionAreRoutedConcurrently(t *testing.T) {
 	close(release)
 	second := c.next()
 	require.Equal(t, "b-1", second.RequestID)
-	require.Equal(t, streamer.TypeResult, second.Type)
+	require.Equal(t, protocol.TypeResult, second.Type)
 }
 
 // TestHandlerIgnoringItsContextIsAnsweredTimeoutAtTheBudget: the router answers TIMEOUT
@@ -294,11 +295,11 @@ func TestHandlerIgnoringItsContextIsAnsweredTimeoutAtTheBudget(t *testing.T) {
 	c := dial(t, st, token(t, st, "alice", "acme"))
 	c.call("block", "b-1", nil)
 	m := c.next()
-	require.Equal(t, streamer.TypeError, m.Type)
+	require.Equal(t, protocol.TypeError, m.Type)
 	require.Equal(t, "b-1", m.RequestID)
 	require.Equal(t, streamer.ErrCodeTimeout, m.Error.Code)
 	close(release)
-	c.call(streamer.ActionPing, "", nil)
-	require.Equal(t, streamer.TypePong, c.next().Type, "nothing but the pong follows the TIMEOUT")
+	c.call(protocol.ActionPing, "", nil)
+	require.Equal(t, protocol.TypePong, c.next().Type, "nothing but the pong follows the TIMEOUT")
 	require.Zero(t, st.Metrics().APIGateway.IntegrationTimeouts)
 }

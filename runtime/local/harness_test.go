@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/lambdas"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -145,7 +146,7 @@ type wire struct {
 	Data       json.RawMessage `json:"data"`
 	Result     json.RawMessage `json:"result"`
 	Error      *streamer.Error `json:"error"`
-	Part       *streamer.Part  `json:"part"`
+	Part       *protocol.Part  `json:"part"`
 	Raw        string          `json:"-"`
 	At         time.Time       `json:"-"`
 }
@@ -156,7 +157,7 @@ func (w wire) terminal() bool {
 	if w.Part != nil {
 		return w.Part.Index == w.Part.Count-1
 	}
-	return w.Type == streamer.TypeResult || w.Type == streamer.TypeError
+	return w.Type == protocol.TypeResult || w.Type == protocol.TypeError
 }
 
 // client is a test WebSocket client; a goroutine reads every message into msgs.
@@ -311,12 +312,12 @@ func token(t *testing.T, st *Stack, user, tenant string) string {
 func checkAsyncOrder(t *testing.T, msgs []wire) {
 	t.Helper()
 	require.NotEmpty(t, msgs)
-	require.Equal(t, streamer.TypeAck, msgs[0].Type, "first message: %s", msgs[0].Raw)
+	require.Equal(t, protocol.TypeAck, msgs[0].Type, "first message: %s", msgs[0].Raw)
 	last := -1.0
 	terminals := 0
 	for i, m := range msgs {
 		switch {
-		case m.Type == streamer.TypeProgress:
+		case m.Type == protocol.TypeProgress:
 			require.Zero(t, terminals, "progress after the terminal message")
 			require.GreaterOrEqual(t, m.Percentage, last, "progress went down at message %d", i)
 			last = m.Percentage

@@ -8,7 +8,7 @@ import (
 
 	"github.com/streamer-go/streamer/runtime/executor"
 	"github.com/streamer-go/streamer/runtime/lambdas"
-	"github.com/streamer-go/streamer/runtime/streamer"
+	"github.com/streamer-go/streamer/runtime/protocol"
 )
 
 // TestInlineProcessing queues two 400 ms jobs together on one shard, with a processor
@@ -39,10 +39,10 @@ func TestInlineProcessing(t *testing.T) {
 			})
 			// The gateway routes each message on its own goroutine: either job may be
 			// queued first.
-			first := msgs[slices.IndexFunc(msgs, func(m wire) bool { return m.Type == streamer.TypeProgress })].RequestID
+			first := msgs[slices.IndexFunc(msgs, func(m wire) bool { return m.Type == protocol.TypeProgress })].RequestID
 			second := map[string]string{"a": "b", "b": "a"}[first]
 			firstDone := slices.IndexFunc(msgs, func(m wire) bool { return m.RequestID == first && m.terminal() })
-			secondStarts := slices.IndexFunc(msgs, func(m wire) bool { return m.RequestID == second && m.Type == streamer.TypeProgress })
+			secondStarts := slices.IndexFunc(msgs, func(m wire) bool { return m.RequestID == second && m.Type == protocol.TypeProgress })
 			require.Positive(t, secondStarts)
 			if inline {
 				require.Greater(t, secondStarts, firstDone, "inline: the second job waits for the first")

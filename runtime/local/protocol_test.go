@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -26,14 +27,14 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 
 		c.call("echo", "e-1", map[string]any{"hello": "world"})
 		m := c.next()
-		require.Equal(t, streamer.TypeResult, m.Type, m.Raw)
+		require.Equal(t, protocol.TypeResult, m.Type, m.Raw)
 		require.Equal(t, "e-1", m.RequestID)
 		require.True(t, m.Success)
 		jsonEq(t, `{"hello":"world"}`, m.Data)
 
 		c.call("echo", "e-2", nil)
 		m = c.next()
-		require.Equal(t, streamer.TypeError, m.Type, m.Raw)
+		require.Equal(t, protocol.TypeError, m.Type, m.Raw)
 		require.Equal(t, "e-2", m.RequestID)
 		require.Equal(t, streamer.ErrCodeValidation, m.Error.Code)
 
@@ -51,7 +52,7 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 		// No id: the server makes one up and says which.
 		c.call("echo", "", "hi")
 		m := c.next()
-		require.Equal(t, streamer.TypeResult, m.Type, m.Raw)
+		require.Equal(t, protocol.TypeResult, m.Type, m.Raw)
 		require.NotEmpty(t, m.RequestID)
 
 		// A result over 128 KB arrives in ordered parts that reassemble to the data: echo
@@ -59,12 +60,12 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 		const envelope = `{"action":"echo","id":"big-result","payload":""}`
 		big := strings.Repeat("z", 128*1024-len(envelope))
 		c.send([]byte(`{"action":"echo","id":"big-result","payload":"` + big + `"}`))
-		var parts streamer.Reassembler
-		var whole *streamer.ResultMessage
+		var parts protocol.Reassembler
+		var whole *protocol.ResultMessage
 		count := 0
 		for whole == nil {
 			m := c.next()
-			var rm streamer.ResultMessage
+			var rm protocol.ResultMessage
 			require.NoError(t, json.Unmarshal([]byte(m.Raw), &rm), m.Raw[:min(len(m.Raw), 200)])
 			require.Equal(t, "big-result", rm.RequestID)
 			require.NotNil(t, rm.Part, "a result this large comes in parts")
@@ -92,12 +93,12 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 		checkAsyncOrder(t, msgs)
 		require.Equal(t, "PENDING", msgs[0].Status)
 		res := msgs[len(msgs)-1]
-		require.Equal(t, streamer.TypeResult, res.Type, res.Raw)
+		require.Equal(t, protocol.TypeResult, res.Type, res.Raw)
 		jsonEq(t, `{"items_processed":10}`, res.Data)
 
 		var progress []wire
 		for _, m := range msgs {
-			if m.Type == streamer.TypeProgress {
+			if m.Type == protocol.TypeProgress {
 				progress = append(progress, m)
 			}
 		}
@@ -112,7 +113,7 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 		// comes back, and nothing else.
 		c.call("process_data", "p-1", map[string]any{"items": 10, "item_ms": 60})
 		again := c.next()
-		require.Equal(t, streamer.TypeStatus, again.Type, again.Raw)
+		require.Equal(t, protocol.TypeStatus, again.Type, again.Raw)
 		require.Equal(t, "p-1", again.RequestID)
 		require.Equal(t, "COMPLETED", again.Status)
 		jsonEq(t, `{"items_processed":10}`, again.Result)
@@ -127,7 +128,7 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 
 		c.send([]byte("this is not json"))
 		m := c.next()
-		require.Equal(t, streamer.TypeError, m.Type, m.Raw)
+		require.Equal(t, protocol.TypeError, m.Type, m.Raw)
 		require.Equal(t, streamer.ErrCodeValidation, m.Error.Code)
 		require.Empty(t, m.RequestID)
 
@@ -153,8 +154,8 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 		require.Empty(t, m.RequestID)
 
 		// Still open.
-		c.call(streamer.ActionPing, "", nil)
-		require.Equal(t, streamer.TypePong, c.next().Type)
+		c.call(protocol.ActionPing, "", nil)
+		require.Equal(t, protocol.TypePong, c.next().Type)
 	})
 
 	t.Run("OversizedFrame", func(t *testing.T) {
@@ -166,7 +167,7 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 		big := strings.Repeat("x", 200*1024)
 		c.send([]byte(`{"id":"big-1","action":"echo","payload":"` + big + `"}`))
 		m := c.next()
-		require.Equal(t, streamer.TypeError, m.Type, m.Raw)
+		require.Equal(t, protocol.TypeError, m.Type, m.Raw)
 		require.Equal(t, streamer.ErrCodePayloadTooLarge, m.Error.Code)
 		require.Equal(t, "big-1", m.RequestID)
 		require.Zero(t, st.Metrics().Sub(before).Lambda["router"].Invocations, "API Gateway refuses it before the integration")
@@ -178,8 +179,8 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 		require.Equal(t, streamer.ErrCodeInvalidAction, m.Error.Code, m.Raw)
 		require.Equal(t, "fit", m.RequestID)
 
-		c.call(streamer.ActionPing, "", nil)
-		require.Equal(t, streamer.TypePong, c.next().Type)
+		c.call(protocol.ActionPing, "", nil)
+		require.Equal(t, protocol.TypePong, c.next().Type)
 	})
 
 	t.Run("BadTokens", func(t *testing.T) {
@@ -205,8 +206,8 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 		// The header works as well as the query string.
 		c, resp, err := tryDial(t, st, "", http.Header{"Authorization": {"Bearer " + token(t, st, "alice", "acme")}})
 		require.NoError(t, err, "%+v", resp)
-		c.call(streamer.ActionPing, "", nil)
-		require.Equal(t, streamer.TypePong, c.next().Type)
+		c.call(protocol.ActionPing, "", nil)
+		require.Equal(t, protocol.TypePong, c.next().Type)
 	})
 
 	t.Run("TenantIsolation", func(t *testing.T) {
@@ -214,35 +215,35 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 		st := newStack(t, Config{})
 		owner := dial(t, st, token(t, st, "alice", "acme"))
 		owner.call("process_data", "shared-id", map[string]any{"items": 8, "item_ms": 100})
-		require.Equal(t, streamer.TypeAck, owner.next().Type)
+		require.Equal(t, protocol.TypeAck, owner.next().Type)
 
 		for name, tok := range map[string]string{
 			"other tenant, same user": token(t, st, "alice", "globex"),
 			"same tenant, other user": token(t, st, "bob", "acme"),
 		} {
 			intruder := dial(t, st, tok)
-			for _, action := range []string{streamer.ActionStatus, streamer.ActionCancel} {
+			for _, action := range []string{protocol.ActionStatus, protocol.ActionCancel} {
 				intruder.call(action, "", map[string]any{"id": "shared-id"})
 				m := intruder.next()
-				require.Equal(t, streamer.TypeError, m.Type, "%s %s: %s", name, action, m.Raw)
+				require.Equal(t, protocol.TypeError, m.Type, "%s %s: %s", name, action, m.Raw)
 				require.Contains(t, []string{streamer.ErrCodeNotFound, streamer.ErrCodeForbidden}, m.Error.Code)
 			}
 			// Claiming the owner's identity in the message changes nothing: identity comes
 			// from the token only.
-			intruder.send(map[string]any{"action": streamer.ActionCancel, "user_id": "alice", "tenant_id": "acme",
+			intruder.send(map[string]any{"action": protocol.ActionCancel, "user_id": "alice", "tenant_id": "acme",
 				"payload": map[string]any{"id": "shared-id", "user_id": "alice", "tenant_id": "acme"}})
 			m := intruder.next()
-			require.Equal(t, streamer.TypeError, m.Type, "%s: %s", name, m.Raw)
+			require.Equal(t, protocol.TypeError, m.Type, "%s: %s", name, m.Raw)
 			require.Contains(t, []string{streamer.ErrCodeNotFound, streamer.ErrCodeForbidden}, m.Error.Code)
 			// The same client id in another tenant is a different request.
 			intruder.call("echo", "shared-id", map[string]any{"mine": true})
-			require.Equal(t, streamer.TypeResult, intruder.next().Type)
+			require.Equal(t, protocol.TypeResult, intruder.next().Type)
 		}
 
 		// Nothing changed for the owner: the request completes.
 		msgs := owner.terminalOf("shared-id")
 		res := msgs[len(msgs)-1]
-		require.Equal(t, streamer.TypeResult, res.Type, res.Raw)
+		require.Equal(t, protocol.TypeResult, res.Type, res.Raw)
 		jsonEq(t, `{"items_processed":8}`, res.Data)
 	})
 
@@ -252,24 +253,24 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 		tok := token(t, st, "alice", "acme")
 		first := dial(t, st, tok)
 		first.call("process_data", "r-1", map[string]any{"items": 30, "item_ms": 100})
-		first.until(func(m wire) bool { return m.Type == streamer.TypeProgress && m.Percentage > 0 })
+		first.until(func(m wire) bool { return m.Type == protocol.TypeProgress && m.Percentage > 0 })
 		require.NoError(t, first.ws.Close())
 
 		second := dial(t, st, tok)
-		second.call(streamer.ActionStatus, "", map[string]any{"id": "r-1"})
+		second.call(protocol.ActionStatus, "", map[string]any{"id": "r-1"})
 		status := second.next()
-		require.Equal(t, streamer.TypeStatus, status.Type, status.Raw)
+		require.Equal(t, protocol.TypeStatus, status.Type, status.Raw)
 		require.Equal(t, "r-1", status.RequestID)
 		require.Contains(t, []string{"PENDING", "PROCESSING"}, status.Status)
 
 		rest := second.terminalOf("r-1")
 		res := rest[len(rest)-1]
-		require.Equal(t, streamer.TypeResult, res.Type, res.Raw)
+		require.Equal(t, protocol.TypeResult, res.Type, res.Raw)
 		jsonEq(t, `{"items_processed":30}`, res.Data)
 		last := status.Percentage
 		progressed := false
 		for _, m := range rest {
-			if m.Type == streamer.TypeProgress {
+			if m.Type == protocol.TypeProgress {
 				require.GreaterOrEqual(t, m.Percentage, last)
 				last, progressed = m.Percentage, true
 			}
@@ -282,19 +283,19 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 		st := newStack(t, Config{})
 		c := dial(t, st, token(t, st, "alice", "acme"))
 		c.call("process_data", "c-1", map[string]any{"items": 100, "item_ms": 100})
-		c.until(func(m wire) bool { return m.Type == streamer.TypeProgress })
-		c.call(streamer.ActionCancel, "", map[string]any{"id": "c-1"})
+		c.until(func(m wire) bool { return m.Type == protocol.TypeProgress })
+		c.call(protocol.ActionCancel, "", map[string]any{"id": "c-1"})
 		msgs := c.terminalOf("c-1")
 		var sawStatus bool
 		for _, m := range msgs {
-			sawStatus = sawStatus || m.Type == streamer.TypeStatus
+			sawStatus = sawStatus || m.Type == protocol.TypeStatus
 		}
 		require.True(t, sawStatus, "cancel answers status")
 		term := msgs[len(msgs)-1]
-		require.Equal(t, streamer.TypeError, term.Type, term.Raw)
+		require.Equal(t, protocol.TypeError, term.Type, term.Raw)
 		require.Equal(t, streamer.ErrCodeCancelled, term.Error.Code)
 
-		c.call(streamer.ActionStatus, "", map[string]any{"id": "c-1"})
+		c.call(protocol.ActionStatus, "", map[string]any{"id": "c-1"})
 		m := c.next()
 		require.Equal(t, "CANCELLED", m.Status, m.Raw)
 
@@ -303,11 +304,11 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 			if id == "c-2" {
 				c.call("process_data", id, map[string]any{"items": 1, "item_ms": 0})
 				done := c.terminalOf(id)
-				require.Equal(t, streamer.TypeResult, done[len(done)-1].Type, done[len(done)-1].Raw)
+				require.Equal(t, protocol.TypeResult, done[len(done)-1].Type, done[len(done)-1].Raw)
 			}
-			c.call(streamer.ActionCancel, "", map[string]any{"id": id})
+			c.call(protocol.ActionCancel, "", map[string]any{"id": id})
 			m := c.next()
-			require.Equal(t, streamer.TypeStatus, m.Type, m.Raw)
+			require.Equal(t, protocol.TypeStatus, m.Type, m.Raw)
 			require.Equal(t, status, m.Status, m.Raw)
 		}
 		c.quiet(300 * time.Millisecond)
@@ -322,8 +323,8 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 		require.NotNil(t, reassemble(t, pushed[1:]), "the pushed result comes in parts")
 
 		// Asked for later, the result comes first as parts, then the status without it.
-		c.call(streamer.ActionStatus, "", map[string]any{"id": "big-1"})
-		msgs := c.until(func(m wire) bool { return m.Type == streamer.TypeStatus })
+		c.call(protocol.ActionStatus, "", map[string]any{"id": "big-1"})
+		msgs := c.until(func(m wire) bool { return m.Type == protocol.TypeStatus })
 		require.Greater(t, len(msgs), 2, "parts, then the status")
 		whole := reassemble(t, msgs[:len(msgs)-1])
 		require.NotNil(t, whole)
@@ -349,10 +350,10 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 		for len(done) < jobs {
 			m := c.next()
 			switch {
-			case m.Type == streamer.TypeProgress && first[m.RequestID].IsZero():
+			case m.Type == protocol.TypeProgress && first[m.RequestID].IsZero():
 				first[m.RequestID] = m.At
 			case m.terminal():
-				require.Equal(t, streamer.TypeResult, m.Type, m.Raw)
+				require.Equal(t, protocol.TypeResult, m.Type, m.Raw)
 				done[m.RequestID] = m.At
 			}
 		}
@@ -395,11 +396,11 @@ func mostAtOnce(from, to map[string]time.Time) int {
 
 // reassemble puts the result parts among msgs back together; nil when they do not
 // make a whole result.
-func reassemble(t *testing.T, msgs []wire) *streamer.ResultMessage {
+func reassemble(t *testing.T, msgs []wire) *protocol.ResultMessage {
 	t.Helper()
-	var parts streamer.Reassembler
+	var parts protocol.Reassembler
 	for _, m := range msgs {
-		var rm streamer.ResultMessage
+		var rm protocol.ResultMessage
 		require.NoError(t, json.Unmarshal([]byte(m.Raw), &rm))
 		if rm.Part == nil {
 			continue

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -160,11 +161,11 @@ func (c *Coalescer) Complete(result map[string]any) (*streamer.Result, error) {
 	if err != nil {
 		encErr := fmt.Errorf("progress: encode result: %w", err)
 		failed := streamer.NewError(streamer.ErrCodeInternalError, "the result could not be encoded")
-		return nil, errors.Join(encErr, c.Finish(c.ctx, streamer.NewErrorMessage(c.requestID, failed)))
+		return nil, errors.Join(encErr, c.Finish(c.ctx, protocol.NewErrorMessage(c.requestID, failed)))
 	}
 	duration := time.Since(c.start)
-	msg := &streamer.ResultMessage{
-		Type:       streamer.TypeResult,
+	msg := &protocol.ResultMessage{
+		Type:       protocol.TypeResult,
 		RequestID:  c.requestID,
 		Action:     c.opts.Action,
 		Success:    true,
@@ -191,7 +192,7 @@ func (c *Coalescer) Fail(err error) error {
 	if wire == nil {
 		wire = streamer.NewError(streamer.ErrCodeInternalError, "internal error")
 	}
-	return c.Finish(c.ctx, streamer.NewErrorMessage(c.requestID, wire))
+	return c.Finish(c.ctx, protocol.NewErrorMessage(c.requestID, wire))
 }
 
 // Finish flushes pending progress, then sends terminal (any message the Sender accepts)
@@ -322,8 +323,8 @@ func (c *Coalescer) sendPending(ctx context.Context, terminal bool) (uint64, err
 	c.nextPush = time.Now().Add(c.opts.Interval)
 	c.mu.Unlock()
 
-	msg := &streamer.ProgressMessage{
-		Type:       streamer.TypeProgress,
+	msg := &protocol.ProgressMessage{
+		Type:       protocol.TypeProgress,
 		RequestID:  u.RequestID,
 		Percentage: u.Percentage,
 		Message:    u.Message,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/progress"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -101,26 +102,26 @@ func (r *recorder) waitFor(t *testing.T, ok func(s sent) bool) {
 	}
 }
 
-func progressOf(t *testing.T, s sent) streamer.ProgressMessage {
+func progressOf(t *testing.T, s sent) protocol.ProgressMessage {
 	t.Helper()
-	require.Equal(t, streamer.TypeProgress, s.Type)
-	var m streamer.ProgressMessage
+	require.Equal(t, protocol.TypeProgress, s.Type)
+	var m protocol.ProgressMessage
 	require.NoError(t, json.Unmarshal(s.Raw, &m))
 	return m
 }
 
-func progresses(t *testing.T, msgs []sent) []streamer.ProgressMessage {
+func progresses(t *testing.T, msgs []sent) []protocol.ProgressMessage {
 	t.Helper()
-	var out []streamer.ProgressMessage
+	var out []protocol.ProgressMessage
 	for _, s := range msgs {
-		if s.Type == streamer.TypeProgress {
+		if s.Type == protocol.TypeProgress {
 			out = append(out, progressOf(t, s))
 		}
 	}
 	return out
 }
 
-func requireNonDecreasing(t *testing.T, ps []streamer.ProgressMessage) {
+func requireNonDecreasing(t *testing.T, ps []protocol.ProgressMessage) {
 	t.Helper()
 	for i := 1; i < len(ps); i++ {
 		require.GreaterOrEqual(t, ps[i].Percentage, ps[i-1].Percentage, "push %d went down", i)
@@ -204,7 +205,7 @@ func TestCompleteRightAfterReportDeliversBothInOrder(t *testing.T) {
 	second := progressOf(t, msgs[1])
 	require.Equal(t, "crunching", second.Message)
 	require.InDelta(t, 20.0, second.Percentage, 1e-9)
-	require.Equal(t, streamer.TypeResult, msgs[2].Type)
+	require.Equal(t, protocol.TypeResult, msgs[2].Type)
 	var result map[string]any
 	require.NoError(t, json.Unmarshal(msgs[2].Raw, &result))
 	require.Equal(t, "r-2", result["request_id"])
@@ -241,7 +242,7 @@ func TestConcurrentReportersDeliverFinalState(t *testing.T) {
 	_, err := c.Complete(map[string]any{"ok": true})
 	require.NoError(t, err)
 	msgs := rec.all()
-	require.Equal(t, streamer.TypeResult, msgs[len(msgs)-1].Type)
+	require.Equal(t, protocol.TypeResult, msgs[len(msgs)-1].Type)
 	ps := progresses(t, msgs)
 	require.Len(t, ps, len(msgs)-1, "exactly one terminal message")
 	requireNonDecreasing(t, ps)
@@ -321,14 +322,14 @@ func TestFailAfterReport(t *testing.T) {
 			msgs := rec.all()
 			require.Len(t, msgs, 3)
 			require.InDelta(t, 45.0, progressOf(t, msgs[1]).Percentage, 1e-9)
-			require.Equal(t, streamer.TypeError, msgs[2].Type)
-			var em streamer.ErrorMessage
+			require.Equal(t, protocol.TypeError, msgs[2].Type)
+			var em protocol.ErrorMessage
 			require.NoError(t, json.Unmarshal(msgs[2].Raw, &em))
 			require.Equal(t, "r-5", em.RequestID)
 			require.Equal(t, tc.code, em.Error.Code)
 			require.Equal(t, tc.message, em.Error.Message)
 			require.NotNil(t, em.Error.Retry, "retry information is filled in")
-			require.Equal(t, streamer.IsRetryableCode(tc.code), em.Error.Retry.Retryable)
+			require.Equal(t, protocol.IsRetryableCode(tc.code), em.Error.Retry.Retryable)
 		})
 	}
 }
@@ -340,7 +341,7 @@ func TestNothingIsSentAfterTheTerminalMessage(t *testing.T) {
 
 	require.NoError(t, c.Report(10, "a"))
 	require.NoError(t, c.Report(20, "b")) // arms the trailing push
-	cancelled := streamer.NewErrorMessage("r-6", streamer.NewError(streamer.ErrCodeCancelled, "cancelled by the client"))
+	cancelled := protocol.NewErrorMessage("r-6", streamer.NewError(streamer.ErrCodeCancelled, "cancelled by the client"))
 	require.NoError(t, c.Finish(t.Context(), cancelled))
 
 	require.ErrorIs(t, c.Report(30, "c"), progress.ErrFinished)
@@ -354,7 +355,7 @@ func TestNothingIsSentAfterTheTerminalMessage(t *testing.T) {
 	msgs := rec.all()
 	require.Len(t, msgs, 3)
 	require.Equal(t, "b", progressOf(t, msgs[1]).Message)
-	require.Equal(t, streamer.TypeError, msgs[2].Type)
+	require.Equal(t, protocol.TypeError, msgs[2].Type)
 	require.Equal(t, "b", c.Last().Message)
 }
 
@@ -379,7 +380,7 @@ func TestCloseSendsNoTerminal(t *testing.T) {
 func TestTerminalSendErrorIsReturned(t *testing.T) {
 	t.Parallel()
 	failTerminal := func(msgType string) error {
-		if msgType == streamer.TypeProgress {
+		if msgType == protocol.TypeProgress {
 			return nil
 		}
 		return errBoom
@@ -415,7 +416,7 @@ func TestFailedPushIsLoggedAndRetriedWithNewestState(t *testing.T) {
 	t.Parallel()
 	var failures atomic.Int32
 	rec := newRecorder(func(msgType string) error {
-		if msgType == streamer.TypeProgress && failures.Add(1) == 1 {
+		if msgType == protocol.TypeProgress && failures.Add(1) == 1 {
 			return errBoom
 		}
 		return nil
@@ -433,7 +434,7 @@ func TestFailedPushIsLoggedAndRetriedWithNewestState(t *testing.T) {
 	msgs := rec.all()
 	require.Len(t, msgs, 2)
 	require.Equal(t, "b", progressOf(t, msgs[0]).Message)
-	require.Equal(t, streamer.TypeResult, msgs[1].Type)
+	require.Equal(t, protocol.TypeResult, msgs[1].Type)
 	require.Contains(t, logs.String(), "progress: push failed")
 	require.Contains(t, logs.String(), "request_id=r-9")
 }
@@ -447,7 +448,7 @@ func TestCompleteWithUnencodableResultStillSendsATerminal(t *testing.T) {
 	require.Nil(t, res)
 	msgs := rec.all()
 	require.Len(t, msgs, 1)
-	var em streamer.ErrorMessage
+	var em protocol.ErrorMessage
 	require.NoError(t, json.Unmarshal(msgs[0].Raw, &em))
 	require.Equal(t, streamer.ErrCodeInternalError, em.Error.Code)
 }
@@ -585,7 +586,7 @@ func TestFinishWaitsForPersistInFlight(t *testing.T) {
 	entered := make(chan struct{})
 	release := make(chan struct{})
 	rec := newRecorder(func(msgType string) error {
-		if msgType == streamer.TypeResult && persisting.Load() {
+		if msgType == protocol.TypeResult && persisting.Load() {
 			return errors.New("result sent while Persist was running")
 		}
 		return nil

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/streamer-go/streamer/runtime/progress"
-	"github.com/streamer-go/streamer/runtime/streamer"
+	"github.com/streamer-go/streamer/runtime/protocol"
 )
 
 // printSender prints what a client would see; a real program passes the connection
@@ -15,9 +15,9 @@ type printSender struct{}
 
 func (printSender) Send(_ context.Context, connectionID string, message any) error {
 	switch m := message.(type) {
-	case *streamer.ProgressMessage:
+	case *protocol.ProgressMessage:
 		fmt.Printf("%s: progress %.0f%% %s\n", connectionID, m.Percentage, m.Message)
-	case *streamer.ResultMessage:
+	case *protocol.ResultMessage:
 		fmt.Printf("%s: result %s\n", connectionID, m.Data)
 	}
 	return nil

@@ -1,9 +1,22 @@
-// Package streamer is the core of the Streamer framework: the request, result and error
-// types, the Handler interfaces users implement, the wire messages of the protocol, and
-// the Router that turns API Gateway WebSocket events into handler runs.
+// Package streamer is what a Streamer application is written against: the actions it
+// offers, the requests they get, the results and errors they return, and the Registry
+// that holds them.
 //
-// Short actions (estimated at or under the async threshold, 5 s by default) run inside
-// the router and answer on the socket as the route response. Long actions are written to
-// the request queue and answered with an ack; a worker runs them later and reports
-// progress through a Reporter.
+// A typed action is a plain function of a context and a *Job, whose Payload is the
+// client's payload decoded into a Go type (unknown fields and type errors are refused
+// with VALIDATION_ERROR naming the field, and an optional Validate method on the payload
+// type runs before anything else). It returns its result or an error; that is the only
+// way to finish. Sync registers it to run at once on the socket, Async to be queued and
+// run by a worker, with progress:
+//
+//	reg := streamer.NewRegistry()
+//	err := reg.Handle("greet", streamer.Sync(greet))
+//	err = reg.Handle("resize", streamer.Async(resize))
+//
+// The seed's interfaces, Handler and HandlerWithProgress with their Reporter, remain the
+// low-level contract that the typed layer is built on; a Registry takes either.
+//
+// The wire messages are in package protocol, the router in package router, the worker in
+// package executor; package lambdas runs a Registry as the Lambda functions and package
+// local as the local stack.
 package streamer

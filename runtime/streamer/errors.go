@@ -5,68 +5,32 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/streamer-go/streamer/runtime/protocol"
 )
 
-// Standard error codes (PROTOCOL.md).
+// Standard error codes (PROTOCOL.md), under the names handlers use.
 const (
-	ErrCodeValidation      = "VALIDATION_ERROR"    // payload or message invalid
-	ErrCodeInvalidAction   = "INVALID_ACTION"      // unknown action
-	ErrCodeNotFound        = "NOT_FOUND"           // no such request (for this user)
-	ErrCodeUnauthorized    = "UNAUTHORIZED"        // bad token
-	ErrCodeForbidden       = "FORBIDDEN"           // not yours
-	ErrCodePayloadTooLarge = "PAYLOAD_TOO_LARGE"   // over the message or item limit
-	ErrCodeRateLimited     = "RATE_LIMITED"        // throttled
-	ErrCodeTimeout         = "TIMEOUT"             // ran out of time
-	ErrCodeInternalError   = "INTERNAL_ERROR"      // unexpected; details are logged, not sent
-	ErrCodeServiceUnavail  = "SERVICE_UNAVAILABLE" // a dependency is down
-	ErrCodeCancelled       = "CANCELLED"           // cancelled by the client
+	ErrCodeValidation      = protocol.CodeValidation      // payload or message invalid
+	ErrCodeInvalidAction   = protocol.CodeInvalidAction   // unknown action
+	ErrCodeNotFound        = protocol.CodeNotFound        // no such request (for this user)
+	ErrCodeUnauthorized    = protocol.CodeUnauthorized    // bad token
+	ErrCodeForbidden       = protocol.CodeForbidden       // not yours
+	ErrCodePayloadTooLarge = protocol.CodePayloadTooLarge // over the message or item limit
+	ErrCodeRateLimited     = protocol.CodeRateLimited     // throttled
+	ErrCodeTimeout         = protocol.CodeTimeout         // ran out of time
+	ErrCodeInternalError   = protocol.CodeInternalError   // unexpected; details are logged, not sent
+	ErrCodeServiceUnavail  = protocol.CodeServiceUnavail  // a dependency is down
+	ErrCodeCancelled       = protocol.CodeCancelled       // cancelled by the client
 )
 
-// IsRetryableCode reports whether PROTOCOL.md marks code as retryable.
-func IsRetryableCode(code string) bool {
-	switch code {
-	case ErrCodeRateLimited, ErrCodeTimeout, ErrCodeInternalError, ErrCodeServiceUnavail:
-		return true
-	}
-	return false
-}
-
-// Error is a protocol error: a code from the table in PROTOCOL.md, a message for people,
-// optional details and retry information. It implements error and works with errors.As.
-type Error struct {
-	Code    string         `json:"code"`              // one of the ErrCode constants
-	Message string         `json:"message"`           // human-readable
-	Details map[string]any `json:"details,omitempty"` // additional details
-	Retry   *RetryInfo     `json:"retry,omitempty"`   // retry information
-}
+// Error is a protocol error: a code, a message for people, optional details and retry
+// information (protocol.Error). Return one from a handler to tell the client what went
+// wrong; it works with errors.As.
+type Error = protocol.Error
 
 // RetryInfo tells the client whether and when a failed request may be retried.
-type RetryInfo struct {
-	Retryable bool      `json:"retryable"`           // whether this error is retryable
-	After     time.Time `json:"after,omitzero"`      // when to retry (if retryable)
-	MaxTries  int       `json:"max_tries,omitempty"` // maximum number of tries
-	Attempt   int       `json:"attempt,omitempty"`   // the attempt that failed
-}
-
-// Error returns "CODE: message".
-func (e *Error) Error() string {
-	if e == nil {
-		return "<nil>"
-	}
-	return e.Code + ": " + e.Message
-}
-
-// Retryable reports whether the error may be retried: its RetryInfo when set, otherwise
-// what PROTOCOL.md says of its code.
-func (e *Error) Retryable() bool {
-	if e == nil {
-		return false
-	}
-	if e.Retry != nil {
-		return e.Retry.Retryable
-	}
-	return IsRetryableCode(e.Code)
-}
+type RetryInfo = protocol.RetryInfo
 
 // NewError returns an error with a code and a message.
 func NewError(code, message string) *Error {
@@ -92,6 +56,12 @@ func NewRetryableError(code, message string, retryAfter time.Duration) *Error {
 	}
 }
 
+// InvalidField returns the VALIDATION_ERROR for one field of the payload: message for
+// the client, and details {"field": field}. Validate methods return it.
+func InvalidField(field, message string) *Error {
+	return &Error{Code: ErrCodeValidation, Message: message, Details: map[string]any{"field": field}}
+}
+
 // AsError converts any error to a *Error: a *Error in err's chain is returned as is,
 // context deadlines become TIMEOUT, cancellations CANCELLED, and anything else
 // INTERNAL_ERROR with a generic message (the original is for logs, never for clients).
@@ -110,15 +80,4 @@ func AsError(err error) *Error {
 		return NewError(ErrCodeCancelled, "the operation was cancelled")
 	}
 	return NewError(ErrCodeInternalError, "internal error")
-}
-
-// WireError returns the error as sent to a client: the same code, message and details,
-// with RetryInfo filled in from the code when the handler left it out.
-func (e *Error) WireError() *Error {
-	if e == nil || e.Retry != nil {
-		return e
-	}
-	c := *e
-	c.Retry = &RetryInfo{Retryable: IsRetryableCode(e.Code)}
-	return &c
 }

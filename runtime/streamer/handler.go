@@ -52,3 +52,56 @@ func (f HandlerFunc) Validate(*Request) error { return nil }
 
 // Process calls f.
 func (f HandlerFunc) Process(ctx context.Context, req *Request) (*Result, error) { return f(ctx, req) }
+
+// ProcessFunc runs one request: a handler's Process or ProcessWithProgress, as
+// middleware sees it.
+type ProcessFunc func(ctx context.Context, req *Request) (*Result, error)
+
+// Middleware wraps a ProcessFunc. The action being run is req.Action. Middleware
+// registered on a Registry applies to every run of every action, synchronous in the
+// router and asynchronous in the worker alike; frames the router rejects before running
+// a handler (bad JSON, unknown action, failed validation) and system actions do not pass
+// through it.
+type Middleware func(next ProcessFunc) ProcessFunc
+
+// Mode says where an action runs.
+type Mode int
+
+const (
+	// ModeEstimate runs the action synchronously when its EstimatedDuration is at or
+	// under the router's async threshold, asynchronously above it (the seed's rule).
+	ModeEstimate Mode = iota
+	// ModeSync always runs the action at once in the router.
+	ModeSync
+	// ModeAsync always queues the action for a worker.
+	ModeAsync
+)
+
+// String returns "estimate", "sync" or "async".
+func (m Mode) String() string {
+	switch m {
+	case ModeSync:
+		return "sync"
+	case ModeAsync:
+		return "async"
+	}
+	return "estimate"
+}
+
+// moder is implemented by handlers that choose their path explicitly (Sync and Async).
+type moder interface{ Mode() Mode }
+
+// RunsAsync reports whether the router queues h rather than running it at once, given
+// the async threshold: an explicit Sync or Async handler says so itself, any other is
+// queued when its EstimatedDuration is above threshold.
+func RunsAsync(h Handler, threshold time.Duration) bool {
+	if m, ok := h.(moder); ok {
+		switch m.Mode() {
+		case ModeSync:
+			return false
+		case ModeAsync:
+			return true
+		}
+	}
+	return h.EstimatedDuration() > threshold
+}

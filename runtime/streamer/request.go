@@ -16,6 +16,9 @@ type Request struct {
 	Payload      json.RawMessage `json:"payload"` // the client's payload, raw JSON
 	Metadata     map[string]any  `json:"-"`       // per-request values set by middleware
 	Timestamp    time.Time       `json:"-"`       // when the router received the request
+
+	// decoded is the payload a typed handler's Validate decoded, for its run to reuse.
+	decoded any
 }
 
 // UnmarshalPayload decodes the request's JSON payload into v. An empty payload is an

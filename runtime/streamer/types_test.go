@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -87,7 +88,7 @@ func TestErrorRetryInfo(t *testing.T) {
 	for code, retryable := range want {
 		e := streamer.NewErrorf(code, "failed %d", 1)
 		require.Equal(t, retryable, e.Retryable(), code)
-		raw, err := json.Marshal(streamer.NewErrorMessage("r-1", e))
+		raw, err := json.Marshal(protocol.NewErrorMessage("r-1", e))
 		require.NoError(t, err)
 		require.JSONEq(t, fmt.Sprintf(`{"type":"error","request_id":"r-1","error":{"code":%q,"message":"failed 1","retry":{"retryable":%t}}}`, code, retryable), string(raw))
 		require.Nil(t, e.Retry, "WireError does not change the error it is called on")

@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 
 	"github.com/streamer-go/streamer/runtime/connection"
-	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/streamer-go/streamer/runtime/protocol"
 )
 
 // ConnectionInfo is what GetConnection reports about a connection.
@@ -184,7 +184,7 @@ func (g *TestableAPIGatewayClient) serve(w http.ResponseWriter, r *http.Request)
 		return
 	}
 	id := r.URL.Path[i+len(connectionsPath):]
-	body, err := io.ReadAll(io.LimitReader(r.Body, contract.MaxMessageBytes+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, protocol.MaxMessageBytes+1))
 	if err != nil {
 		connection.WriteAPIError(w, http.StatusBadRequest, "BadRequestException", err.Error())
 		return
@@ -228,7 +228,7 @@ func (g *TestableAPIGatewayClient) serve(w http.ResponseWriter, r *http.Request)
 	}
 	switch r.Method {
 	case http.MethodPost:
-		if len(body) > contract.MaxMessageBytes {
+		if len(body) > protocol.MaxMessageBytes {
 			connection.WriteAPIError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Message too long")
 			return
 		}

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/streamer-go/streamer/runtime/streamer"
+	"github.com/streamer-go/streamer/runtime/protocol"
 )
 
 // RequireProtocol checks the messages a client received (in order) for requestID
@@ -16,13 +16,13 @@ import (
 func RequireProtocol(tb testing.TB, msgs []Message, requestID string) Message {
 	tb.Helper()
 	var (
-		parts    streamer.Reassembler
+		parts    protocol.Reassembler
 		terminal *Message
 		seen     int
 		lastPct  float64
 	)
 	for i, m := range msgs {
-		if m.RequestID != requestID || m.Type == streamer.TypeStatus {
+		if m.RequestID != requestID || m.Type == protocol.TypeStatus {
 			continue
 		}
 		if terminal != nil {
@@ -30,12 +30,12 @@ func RequireProtocol(tb testing.TB, msgs []Message, requestID string) Message {
 		}
 		seen++
 		switch m.Type {
-		case streamer.TypeAck:
+		case protocol.TypeAck:
 			if seen != 1 {
 				tb.Fatalf("streamertest: request %s: ack at message %d is not the request's first message", requestID, i)
 			}
-		case streamer.TypeProgress:
-			var p streamer.ProgressMessage
+		case protocol.TypeProgress:
+			var p protocol.ProgressMessage
 			if err := m.Decode(&p); err != nil {
 				tb.Fatalf("streamertest: request %s: %v", requestID, err)
 			}
@@ -43,10 +43,10 @@ func RequireProtocol(tb testing.TB, msgs []Message, requestID string) Message {
 				tb.Fatalf("streamertest: request %s: progress went down from %v to %v at message %d", requestID, lastPct, p.Percentage, i)
 			}
 			lastPct = p.Percentage
-		case streamer.TypeError:
+		case protocol.TypeError:
 			terminal = &m
-		case streamer.TypeResult:
-			var r streamer.ResultMessage
+		case protocol.TypeResult:
+			var r protocol.ResultMessage
 			if err := m.Decode(&r); err != nil {
 				tb.Fatalf("streamertest: request %s: %v", requestID, err)
 			}

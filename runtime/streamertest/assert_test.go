@@ -10,7 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/streamer-go/streamer/runtime/protocol"
+	"github.com/streamer-go/streamer/runtime/router"
 	"github.com/streamer-go/streamer/runtime/store/memstore"
 	"github.com/streamer-go/streamer/runtime/streamer"
 	"github.com/streamer-go/streamer/runtime/streamertest"
@@ -52,26 +53,26 @@ func messages(t *testing.T, msgs ...any) []streamertest.Message {
 
 func TestRequireProtocol(t *testing.T) {
 	t.Parallel()
-	ack := &streamer.AckMessage{Type: streamer.TypeAck, RequestID: "r", Action: "a", Status: "PENDING"}
-	prog := func(p float64) *streamer.ProgressMessage {
-		return &streamer.ProgressMessage{Type: streamer.TypeProgress, RequestID: "r", Percentage: p}
+	ack := &protocol.AckMessage{Type: protocol.TypeAck, RequestID: "r", Action: "a", Status: "PENDING"}
+	prog := func(p float64) *protocol.ProgressMessage {
+		return &protocol.ProgressMessage{Type: protocol.TypeProgress, RequestID: "r", Percentage: p}
 	}
-	res := &streamer.ResultMessage{Type: streamer.TypeResult, RequestID: "r", Success: true, Data: json.RawMessage(`{"ok":true}`)}
-	fail := streamer.NewErrorMessage("r", streamer.NewError(streamer.ErrCodeTimeout, "slow"))
-	other := &streamer.ProgressMessage{Type: streamer.TypeProgress, RequestID: "other", Percentage: 1}
-	status := &streamer.StatusMessage{Type: streamer.TypeStatus, RequestID: "r", Status: "COMPLETED"}
+	res := &protocol.ResultMessage{Type: protocol.TypeResult, RequestID: "r", Success: true, Data: json.RawMessage(`{"ok":true}`)}
+	fail := protocol.NewErrorMessage("r", streamer.NewError(streamer.ErrCodeTimeout, "slow"))
+	other := &protocol.ProgressMessage{Type: protocol.TypeProgress, RequestID: "other", Percentage: 1}
+	status := &protocol.StatusMessage{Type: protocol.TypeStatus, RequestID: "r", Status: "COMPLETED"}
 
 	var got streamertest.Message
 	require.Empty(t, failureOf(func(tb testing.TB) {
 		got = streamertest.RequireProtocol(tb, messages(t, ack, prog(10), other, prog(10), prog(50), res, status), "r")
 	}))
-	require.Equal(t, streamer.TypeResult, got.Type)
+	require.Equal(t, protocol.TypeResult, got.Type)
 	require.Equal(t, map[string]any{"ok": true}, got.Fields["data"])
 
 	require.Empty(t, failureOf(func(tb testing.TB) {
 		got = streamertest.RequireProtocol(tb, messages(t, fail), "r")
 	}))
-	require.Equal(t, streamer.TypeError, got.Type)
+	require.Equal(t, protocol.TypeError, got.Type)
 
 	for name, tc := range map[string]struct {
 		msgs []any
@@ -97,7 +98,7 @@ func TestRequireProtocolReassemblesSplitResults(t *testing.T) {
 	t.Parallel()
 	data, err := json.Marshal(map[string]string{"blob": strings.Repeat("0123456789\"é", 30000)})
 	require.NoError(t, err)
-	parts, err := streamer.SplitResult(&streamer.ResultMessage{RequestID: "r", Success: true, Data: data}, contract.MaxMessageBytes)
+	parts, err := protocol.SplitResult(&protocol.ResultMessage{RequestID: "r", Success: true, Data: data}, protocol.MaxMessageBytes)
 	require.NoError(t, err)
 	require.Greater(t, len(parts), 2)
 	var msgs []any
@@ -105,22 +106,23 @@ func TestRequireProtocolReassemblesSplitResults(t *testing.T) {
 		msgs = append(msgs, json.RawMessage(p))
 	}
 	got := streamertest.RequireProtocol(t, messages(t, msgs...), "r")
-	var whole streamer.ResultMessage
+	var whole protocol.ResultMessage
 	require.NoError(t, got.Decode(&whole))
 	require.Equal(t, string(data), string(whole.Data))
 }
 
 func TestMessageEventDrivesTheRouter(t *testing.T) {
 	t.Parallel()
-	r := streamer.NewRouter(memstore.New(memstore.Options{}).Requests(), streamertest.NewSendOnlyMock())
-	require.NoError(t, r.Handle("echo", streamer.HandlerFunc(func(_ context.Context, req *streamer.Request) (*streamer.Result, error) {
+	reg := streamer.NewRegistry()
+	r := router.New(reg, memstore.New(memstore.Options{}).Requests(), streamertest.NewSendOnlyMock(), router.Options{})
+	require.NoError(t, reg.Handle("echo", streamer.HandlerFunc(func(_ context.Context, req *streamer.Request) (*streamer.Result, error) {
 		return &streamer.Result{Success: true, Data: map[string]string{"user": req.UserID, "tenant": req.TenantID}}, nil
 	})))
 
-	e := streamertest.MessageEvent(t, "conn-1", "user-7", "acme", streamer.ClientMessage{Action: "echo", ID: "r-1"})
+	e := streamertest.MessageEvent(t, "conn-1", "user-7", "acme", protocol.ClientMessage{Action: "echo", ID: "r-1"})
 	resp, err := r.Route(t.Context(), e)
 	require.NoError(t, err)
-	var res streamer.ResultMessage
+	var res protocol.ResultMessage
 	require.NoError(t, json.Unmarshal([]byte(resp.Body), &res))
 	require.Equal(t, "r-1", res.RequestID)
 	require.JSONEq(t, `{"user":"user-7","tenant":"acme"}`, string(res.Data))

@@ -14,7 +14,7 @@ import (
 // MessageEvent returns the $default event API Gateway hands the router when the client
 // on connectionID, identified by the $connect authorizer as userID of tenantID, sends
 // message: a string, []byte or json.RawMessage is the frame's text as it is; anything
-// else (a streamer.ClientMessage, a map) is marshalled to JSON.
+// else (a protocol.ClientMessage, a map) is marshalled to JSON.
 func MessageEvent(tb testing.TB, connectionID, userID, tenantID string, message any) events.APIGatewayWebsocketProxyRequest {
 	tb.Helper()
 	var body string

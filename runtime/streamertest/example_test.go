@@ -8,7 +8,7 @@ import (
 
 	"github.com/streamer-go/streamer/runtime/connection"
 	"github.com/streamer-go/streamer/runtime/progress"
-	"github.com/streamer-go/streamer/runtime/streamer"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamertest"
 )
 
@@ -52,7 +52,7 @@ func ExampleProgressReporterMock() {
 	mock := streamertest.NewProgressReporterMock()
 	mock.SetActive("inactive-conn", false)
 
-	err := mock.Send(context.Background(), "inactive-conn", &streamer.ProgressMessage{Type: streamer.TypeProgress})
+	err := mock.Send(context.Background(), "inactive-conn", &protocol.ProgressMessage{Type: protocol.TypeProgress})
 	fmt.Println(errors.Is(err, connection.ErrGone), mock.IsActive(context.Background(), "active-conn"))
 	// Output:
 	// true true

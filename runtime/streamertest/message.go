@@ -24,7 +24,7 @@ type Message struct {
 	Fields map[string]any
 }
 
-// Decode unmarshals the message's JSON into v, for example a *streamer.ProgressMessage.
+// Decode unmarshals the message's JSON into v, for example a *protocol.ProgressMessage.
 func (m Message) Decode(v any) error {
 	if err := json.Unmarshal(m.JSON, v); err != nil {
 		return fmt.Errorf("streamertest: decode %s message: %w", m.Type, err)

@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/connection"
-	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/progress"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 	"github.com/streamer-go/streamer/runtime/streamertest"
 )
@@ -33,12 +33,12 @@ func TestSendOnlyMockWithReporter(t *testing.T) {
 
 	msgs := mock.GetMessages("conn-1")
 	require.Len(t, msgs, 2)
-	var p streamer.ProgressMessage
+	var p protocol.ProgressMessage
 	require.NoError(t, msgs[0].Decode(&p))
 	require.Equal(t, 25.0, p.Percentage)
 	require.Equal(t, "loading", p.Message)
-	require.IsType(t, &streamer.ProgressMessage{}, msgs[0].Value, "the value sent is kept")
-	require.Equal(t, streamer.TypeResult, msgs[1].Type)
+	require.IsType(t, &protocol.ProgressMessage{}, msgs[0].Value, "the value sent is kept")
+	require.Equal(t, protocol.TypeResult, msgs[1].Type)
 	require.Equal(t, map[string]any{"ok": true}, msgs[1].Fields["data"])
 	require.Error(t, msgs[1].Decode(new(int)))
 	require.Empty(t, mock.GetMessages("other"))
@@ -143,7 +143,7 @@ func TestTestableAPIGatewaySpeaksConnectionsAPI(t *testing.T) {
 	require.Nil(t, gw.GetMessages("c=1")[0].Value)
 
 	// Over 128 KiB: PayloadTooLargeException, nothing delivered.
-	_, err = api.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: aws.String("c=1"), Data: []byte(`"` + strings.Repeat("x", contract.MaxMessageBytes) + `"`)})
+	_, err = api.PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: aws.String("c=1"), Data: []byte(`"` + strings.Repeat("x", protocol.MaxMessageBytes) + `"`)})
 	var tooLarge *types.PayloadTooLargeException
 	require.ErrorAs(t, err, &tooLarge)
 	require.Len(t, gw.GetMessages("c=1"), 1)

@@ -1,4 +1,4 @@
-package streamer_test
+package router_test
 
 import (
 	"context"
@@ -14,39 +14,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/streamer-go/streamer/runtime/middleware"
+	"github.com/streamer-go/streamer/runtime/protocol"
+	"github.com/streamer-go/streamer/runtime/router"
 	"github.com/streamer-go/streamer/runtime/store"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
-
-func TestHandleRefusesBadRegistrations(t *testing.T) {
-	t.Parallel()
-	r := streamer.NewRouter(nil, nil)
-	require.NoError(t, r.Handle("echo", streamer.HandlerFunc(echo)))
-
-	for _, tc := range []struct {
-		action string
-		h      streamer.Handler
-		want   error
-	}{
-		{"", streamer.HandlerFunc(echo), streamer.ErrEmptyAction},
-		{"echo", streamer.HandlerFunc(echo), streamer.ErrDuplicateAction},
-		{streamer.ActionPing, streamer.HandlerFunc(echo), streamer.ErrReservedAction},
-		{"streamer.mine", streamer.HandlerFunc(echo), streamer.ErrReservedAction},
-		{"other", nil, streamer.ErrNilHandler},
-	} {
-		err := r.Handle(tc.action, tc.h)
-		require.ErrorIs(t, err, tc.want, "Handle(%q)", tc.action)
-		require.True(t, strings.HasPrefix(err.Error(), "streamer: "), err.Error())
-	}
-
-	h, ok := r.Lookup("echo")
-	require.True(t, ok)
-	require.NotNil(t, h)
-	_, ok = r.Lookup("other")
-	require.False(t, ok, "a refused registration registers nothing")
-	_, ok = r.Lookup(streamer.ActionPing)
-	require.False(t, ok, "system actions are not handlers")
-}
 
 // TestRouteReplies covers every reply shape and error code the router produces itself.
 func TestRouteReplies(t *testing.T) {
@@ -68,14 +41,14 @@ func TestRouteReplies(t *testing.T) {
 			want: `{"type":"result","request_id":"r-1","action":"echo","success":true}`},
 		{name: "result metadata", body: `{"action":"meta","id":"r-1"}`,
 			setup: func(b *bundle) {
-				require.NoError(t, b.router.Handle("meta", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
+				require.NoError(t, b.reg.Handle("meta", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
 					return &streamer.Result{Data: map[string]int{"n": 1}, Metadata: map[string]any{"source": "cache"}}, nil
 				})))
 			},
 			want: `{"type":"result","request_id":"r-1","action":"meta","success":true,"data":{"n":1},"metadata":{"source":"cache"}}`},
 		{name: "nil result is success without data", body: `{"action":"nothing","id":"r-1"}`,
 			setup: func(b *bundle) {
-				require.NoError(t, b.router.Handle("nothing", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
+				require.NoError(t, b.reg.Handle("nothing", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
 					return nil, nil
 				})))
 			},
@@ -104,60 +77,60 @@ func TestRouteReplies(t *testing.T) {
 			want: `{"type":"error","request_id":"r-1","error":{"code":"INVALID_ACTION","message":"unknown action","retry":{"retryable":false}}}`},
 		{name: "validate panics", body: `{"action":"fragile","id":"r-1"}`,
 			setup: func(b *bundle) {
-				require.NoError(t, b.router.Handle("fragile", &testHandler{validate: func(*streamer.Request) error { panic("nil pointer in Validate") }}))
+				require.NoError(t, b.reg.Handle("fragile", &testHandler{validate: func(*streamer.Request) error { panic("nil pointer in Validate") }}))
 			},
 			want: `{"type":"error","request_id":"r-1","error":{"code":"INTERNAL_ERROR","message":"internal error","retry":{"retryable":true}}}`},
 		{name: "validation error as returned", body: `{"action":"strict","id":"r-1"}`,
-			setup: func(b *bundle) { require.NoError(t, b.router.Handle("strict", validationFailure)) },
+			setup: func(b *bundle) { require.NoError(t, b.reg.Handle("strict", validationFailure)) },
 			want:  `{"type":"error","request_id":"r-1","error":{"code":"VALIDATION_ERROR","message":"start_date required","details":{"field":"payload"},"retry":{"retryable":false}}}`},
 		{name: "plain validation error", body: `{"action":"strict","id":"r-1"}`,
-			setup: func(b *bundle) { require.NoError(t, b.router.Handle("strict", plainValidation)) },
+			setup: func(b *bundle) { require.NoError(t, b.reg.Handle("strict", plainValidation)) },
 			want:  `{"type":"error","request_id":"r-1","error":{"code":"VALIDATION_ERROR","message":"items must be positive","retry":{"retryable":false}}}`},
 		{name: "handler error", body: `{"action":"missing","id":"r-1"}`,
 			setup: func(b *bundle) {
-				require.NoError(t, b.router.Handle("missing", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
+				require.NoError(t, b.reg.Handle("missing", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
 					return nil, streamer.NewError(streamer.ErrCodeNotFound, "no such order")
 				})))
 			},
 			want: `{"type":"error","request_id":"r-1","error":{"code":"NOT_FOUND","message":"no such order","retry":{"retryable":false}}}`},
 		{name: "details that cannot be marshalled are dropped", body: `{"action":"odd","id":"r-1"}`,
 			setup: func(b *bundle) {
-				require.NoError(t, b.router.Handle("odd", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
+				require.NoError(t, b.reg.Handle("odd", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
 					return nil, streamer.NewErrorWithDetails(streamer.ErrCodeNotFound, "no such order", map[string]any{"c": make(chan int)})
 				})))
 			},
 			want: `{"type":"error","request_id":"r-1","error":{"code":"NOT_FOUND","message":"no such order","retry":{"retryable":false}}}`},
 		{name: "error in the result", body: `{"action":"limited","id":"r-1"}`,
 			setup: func(b *bundle) {
-				require.NoError(t, b.router.Handle("limited", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
+				require.NoError(t, b.reg.Handle("limited", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
 					return &streamer.Result{Error: streamer.NewError(streamer.ErrCodeRateLimited, "slow down")}, nil
 				})))
 			},
 			want: `{"type":"error","request_id":"r-1","error":{"code":"RATE_LIMITED","message":"slow down","retry":{"retryable":true}}}`},
 		{name: "handler cause never leaks", body: `{"action":"broken","id":"r-1"}`,
 			setup: func(b *bundle) {
-				require.NoError(t, b.router.Handle("broken", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
+				require.NoError(t, b.reg.Handle("broken", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
 					return nil, errors.New("dial tcp 10.0.0.7:5432: password authentication failed")
 				})))
 			},
 			want: `{"type":"error","request_id":"r-1","error":{"code":"INTERNAL_ERROR","message":"internal error","retry":{"retryable":true}}}`},
 		{name: "internal error details stay in the logs", body: `{"action":"broken","id":"r-1"}`,
 			setup: func(b *bundle) {
-				require.NoError(t, b.router.Handle("broken", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
+				require.NoError(t, b.reg.Handle("broken", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
 					return nil, streamer.NewErrorWithDetails(streamer.ErrCodeInternalError, "storage failed", map[string]any{"dsn": "postgres://secret"})
 				})))
 			},
 			want: `{"type":"error","request_id":"r-1","error":{"code":"INTERNAL_ERROR","message":"storage failed","retry":{"retryable":true}}}`},
 		{name: "panic", body: `{"action":"panics","id":"r-1"}`,
 			setup: func(b *bundle) {
-				require.NoError(t, b.router.Handle("panics", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
+				require.NoError(t, b.reg.Handle("panics", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
 					panic("nil map write in secret code")
 				})))
 			},
 			want: `{"type":"error","request_id":"r-1","error":{"code":"INTERNAL_ERROR","message":"internal error","retry":{"retryable":true}}}`},
 		{name: "data that cannot be marshalled", body: `{"action":"chan","id":"r-1"}`,
 			setup: func(b *bundle) {
-				require.NoError(t, b.router.Handle("chan", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
+				require.NoError(t, b.reg.Handle("chan", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
 					return &streamer.Result{Data: make(chan int)}, nil
 				})))
 			},
@@ -177,10 +150,10 @@ func TestRouteReplies(t *testing.T) {
 			}
 			reply := route(t, b.router, withBody(t, tc.body))
 			switch reply["type"] {
-			case streamer.TypeResult:
+			case protocol.TypeResult:
 				require.IsType(t, float64(0), reply["duration_ms"])
 				delete(reply, "duration_ms")
-			case streamer.TypeError:
+			case protocol.TypeError:
 				errorCode(t, reply)
 			}
 			got, err := json.Marshal(reply)
@@ -194,10 +167,10 @@ func TestRouteReplies(t *testing.T) {
 func TestRouteLogsInternalCauses(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	require.NoError(t, b.router.Handle("broken", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
+	require.NoError(t, b.reg.Handle("broken", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
 		return nil, errors.New("password authentication failed")
 	})))
-	require.NoError(t, b.router.Handle("panics", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
+	require.NoError(t, b.reg.Handle("panics", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
 		panic("boom")
 	})))
 
@@ -220,9 +193,9 @@ func TestRouteGeneratesAnIDWhenAbsent(t *testing.T) {
 	seen := map[string]bool{}
 	for range 3 {
 		reply := route(t, b.router, withBody(t, `{"action":"report","payload":{"n":1}}`))
-		require.Equal(t, streamer.TypeAck, reply["type"])
+		require.Equal(t, protocol.TypeAck, reply["type"])
 		id, _ := reply["request_id"].(string)
-		require.True(t, streamer.ValidID(id), "generated id %q", id)
+		require.True(t, protocol.ValidID(id), "generated id %q", id)
 		require.False(t, seen[id], "ids are unique")
 		seen[id] = true
 		require.NotNil(t, b.queue.stored(t, fixtureOwner, id), "the returned id is the stored client id")
@@ -232,21 +205,21 @@ func TestRouteGeneratesAnIDWhenAbsent(t *testing.T) {
 func TestRouteOversizedFrame(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	body := `{"action":"echo","id":"r-1","payload":"` + strings.Repeat("x", contract.MaxMessageBytes) + `"}`
+	body := `{"action":"echo","id":"r-1","payload":"` + strings.Repeat("x", protocol.MaxMessageBytes) + `"}`
 	reply := route(t, b.router, withBody(t, body))
 	require.Equal(t, streamer.ErrCodePayloadTooLarge, errorCode(t, reply))
 	require.Equal(t, "", reply["request_id"], "an oversized frame is not parsed")
 
-	fits := `{"action":"report","id":"r-1","payload":"` + strings.Repeat("x", contract.MaxMessageBytes-64) + `"}`
-	require.LessOrEqual(t, len(fits), contract.MaxMessageBytes)
-	require.Equal(t, streamer.TypeAck, route(t, b.router, withBody(t, fits))["type"])
+	fits := `{"action":"report","id":"r-1","payload":"` + strings.Repeat("x", protocol.MaxMessageBytes-64) + `"}`
+	require.LessOrEqual(t, len(fits), protocol.MaxMessageBytes)
+	require.Equal(t, protocol.TypeAck, route(t, b.router, withBody(t, fits))["type"])
 }
 
 func TestRouteBinaryFrame(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	reply := route(t, b.router, loadEvent(t, "message_binary.json"))
-	require.Equal(t, streamer.TypeResult, reply["type"])
+	require.Equal(t, protocol.TypeResult, reply["type"])
 	require.Equal(t, "r-4", reply["request_id"])
 	require.Equal(t, map[string]any{"hello": "world"}, reply["data"])
 
@@ -261,7 +234,7 @@ func TestIdentityFromAuthorizerOnly(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	var got *streamer.Request
-	require.NoError(t, b.router.Handle("whoami", streamer.HandlerFunc(func(_ context.Context, req *streamer.Request) (*streamer.Result, error) {
+	require.NoError(t, b.reg.Handle("whoami", streamer.HandlerFunc(func(_ context.Context, req *streamer.Request) (*streamer.Result, error) {
 		got = req
 		return &streamer.Result{Data: map[string]string{"user": req.UserID, "tenant": req.TenantID}}, nil
 	})))
@@ -272,7 +245,7 @@ func TestIdentityFromAuthorizerOnly(t *testing.T) {
 	// Queued requests are owned by the authorizer's identity too.
 	e := loadEvent(t, "message_spoofed_identity.json")
 	e.Body = `{"action":"report","id":"r-5","user_id":"admin","tenant_id":"other-corp"}`
-	require.Equal(t, streamer.TypeAck, route(t, b.router, e)["type"])
+	require.Equal(t, protocol.TypeAck, route(t, b.router, e)["type"])
 	stored := b.queue.stored(t, fixtureOwner, "r-5")
 	require.NotNil(t, stored)
 	require.Equal(t, "user-7", stored.UserID)
@@ -296,15 +269,15 @@ func TestIdentityFromAuthorizerOnly(t *testing.T) {
 	}
 	e = withBody(t, `{"action":"echo","id":"r-1","payload":{}}`)
 	e.RequestContext.Authorizer = map[string]string{contract.AuthUserID: "user-7", contract.AuthTenantID: "acme"}
-	require.Equal(t, streamer.TypeResult, route(t, b.router, e)["type"], "in-process callers may pass map[string]string")
+	require.Equal(t, protocol.TypeResult, route(t, b.router, e)["type"], "in-process callers may pass map[string]string")
 }
 
 func TestRouteEnqueuesAsyncRequests(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.router.SetMaxAttempts(5)
+	b.configure(router.Options{MaxAttempts: 5})
 	reply := route(t, b.router, withBody(t, `{"action":"report","id":"r-7","payload":{"start_date":"2026-01-01"}}`))
-	require.Equal(t, streamer.TypeAck, reply["type"])
+	require.Equal(t, protocol.TypeAck, reply["type"])
 
 	stored := b.queue.stored(t, fixtureOwner, "r-7")
 	require.NotNil(t, stored)
@@ -327,12 +300,12 @@ func TestAsyncThreshold(t *testing.T) {
 		ran++
 		return echo(ctx, req)
 	}}
-	require.NoError(t, b.router.Handle("five", h))
+	require.NoError(t, b.reg.Handle("five", h))
 
-	require.Equal(t, streamer.TypeResult, route(t, b.router, withBody(t, `{"action":"five","id":"a"}`))["type"],
+	require.Equal(t, protocol.TypeResult, route(t, b.router, withBody(t, `{"action":"five","id":"a"}`))["type"],
 		"an estimate equal to the threshold runs at once")
-	b.router.SetAsyncThreshold(time.Second)
-	require.Equal(t, streamer.TypeAck, route(t, b.router, withBody(t, `{"action":"five","id":"b"}`))["type"])
+	b.configure(router.Options{AsyncThreshold: time.Second})
+	require.Equal(t, protocol.TypeAck, route(t, b.router, withBody(t, `{"action":"five","id":"b"}`))["type"])
 	require.Equal(t, 1, ran)
 }
 
@@ -343,7 +316,7 @@ func TestDuplicateIDReturnsStatus(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	body := `{"action":"report","id":"r-8","payload":{"start_date":"2026-01-01"}}`
-	require.Equal(t, streamer.TypeAck, route(t, b.router, withBody(t, body))["type"])
+	require.Equal(t, protocol.TypeAck, route(t, b.router, withBody(t, body))["type"])
 
 	id := store.ScopedID(fixtureOwner.TenantID, fixtureOwner.UserID, "r-8")
 	now := time.Now()
@@ -365,24 +338,24 @@ func TestDuplicateIDReturnsStatus(t *testing.T) {
 	// Another user may use the same id: it is a different request.
 	other := withBody(t, body)
 	other.RequestContext.Authorizer = map[string]any{contract.AuthUserID: "user-8", contract.AuthTenantID: "acme"}
-	require.Equal(t, streamer.TypeAck, route(t, b.router, other)["type"])
+	require.Equal(t, protocol.TypeAck, route(t, b.router, other)["type"])
 }
 
 func TestSyncBudget(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	b.router.SetSyncBudget(50 * time.Millisecond)
+	b.configure(router.Options{SyncBudget: 50 * time.Millisecond})
 
 	release := make(chan struct{})
 	finished := make(chan struct{})
 	t.Cleanup(func() { close(release); <-finished })
-	require.NoError(t, b.router.Handle("stuck", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
+	require.NoError(t, b.reg.Handle("stuck", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
 		defer close(finished)
 		<-release // ignores its context
 		return &streamer.Result{Data: "late"}, nil
 	})))
 	sawDeadline := make(chan bool, 1)
-	require.NoError(t, b.router.Handle("polite", streamer.HandlerFunc(func(ctx context.Context, _ *streamer.Request) (*streamer.Result, error) {
+	require.NoError(t, b.reg.Handle("polite", streamer.HandlerFunc(func(ctx context.Context, _ *streamer.Request) (*streamer.Result, error) {
 		_, ok := ctx.Deadline()
 		sawDeadline <- ok
 		<-ctx.Done()
@@ -407,7 +380,7 @@ func TestLargeSyncResultIsSentInParts(t *testing.T) {
 	for i := range rows {
 		rows[i] = "row-" + strings.Repeat("é", 3)
 	}
-	require.NoError(t, b.router.Handle("big", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
+	require.NoError(t, b.reg.Handle("big", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
 		return &streamer.Result{Data: map[string]any{"rows": rows}}, nil
 	})))
 
@@ -425,30 +398,26 @@ func TestLargeSyncResultIsSentInParts(t *testing.T) {
 	reply := route(t, b.router, withBody(t, `{"action":"big","id":"r-2"}`))
 	require.Equal(t, streamer.ErrCodeServiceUnavail, errorCode(t, reply))
 
-	noSender := streamer.NewRouter(nil, nil)
-	noSender.SetLogger(slog.New(slog.DiscardHandler))
-	h, _ := b.router.Lookup("big")
-	require.NoError(t, noSender.Handle("big", h))
+	noSender := router.New(b.reg, nil, nil, router.Options{Logger: slog.New(slog.DiscardHandler)})
 	reply = route(t, noSender, withBody(t, `{"action":"big","id":"r-3"}`))
 	require.Equal(t, streamer.ErrCodePayloadTooLarge, errorCode(t, reply))
 }
 
-// TestRouteWhileConfiguring routes from many goroutines while handlers, middleware and
-// settings change: no race, and every reply is a result of the always-present echo.
+// TestRouteWhileConfiguring routes from many goroutines while handlers and middleware
+// are added to the registry: no race, and every reply is a result of the always-present echo.
 func TestRouteWhileConfiguring(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	metrics := &streamer.MemoryMetrics{}
+	metrics := &middleware.MemoryMetrics{}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for i := range 50 {
-			if err := b.router.Handle(fmt.Sprintf("action-%d", i), streamer.HandlerFunc(echo)); err != nil {
+			if err := b.reg.Handle(fmt.Sprintf("action-%d", i), streamer.HandlerFunc(echo)); err != nil {
 				t.Error(err)
 			}
-			b.router.SetAsyncThreshold(time.Duration(i+5) * time.Second)
 			if i == 25 {
-				b.router.Use(streamer.MetricsMiddleware(metrics))
+				b.reg.Use(middleware.Metrics(metrics))
 			}
 		}
 	}()
@@ -468,5 +437,5 @@ func TestRouteWhileConfiguring(t *testing.T) {
 	wg.Wait()
 	<-done
 	route(t, b.router, withBody(t, `{"action":"action-49","id":"r-2","payload":1}`))
-	require.Equal(t, int64(1), metrics.Stats("action-49", streamer.OutcomeSuccess).Count, "middleware added later applies")
+	require.Equal(t, int64(1), metrics.Stats("action-49", middleware.OutcomeSuccess).Count, "middleware added later applies")
 }

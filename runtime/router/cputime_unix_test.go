@@ -1,6 +1,6 @@
 //go:build unix
 
-package streamer_test
+package router_test
 
 import (
 	"syscall"

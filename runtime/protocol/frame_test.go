@@ -1,13 +1,15 @@
-package streamer
+package protocol_test
 
 import (
 	"encoding/json"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/streamer-go/streamer/runtime/protocol"
 )
 
-// FuzzParseFrame holds the router's frame parser to json.Unmarshal: the same error or
+// FuzzParseFrame holds the frame parser to json.Unmarshal: the same error or
 // none, and the same action, id and payload. Seeds are in testdata/fuzz/FuzzParseFrame.
 func FuzzParseFrame(f *testing.F) {
 	for _, seed := range []string{
@@ -22,8 +24,8 @@ func FuzzParseFrame(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		var got, want ClientMessage
-		gotErr := parseFrame(s, []byte(s), &got)
+		var got, want protocol.ClientMessage
+		gotErr := protocol.ParseFrame(s, &got)
 		wantErr := json.Unmarshal([]byte(s), &want)
 		require.Equal(t, wantErr == nil, gotErr == nil, "error %v, json.Unmarshal %v", gotErr, wantErr)
 		if wantErr != nil {
@@ -35,26 +37,24 @@ func FuzzParseFrame(f *testing.F) {
 	})
 }
 
-// TestResultBody holds the hand-written result encoder to json.Marshal.
-func TestResultBody(t *testing.T) {
+// TestEncodeResult holds the hand-written result encoder to json.Marshal.
+func TestEncodeResult(t *testing.T) {
 	t.Parallel()
-	for _, msg := range []*ResultMessage{
-		{Type: TypeResult, RequestID: "r-1", Action: "echo", Success: true, Data: json.RawMessage(`{"a": [1, 2]}`), DurationMS: 12},
-		{Type: TypeResult, RequestID: "r-1", Action: "a\"<b>\u2028", Success: true, Metadata: map[string]any{"k": "v"}},
-		{Type: TypeResult, RequestID: "bad id", Action: "echo", Success: true, Data: json.RawMessage(`1`)},
-		{Type: TypeResult, RequestID: "r-1", Success: true, Data: json.RawMessage(`"x"`), DurationMS: -1},
+	for _, msg := range []*protocol.ResultMessage{
+		{Type: protocol.TypeResult, RequestID: "r-1", Action: "echo", Success: true, Data: json.RawMessage(`{"a": [1, 2]}`), DurationMS: 12},
+		{Type: protocol.TypeResult, RequestID: "r-1", Action: "a\"<b>\u2028", Success: true, Metadata: map[string]any{"k": "v"}},
+		{Type: protocol.TypeResult, RequestID: "bad id", Action: "echo", Success: true, Data: json.RawMessage(`1`)},
+		{Type: protocol.TypeResult, RequestID: "r-1", Success: true, Data: json.RawMessage(`"x"`), DurationMS: -1},
 	} {
-		quoted, err := json.Marshal(msg.Action)
-		require.NoError(t, err)
-		got, err := resultBody(msg, string(quoted))
+		got, err := protocol.EncodeResult(msg)
 		require.NoError(t, err)
 		want, err := json.Marshal(msg)
 		require.NoError(t, err)
 		require.JSONEq(t, string(want), got)
 	}
 
-	_, err := resultBody(&ResultMessage{Type: TypeResult, RequestID: "r-1", Data: json.RawMessage(`{`)}, `""`)
+	_, err := protocol.EncodeResult(&protocol.ResultMessage{Type: protocol.TypeResult, RequestID: "r-1", Data: json.RawMessage(`{`)})
 	require.Error(t, err, "invalid data is refused, as json.Marshal does")
-	_, err = resultBody(&ResultMessage{Type: TypeResult, RequestID: "r-1", Metadata: map[string]any{"c": make(chan int)}}, `""`)
+	_, err = protocol.EncodeResult(&protocol.ResultMessage{Type: protocol.TypeResult, RequestID: "r-1", Metadata: map[string]any{"c": make(chan int)}})
 	require.Error(t, err)
 }

@@ -1,4 +1,4 @@
-package streamer
+package protocol
 
 import (
 	"encoding/json"
@@ -6,16 +6,17 @@ import (
 	"strings"
 )
 
-// Parsing client frames and encoding synchronous results are the router's hot path: every
-// message goes through the first, every synchronous request through the second. Both
-// take a fast path for the common shapes and fall back to encoding/json for anything
-// else, with the same result (FuzzParseFrame and TestResultBody hold them to that).
+// Parsing client frames and encoding results are a server's hot path: every message goes
+// through the first, every synchronous request through the second. Both take a fast path
+// for the common shapes and fall back to encoding/json for anything else, with the same
+// result (FuzzParseFrame and TestEncodeResult hold them to that).
 
-// parseFrame decodes a client frame into msg as json.Unmarshal would. s and frame hold
-// the same text: strings are cut from s without copying, the payload is a sub-slice of
-// frame (which the caller owns).
-func parseFrame(s string, frame []byte, msg *ClientMessage) error {
-	if json.Valid(frame) && scanFrame(s, frame, msg) {
+// ParseFrame decodes the text of a client frame into msg exactly as json.Unmarshal
+// would, without reflection for frames in the usual shape. msg's strings share memory
+// with text and its payload is a slice of one copy of text.
+func ParseFrame(text string, msg *ClientMessage) error {
+	frame := []byte(text)
+	if json.Valid(frame) && scanFrame(text, frame, msg) {
 		return nil
 	}
 	*msg = ClientMessage{}
@@ -134,12 +135,12 @@ func skipString(b []byte, i int) int {
 	return i
 }
 
-// resultBody encodes a result message as json.Marshal would, up to insignificant
-// whitespace inside data. quotedAction is the JSON text of msg.Action. It handles the
-// messages the router builds (valid request id, no parts) and falls back to json.Marshal
-// for metadata.
-func resultBody(msg *ResultMessage, quotedAction string) (string, error) {
-	if !ValidID(msg.RequestID) || msg.Part != nil || (len(msg.Data) > 0 && !json.Valid(msg.Data)) {
+// EncodeResult encodes a result message as json.Marshal would, up to insignificant
+// whitespace inside data, without reflection for the messages a server usually sends
+// (a valid request id, an action of printable ASCII, no parts); metadata goes through
+// json.Marshal.
+func EncodeResult(msg *ResultMessage) (string, error) {
+	if !ValidID(msg.RequestID) || !plainText(msg.Action) || msg.Part != nil || (len(msg.Data) > 0 && !json.Valid(msg.Data)) {
 		body, err := json.Marshal(msg)
 		return string(body), err
 	}
@@ -151,13 +152,14 @@ func resultBody(msg *ResultMessage, quotedAction string) (string, error) {
 		}
 	}
 	var b strings.Builder
-	b.Grow(96 + len(msg.RequestID) + len(quotedAction) + len(msg.Data) + len(metadata))
+	b.Grow(98 + len(msg.RequestID) + len(msg.Action) + len(msg.Data) + len(metadata))
 	b.WriteString(`{"type":"result","request_id":"`)
 	b.WriteString(msg.RequestID)
 	b.WriteByte('"')
 	if msg.Action != "" {
-		b.WriteString(`,"action":`)
-		b.WriteString(quotedAction)
+		b.WriteString(`,"action":"`)
+		b.WriteString(msg.Action)
+		b.WriteByte('"')
 	}
 	b.WriteString(`,"success":`)
 	b.WriteString(strconv.FormatBool(msg.Success))
@@ -174,4 +176,16 @@ func resultBody(msg *ResultMessage, quotedAction string) (string, error) {
 	b.Write(strconv.AppendInt(num[:0], msg.DurationMS, 10))
 	b.WriteByte('}')
 	return b.String(), nil
+}
+
+// plainText reports whether s encodes to JSON as itself between quotes: printable ASCII
+// without the characters encoding/json escapes.
+func plainText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }

@@ -1,4 +1,4 @@
-package streamer
+package protocol
 
 import (
 	"encoding/json"
@@ -13,6 +13,24 @@ const (
 	TypeError    = "error"
 	TypeStatus   = "status"
 	TypePong     = "pong"
+)
+
+// Statuses of an async request, as the status message carries them.
+const (
+	StatusPending    = "PENDING"
+	StatusProcessing = "PROCESSING"
+	StatusCompleted  = "COMPLETED"
+	StatusFailed     = "FAILED"
+	StatusCancelled  = "CANCELLED"
+)
+
+// Limits of the protocol.
+const (
+	// MaxMessageBytes is the largest message either side may send: API Gateway's
+	// WebSocket message limit (128 KiB, hard).
+	MaxMessageBytes = 128 * 1024
+	// MaxIDLength is the longest request id a client may choose.
+	MaxIDLength = 128
 )
 
 // System actions (reserved names, not registrable).
@@ -98,4 +116,21 @@ type PongMessage struct {
 // in from the code.
 func NewErrorMessage(requestID string, err *Error) *ErrorMessage {
 	return &ErrorMessage{Type: TypeError, RequestID: requestID, Error: err.WireError()}
+}
+
+// ValidID reports whether id is a valid client request id: 1 to 128 characters of
+// [A-Za-z0-9._:-].
+func ValidID(id string) bool {
+	if id == "" || len(id) > MaxIDLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == ':', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
 }

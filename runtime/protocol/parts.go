@@ -1,4 +1,4 @@
-package streamer
+package protocol
 
 import (
 	"bytes"
@@ -29,11 +29,11 @@ var (
 	// ErrResultTooLarge is returned by SplitResult for a result that cannot be split into
 	// parts within the limit: its metadata alone is too large, or it needs more than
 	// MaxResultParts parts.
-	ErrResultTooLarge = errors.New("streamer: result too large to split")
+	ErrResultTooLarge = errors.New("protocol: result too large to split")
 	// ErrBadPart is returned by (*Reassembler).Add for a part that cannot belong to a
 	// well-formed split result: bad index or count, a count that differs from earlier
 	// parts, a duplicate, or a result over the reassembler's bounds.
-	ErrBadPart = errors.New("streamer: bad result part")
+	ErrBadPart = errors.New("protocol: bad result part")
 )
 
 // SplitResult encodes msg as one or more result messages of at most limit bytes each.
@@ -46,7 +46,7 @@ var (
 // the result cannot be split within limit.
 func SplitResult(msg *ResultMessage, limit int) ([][]byte, error) {
 	if msg == nil {
-		return nil, errors.New("streamer: split: nil result message")
+		return nil, errors.New("protocol: split: nil result message")
 	}
 	data, err := splitCompactData(msg.Data)
 	if err != nil {
@@ -125,7 +125,7 @@ func splitEncode(v any) ([]byte, error) {
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
-		return nil, fmt.Errorf("streamer: encode message: %w", err)
+		return nil, fmt.Errorf("protocol: encode message: %w", err)
 	}
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
@@ -143,10 +143,10 @@ func splitCompactData(data json.RawMessage) ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, data); err != nil {
-		return nil, fmt.Errorf("streamer: split: invalid result data: %w", err)
+		return nil, fmt.Errorf("protocol: split: invalid result data: %w", err)
 	}
 	if !utf8.Valid(buf.Bytes()) {
-		return nil, errors.New("streamer: split: result data is not valid UTF-8")
+		return nil, errors.New("protocol: split: result data is not valid UTF-8")
 	}
 	return buf.Bytes(), nil
 }

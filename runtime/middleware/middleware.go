@@ -1,10 +1,16 @@
-package streamer
+// Package middleware holds the middleware Streamer ships: one log line per handler run
+// (Logging) and one observation per run for a metrics Recorder (Metrics), with an
+// in-memory Recorder for tests and the local stack. Package lambdas installs both around
+// every action.
+package middleware
 
 import (
 	"context"
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
 // OutcomeSuccess is the outcome of a run that returned no error; a failed run's outcome
@@ -13,31 +19,31 @@ const OutcomeSuccess = "success"
 
 // Outcome names the outcome of a run for logs and metrics: OutcomeSuccess, or the code
 // the client sees (INTERNAL_ERROR for an error that is not a *Error).
-func Outcome(res *Result, err error) string {
+func Outcome(res *streamer.Result, err error) string {
 	if err == nil && res != nil && res.Error != nil {
 		err = res.Error
 	}
 	if err == nil {
 		return OutcomeSuccess
 	}
-	return AsError(err).Code
+	return streamer.AsError(err).Code
 }
 
-// LoggingMiddleware logs one line per run through logger: request_id, action,
+// Logging logs one line per run through logger: request_id, action,
 // tenant_id, user_id, connection_id, duration_ms and outcome, plus the error text of a
 // failed run (logs may hold what clients never see). Successes and client errors log
 // at Info, TIMEOUT at Warn, INTERNAL_ERROR and SERVICE_UNAVAILABLE at Error.
-func LoggingMiddleware(logger *slog.Logger) Middleware {
-	return func(next ProcessFunc) ProcessFunc {
-		return func(ctx context.Context, req *Request) (*Result, error) {
+func Logging(logger *slog.Logger) streamer.Middleware {
+	return func(next streamer.ProcessFunc) streamer.ProcessFunc {
+		return func(ctx context.Context, req *streamer.Request) (*streamer.Result, error) {
 			start := time.Now()
 			res, err := next(ctx, req)
 			outcome := Outcome(res, err)
 			level := slog.LevelInfo
 			switch outcome {
-			case ErrCodeTimeout:
+			case streamer.ErrCodeTimeout:
 				level = slog.LevelWarn
-			case ErrCodeInternalError, ErrCodeServiceUnavail:
+			case streamer.ErrCodeInternalError, streamer.ErrCodeServiceUnavail:
 				level = slog.LevelError
 			}
 			if !logger.Enabled(ctx, level) {
@@ -61,17 +67,17 @@ func LoggingMiddleware(logger *slog.Logger) Middleware {
 	}
 }
 
-// MetricsRecorder receives one observation per run. Implementations must be safe for
+// Recorder receives one observation per run. Implementations must be safe for
 // concurrent use; the Lambda runtime records CloudWatch Embedded Metric Format lines.
-type MetricsRecorder interface {
+type Recorder interface {
 	// RecordRequest records a run of action with its outcome (see Outcome) and duration.
 	RecordRequest(action, outcome string, d time.Duration)
 }
 
-// MetricsMiddleware records every run on m.
-func MetricsMiddleware(m MetricsRecorder) Middleware {
-	return func(next ProcessFunc) ProcessFunc {
-		return func(ctx context.Context, req *Request) (*Result, error) {
+// Metrics records every run on m.
+func Metrics(m Recorder) streamer.Middleware {
+	return func(next streamer.ProcessFunc) streamer.ProcessFunc {
+		return func(ctx context.Context, req *streamer.Request) (*streamer.Result, error) {
 			start := time.Now()
 			res, err := next(ctx, req)
 			m.RecordRequest(req.Action, Outcome(res, err), time.Since(start))
@@ -80,31 +86,31 @@ func MetricsMiddleware(m MetricsRecorder) Middleware {
 	}
 }
 
-// RequestStats aggregates the runs of one action with one outcome.
-type RequestStats struct {
+// Stats aggregates the runs of one action with one outcome.
+type Stats struct {
 	Count int64         // number of runs
 	Total time.Duration // sum of their durations
 	Max   time.Duration // longest run
 }
 
-// MemoryMetrics is a MetricsRecorder that keeps counts in memory, for tests and the
+// MemoryMetrics is a Recorder that keeps counts in memory, for tests and the
 // local stack. The zero value is ready to use.
 type MemoryMetrics struct {
 	mu    sync.Mutex
-	stats map[metricKey]RequestStats
+	stats map[metricKey]Stats
 }
 
-var _ MetricsRecorder = (*MemoryMetrics)(nil)
+var _ Recorder = (*MemoryMetrics)(nil)
 
 // metricKey identifies one series of MemoryMetrics.
 type metricKey struct{ action, outcome string }
 
-// RecordRequest implements MetricsRecorder.
+// RecordRequest implements Recorder.
 func (m *MemoryMetrics) RecordRequest(action, outcome string, d time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.stats == nil {
-		m.stats = make(map[metricKey]RequestStats)
+		m.stats = make(map[metricKey]Stats)
 	}
 	k := metricKey{action, outcome}
 	s := m.stats[k]
@@ -115,7 +121,7 @@ func (m *MemoryMetrics) RecordRequest(action, outcome string, d time.Duration) {
 }
 
 // Stats returns what was recorded for action with outcome.
-func (m *MemoryMetrics) Stats(action, outcome string) RequestStats {
+func (m *MemoryMetrics) Stats(action, outcome string) Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.stats[metricKey{action, outcome}]

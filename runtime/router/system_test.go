@@ -1,4 +1,4 @@
-package streamer_test
+package router_test
 
 import (
 	"encoding/json"
@@ -11,6 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/streamer-go/streamer/runtime/protocol"
+	"github.com/streamer-go/streamer/runtime/router"
 	"github.com/streamer-go/streamer/runtime/store"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
@@ -29,7 +31,7 @@ const worker = "worker-1"
 func (l lifecycle) queued(clientID string) string {
 	e := withBody(l.tb, `{"action":"report","id":"`+clientID+`"}`)
 	e.RequestContext.ConnectionID = "old-connection="
-	require.Equal(l.tb, streamer.TypeAck, route(l.tb, l.b.router, e)["type"])
+	require.Equal(l.tb, protocol.TypeAck, route(l.tb, l.b.router, e)["type"])
 	return store.ScopedID(fixtureOwner.TenantID, fixtureOwner.UserID, clientID)
 }
 
@@ -102,7 +104,7 @@ func TestSystemActionsAreOwnerScoped(t *testing.T) {
 		{contract.AuthUserID: "user-7", contract.AuthTenantID: "other-corp"},
 		{contract.AuthUserID: "user-8", contract.AuthTenantID: "acme"},
 	} {
-		for _, action := range []string{streamer.ActionStatus, streamer.ActionCancel} {
+		for _, action := range []string{protocol.ActionStatus, protocol.ActionCancel} {
 			e := withBody(t, `{"action":"`+action+`","payload":{"id":"r-1"}}`)
 			e.RequestContext.Authorizer = authorizer
 			reply := route(t, b.router, e)
@@ -174,8 +176,7 @@ func TestSystemActionErrors(t *testing.T) {
 		})
 	}
 
-	noQueue := streamer.NewRouter(nil, nil)
-	noQueue.SetLogger(slog.New(slog.DiscardHandler))
+	noQueue := router.New(streamer.NewRegistry(), nil, nil, router.Options{Logger: slog.New(slog.DiscardHandler)})
 	reply := route(t, noQueue, withBody(t, `{"action":"streamer.status","payload":{"id":"r-1"}}`))
 	require.Equal(t, streamer.ErrCodeServiceUnavail, errorCode(t, reply))
 }

@@ -1,4 +1,4 @@
-package streamer_test
+package router_test
 
 import (
 	"bytes"
@@ -16,8 +16,9 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/stretchr/testify/require"
 
-	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/internal/logtest"
+	"github.com/streamer-go/streamer/runtime/protocol"
+	"github.com/streamer-go/streamer/runtime/router"
 	"github.com/streamer-go/streamer/runtime/store"
 	"github.com/streamer-go/streamer/runtime/store/memstore"
 	"github.com/streamer-go/streamer/runtime/streamer"
@@ -49,7 +50,7 @@ const fixtureConnection = "b3JlXcQWIAMCKzQ="
 
 // route sends e through r and returns the reply body decoded as a JSON object (or nil for
 // an empty body).
-func route(tb testing.TB, r *streamer.DefaultRouter, e events.APIGatewayWebsocketProxyRequest) map[string]any {
+func route(tb testing.TB, r *router.Router, e events.APIGatewayWebsocketProxyRequest) map[string]any {
 	tb.Helper()
 	resp, err := r.Route(context.Background(), e)
 	require.NoError(tb, err)
@@ -71,7 +72,7 @@ func errorCode(tb testing.TB, reply map[string]any) string {
 	code, _ := e["code"].(string)
 	retry, ok := e["retry"].(map[string]any)
 	require.True(tb, ok, "every error carries retry info: %v", reply)
-	require.Equal(tb, streamer.IsRetryableCode(code), retry["retryable"], "retryable of %s", code)
+	require.Equal(tb, protocol.IsRetryableCode(code), retry["retryable"], "retryable of %s", code)
 	return code
 }
 
@@ -108,7 +109,8 @@ func asyncHandler() *testHandler { return &testHandler{estimate: 2 * time.Minute
 
 // bundle is what a router test works with.
 type bundle struct {
-	router *streamer.DefaultRouter
+	reg    *streamer.Registry
+	router *router.Router
 	queue  *queue
 	sender *splitSender
 	logs   *logtest.Buffer
@@ -118,12 +120,18 @@ type bundle struct {
 // buffer, and the handlers echo (sync) and report (async).
 func setup(tb testing.TB) *bundle {
 	tb.Helper()
-	b := &bundle{queue: newQueue(), sender: &splitSender{}, logs: &logtest.Buffer{}}
-	b.router = streamer.NewRouter(b.queue, b.sender)
-	b.router.SetLogger(slog.New(slog.NewJSONHandler(b.logs, nil)))
-	require.NoError(tb, b.router.Handle("echo", streamer.HandlerFunc(echo)))
-	require.NoError(tb, b.router.Handle("report", asyncHandler()))
+	b := &bundle{reg: streamer.NewRegistry(), queue: newQueue(), sender: &splitSender{}, logs: &logtest.Buffer{}}
+	b.configure(router.Options{})
+	require.NoError(tb, b.reg.Handle("echo", streamer.HandlerFunc(echo)))
+	require.NoError(tb, b.reg.Handle("report", asyncHandler()))
 	return b
+}
+
+// configure replaces the bundle's router by one with opts (logging into b.logs), over the
+// same registry, queue and sender.
+func (b *bundle) configure(opts router.Options) {
+	opts.Logger = slog.New(slog.NewJSONHandler(b.logs, nil))
+	b.router = router.New(b.reg, b.queue, b.sender, opts)
 }
 
 // logLines decodes the JSON log lines written to logs so far.
@@ -139,7 +147,7 @@ func logLines(tb testing.TB, logs *logtest.Buffer) []map[string]any {
 }
 
 // splitSender is a ConnectionSender that splits result messages with the real
-// streamer.SplitResult, as the connection manager does, and keeps the frames per
+// protocol.SplitResult, as the connection manager does, and keeps the frames per
 // connection.
 type splitSender struct {
 	mu     sync.Mutex
@@ -147,7 +155,7 @@ type splitSender struct {
 	err    error
 }
 
-var _ streamer.ConnectionSender = (*splitSender)(nil)
+var _ router.Sender = (*splitSender)(nil)
 
 func (s *splitSender) Send(_ context.Context, connectionID string, message any) error {
 	if s.err != nil {
@@ -155,12 +163,12 @@ func (s *splitSender) Send(_ context.Context, connectionID string, message any) 
 	}
 	var parts [][]byte
 	switch msg := message.(type) {
-	case *streamer.ResultMessage:
+	case *protocol.ResultMessage:
 		var err error
-		if parts, err = streamer.SplitResult(msg, contract.MaxMessageBytes); err != nil {
+		if parts, err = protocol.SplitResult(msg, protocol.MaxMessageBytes); err != nil {
 			return err
 		}
-	case *streamer.StatusMessage:
+	case *protocol.StatusMessage:
 		frame, err := json.Marshal(msg)
 		if err != nil {
 			return err
@@ -186,16 +194,16 @@ func (s *splitSender) sent(connectionID string) [][]byte {
 }
 
 // reassemble puts the frames sent to connectionID back together.
-func (s *splitSender) reassemble(tb testing.TB, connectionID string) *streamer.ResultMessage {
+func (s *splitSender) reassemble(tb testing.TB, connectionID string) *protocol.ResultMessage {
 	tb.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	frames := s.frames[connectionID]
 	require.Greater(tb, len(frames), 1, "a large result is sent in parts")
-	var ra streamer.Reassembler
+	var ra protocol.Reassembler
 	for i, f := range frames {
-		require.LessOrEqual(tb, len(f), contract.MaxMessageBytes)
-		var m streamer.ResultMessage
+		require.LessOrEqual(tb, len(f), protocol.MaxMessageBytes)
+		var m protocol.ResultMessage
 		require.NoError(tb, json.Unmarshal(f, &m))
 		done, ok, err := ra.Add(m)
 		require.NoError(tb, err)

@@ -1,4 +1,4 @@
-package streamer_test
+package protocol_test
 
 import (
 	"bytes"
@@ -10,8 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/streamer-go/streamer/runtime/contract"
-	"github.com/streamer-go/streamer/runtime/streamer"
+	"github.com/streamer-go/streamer/runtime/protocol"
 )
 
 // awkwardText mixes everything that grows or breaks under JSON escaping: quotes,
@@ -20,7 +19,7 @@ import (
 const awkwardText = "plain \"quoted\" back\\slash \n\t\r \x01\x1f <b>&amp;</b> héllo 日本語 🎉🚀 \u2028\u2029 end"
 
 // bigResult returns a result message whose data encodes to about size bytes.
-func bigResult(t testing.TB, size int, seed uint64) *streamer.ResultMessage {
+func bigResult(t testing.TB, size int, seed uint64) *protocol.ResultMessage {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, seed))
 	var rows []map[string]any
@@ -35,8 +34,8 @@ func bigResult(t testing.TB, size int, seed uint64) *streamer.ResultMessage {
 	}
 	data, err := json.Marshal(map[string]any{"rows": rows})
 	require.NoError(t, err)
-	return &streamer.ResultMessage{
-		Type: streamer.TypeResult, RequestID: "r-42", Action: "process_data", Success: true,
+	return &protocol.ResultMessage{
+		Type: protocol.TypeResult, RequestID: "r-42", Action: "process_data", Success: true,
 		Data: data, Metadata: map[string]any{"rows": len(rows), "note": "déjà <vu>"}, DurationMS: 1834,
 	}
 }
@@ -49,12 +48,12 @@ func compact(t testing.TB, raw []byte) []byte {
 }
 
 // reassemble feeds parts to a fresh Reassembler in the given order and returns the result.
-func reassemble(t testing.TB, parts [][]byte, order []int) *streamer.ResultMessage {
+func reassemble(t testing.TB, parts [][]byte, order []int) *protocol.ResultMessage {
 	t.Helper()
-	var r streamer.Reassembler
-	var got *streamer.ResultMessage
+	var r protocol.Reassembler
+	var got *protocol.ResultMessage
 	for k, i := range order {
-		var m streamer.ResultMessage
+		var m protocol.ResultMessage
 		require.NoError(t, json.Unmarshal(parts[i], &m))
 		msg, done, err := r.Add(m)
 		require.NoError(t, err)
@@ -76,12 +75,12 @@ func inOrder(n int) []int {
 func TestSplitResult300KBReassemblesByteExact(t *testing.T) {
 	t.Parallel()
 	msg := bigResult(t, 300*1024, 1)
-	parts, err := streamer.SplitResult(msg, contract.MaxMessageBytes)
+	parts, err := protocol.SplitResult(msg, protocol.MaxMessageBytes)
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(parts), 3)
 
 	for i, p := range parts {
-		require.LessOrEqual(t, len(p), contract.MaxMessageBytes, "part %d", i)
+		require.LessOrEqual(t, len(p), protocol.MaxMessageBytes, "part %d", i)
 		var m map[string]any
 		require.NoError(t, json.Unmarshal(p, &m), "part %d is valid JSON", i)
 		require.Equal(t, "result", m["type"])
@@ -91,7 +90,7 @@ func TestSplitResult300KBReassemblesByteExact(t *testing.T) {
 		require.Equal(t, i == len(parts)-1, m["metadata"] != nil, "metadata only on the last part")
 	}
 	// Parts are filled: all but the last are close to the limit.
-	require.Greater(t, len(parts[0]), contract.MaxMessageBytes-64)
+	require.Greater(t, len(parts[0]), protocol.MaxMessageBytes-64)
 
 	got := reassemble(t, parts, inOrder(len(parts)))
 	require.Equal(t, compact(t, msg.Data), []byte(got.Data), "byte-exact data")
@@ -113,8 +112,8 @@ func TestSplitResult300KBReassemblesByteExact(t *testing.T) {
 
 func TestSplitResultSmallIsWhole(t *testing.T) {
 	t.Parallel()
-	msg := &streamer.ResultMessage{RequestID: "r-1", Success: true, Data: json.RawMessage(`{"a": 1}`)}
-	parts, err := streamer.SplitResult(msg, contract.MaxMessageBytes)
+	msg := &protocol.ResultMessage{RequestID: "r-1", Success: true, Data: json.RawMessage(`{"a": 1}`)}
+	parts, err := protocol.SplitResult(msg, protocol.MaxMessageBytes)
 	require.NoError(t, err)
 	require.Len(t, parts, 1)
 	require.JSONEq(t, `{"type":"result","request_id":"r-1","success":true,"data":{"a":1},"duration_ms":0}`, string(parts[0]))
@@ -125,7 +124,7 @@ func TestSplitResultManyLimits(t *testing.T) {
 	for _, limit := range []int{300, 301, 517, 1000, 4096} {
 		for seed := range uint64(5) {
 			msg := bigResult(t, 6000, seed)
-			parts, err := streamer.SplitResult(msg, limit)
+			parts, err := protocol.SplitResult(msg, limit)
 			require.NoError(t, err, "limit %d", limit)
 			for i, p := range parts {
 				require.LessOrEqual(t, len(p), limit, "limit %d part %d", limit, i)
@@ -139,65 +138,65 @@ func TestSplitResultManyLimits(t *testing.T) {
 func TestSplitResultRefusesWhatCannotFit(t *testing.T) {
 	t.Parallel()
 	big := strings.Repeat("m", 2000)
-	cases := map[string]*streamer.ResultMessage{
+	cases := map[string]*protocol.ResultMessage{
 		"metadata too large": {RequestID: "r", Data: json.RawMessage(`"` + big + `"`), Metadata: map[string]any{"m": big}},
 		"no data":            {RequestID: "r", Metadata: map[string]any{"m": big}},
-		"too many parts":     {RequestID: "r", Data: json.RawMessage(`"` + strings.Repeat("y", streamer.MaxResultParts*200) + `"`)},
+		"too many parts":     {RequestID: "r", Data: json.RawMessage(`"` + strings.Repeat("y", protocol.MaxResultParts*200) + `"`)},
 	}
 	for name, msg := range cases {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			_, err := streamer.SplitResult(msg, 300)
-			require.ErrorIs(t, err, streamer.ErrResultTooLarge)
+			_, err := protocol.SplitResult(msg, 300)
+			require.ErrorIs(t, err, protocol.ErrResultTooLarge)
 		})
 	}
 
-	_, err := streamer.SplitResult(&streamer.ResultMessage{Data: json.RawMessage(`{"a":"` + big + `"`)}, 300)
+	_, err := protocol.SplitResult(&protocol.ResultMessage{Data: json.RawMessage(`{"a":"` + big + `"`)}, 300)
 	require.ErrorContains(t, err, "invalid result data")
-	_, err = streamer.SplitResult(nil, 300)
+	_, err = protocol.SplitResult(nil, 300)
 	require.Error(t, err)
 }
 
-func part(id string, idx, count int, data string) streamer.ResultMessage {
-	return streamer.ResultMessage{Type: streamer.TypeResult, RequestID: id, Part: &streamer.Part{Index: idx, Count: count}, DataPart: data}
+func part(id string, idx, count int, data string) protocol.ResultMessage {
+	return protocol.ResultMessage{Type: protocol.TypeResult, RequestID: id, Part: &protocol.Part{Index: idx, Count: count}, DataPart: data}
 }
 
 func TestReassemblerRejectsBadParts(t *testing.T) {
 	t.Parallel()
 	t.Run("whole message passes through", func(t *testing.T) {
 		t.Parallel()
-		var r streamer.Reassembler
-		msg, done, err := r.Add(streamer.ResultMessage{RequestID: "r", Data: json.RawMessage(`1`)})
+		var r protocol.Reassembler
+		msg, done, err := r.Add(protocol.ResultMessage{RequestID: "r", Data: json.RawMessage(`1`)})
 		require.NoError(t, err)
 		require.True(t, done)
 		require.JSONEq(t, `1`, string(msg.Data))
 	})
 	t.Run("bad index or count", func(t *testing.T) {
 		t.Parallel()
-		r := streamer.Reassembler{MaxParts: 4}
-		for _, p := range []streamer.ResultMessage{part("r", 0, 0, "x"), part("r", 2, 2, "x"), part("r", -1, 2, "x"), part("r", 0, 5, "x")} {
+		r := protocol.Reassembler{MaxParts: 4}
+		for _, p := range []protocol.ResultMessage{part("r", 0, 0, "x"), part("r", 2, 2, "x"), part("r", -1, 2, "x"), part("r", 0, 5, "x")} {
 			_, _, err := r.Add(p)
-			require.ErrorIs(t, err, streamer.ErrBadPart)
+			require.ErrorIs(t, err, protocol.ErrBadPart)
 		}
 		require.Zero(t, r.Pending())
 	})
 	t.Run("mismatched count drops the result", func(t *testing.T) {
 		t.Parallel()
-		var r streamer.Reassembler
+		var r protocol.Reassembler
 		_, done, err := r.Add(part("r", 0, 3, `{"a":`))
 		require.NoError(t, err)
 		require.False(t, done)
 		_, _, err = r.Add(part("r", 1, 2, `1}`))
-		require.ErrorIs(t, err, streamer.ErrBadPart)
+		require.ErrorIs(t, err, protocol.ErrBadPart)
 		require.Zero(t, r.Pending())
 	})
 	t.Run("duplicate refused, result still completes", func(t *testing.T) {
 		t.Parallel()
-		var r streamer.Reassembler
+		var r protocol.Reassembler
 		_, _, err := r.Add(part("r", 0, 2, `{"a":`))
 		require.NoError(t, err)
 		_, _, err = r.Add(part("r", 0, 2, `{"a":`))
-		require.ErrorIs(t, err, streamer.ErrBadPart)
+		require.ErrorIs(t, err, protocol.ErrBadPart)
 		msg, done, err := r.Add(part("r", 1, 2, `1}`))
 		require.NoError(t, err)
 		require.True(t, done)
@@ -205,22 +204,22 @@ func TestReassemblerRejectsBadParts(t *testing.T) {
 	})
 	t.Run("bytes bound", func(t *testing.T) {
 		t.Parallel()
-		r := streamer.Reassembler{MaxBytes: 10}
+		r := protocol.Reassembler{MaxBytes: 10}
 		_, _, err := r.Add(part("r", 0, 2, `["123456`))
 		require.NoError(t, err)
 		_, _, err = r.Add(part("r", 1, 2, `789"]`))
-		require.ErrorIs(t, err, streamer.ErrBadPart)
+		require.ErrorIs(t, err, protocol.ErrBadPart)
 		require.Zero(t, r.Pending())
 	})
 	t.Run("pending bound and discard", func(t *testing.T) {
 		t.Parallel()
-		r := streamer.Reassembler{MaxPending: 2}
+		r := protocol.Reassembler{MaxPending: 2}
 		for i := range 2 {
 			_, _, err := r.Add(part(fmt.Sprint(i), 0, 2, `[`))
 			require.NoError(t, err)
 		}
 		_, _, err := r.Add(part("x", 0, 2, `[`))
-		require.ErrorIs(t, err, streamer.ErrBadPart)
+		require.ErrorIs(t, err, protocol.ErrBadPart)
 		require.True(t, r.Holds("0"))
 		r.Discard("0")
 		require.False(t, r.Holds("0"))
@@ -230,11 +229,11 @@ func TestReassemblerRejectsBadParts(t *testing.T) {
 	})
 	t.Run("invalid JSON", func(t *testing.T) {
 		t.Parallel()
-		var r streamer.Reassembler
+		var r protocol.Reassembler
 		_, _, err := r.Add(part("r", 0, 2, `{"a":`))
 		require.NoError(t, err)
 		_, _, err = r.Add(part("r", 1, 2, `}`))
-		require.ErrorIs(t, err, streamer.ErrBadPart)
+		require.ErrorIs(t, err, protocol.ErrBadPart)
 	})
 }
 
@@ -247,10 +246,10 @@ func FuzzSplitResult(f *testing.F) {
 		}
 		data, err := json.Marshal(map[string]string{"t": text, "u": text + text})
 		require.NoError(t, err)
-		msg := &streamer.ResultMessage{RequestID: "f", Success: true, Data: data}
-		parts, err := streamer.SplitResult(msg, limit)
+		msg := &protocol.ResultMessage{RequestID: "f", Success: true, Data: data}
+		parts, err := protocol.SplitResult(msg, limit)
 		if err != nil {
-			require.ErrorIs(t, err, streamer.ErrResultTooLarge)
+			require.ErrorIs(t, err, protocol.ErrResultTooLarge)
 			return
 		}
 		for _, p := range parts {
@@ -265,7 +264,7 @@ func BenchmarkSplitResult300KB(b *testing.B) {
 	msg := bigResult(b, 300*1024, 1)
 	b.SetBytes(int64(len(msg.Data)))
 	for b.Loop() {
-		if _, err := streamer.SplitResult(msg, contract.MaxMessageBytes); err != nil {
+		if _, err := protocol.SplitResult(msg, protocol.MaxMessageBytes); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package streamer_test
+package router_test
 
 import (
 	"encoding/json"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -45,37 +46,37 @@ func FuzzRoute(f *testing.F) {
 		require.NoError(t, json.Unmarshal([]byte(resp.Body), &reply), "reply %q", resp.Body)
 		var typ string
 		require.NoError(t, json.Unmarshal(reply["type"], &typ))
-		if typ == streamer.TypePong {
+		if typ == protocol.TypePong {
 			require.Len(t, reply, 1)
 			return
 		}
 		var requestID string
 		require.NoError(t, json.Unmarshal(reply["request_id"], &requestID), "every reply about a request has request_id: %s", resp.Body)
-		require.True(t, requestID == "" || streamer.ValidID(requestID), "request_id %q", requestID)
+		require.True(t, requestID == "" || protocol.ValidID(requestID), "request_id %q", requestID)
 
 		switch typ {
-		case streamer.TypeResult:
-			var m streamer.ResultMessage
+		case protocol.TypeResult:
+			var m protocol.ResultMessage
 			require.NoError(t, json.Unmarshal([]byte(resp.Body), &m))
 			require.True(t, m.Success)
-			var msg streamer.ClientMessage
+			var msg protocol.ClientMessage
 			require.NoError(t, json.Unmarshal([]byte(body), &msg), "a result answers a valid frame")
 			if len(msg.Payload) == 0 || string(msg.Payload) == "null" {
 				require.Empty(t, m.Data)
 			} else {
 				require.JSONEq(t, string(msg.Payload), string(m.Data), "echo returns the payload")
 			}
-		case streamer.TypeAck, streamer.TypeStatus:
+		case protocol.TypeAck, protocol.TypeStatus:
 			require.NotEmpty(t, requestID)
-		case streamer.TypeError:
-			var m streamer.ErrorMessage
+		case protocol.TypeError:
+			var m protocol.ErrorMessage
 			require.NoError(t, json.Unmarshal([]byte(resp.Body), &m))
 			require.Contains(t, errorCodes, m.Error.Code)
 			require.NotNil(t, m.Error.Retry)
-			require.Equal(t, streamer.IsRetryableCode(m.Error.Code), m.Error.Retry.Retryable)
+			require.Equal(t, protocol.IsRetryableCode(m.Error.Code), m.Error.Retry.Retryable)
 		default:
 			t.Fatalf("unknown reply type %q in %s", typ, resp.Body)
 		}
-		require.True(t, slices.Contains([]string{streamer.TypeResult, streamer.TypeAck, streamer.TypeStatus, streamer.TypeError}, typ))
+		require.True(t, slices.Contains([]string{protocol.TypeResult, protocol.TypeAck, protocol.TypeStatus, protocol.TypeError}, typ))
 	})
 }

@@ -1,0 +1,117 @@
+// Package router is Streamer's $default route: it turns API Gateway WebSocket message
+// events into runs of a streamer.Registry's actions. It parses the frame, runs short
+// actions at once and answers with the route response, queues long ones and answers
+// with an ack, and answers the system actions (streamer.status, streamer.cancel,
+// streamer.ping), as docs/PROTOCOL.md specifies.
+package router
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/streamer-go/streamer/runtime/store"
+	"github.com/streamer-go/streamer/runtime/streamer"
+)
+
+// Queue is the part of the request queue the router uses: enqueue a request, and the
+// owner-scoped transitions of the system actions. store.Queue (dynamostore, memstore)
+// implements it.
+type Queue interface {
+	// Enqueue stores a new PENDING request; a duplicate id returns a
+	// *store.DuplicateError holding the existing request, an item over the limit
+	// store.ErrTooLarge.
+	Enqueue(ctx context.Context, req *store.AsyncRequest) error
+	// Rebind points the owner's request at connectionID and returns it.
+	Rebind(ctx context.Context, owner store.Owner, clientID, connectionID string) (*store.AsyncRequest, error)
+	// RequestCancel cancels the owner's request; cancelled reports whether this call
+	// ended a PENDING one.
+	RequestCancel(ctx context.Context, owner store.Owner, clientID string, errJSON json.RawMessage) (req *store.AsyncRequest, cancelled bool, err error)
+}
+
+// Sender sends one message to one connection. The router only needs it for a
+// synchronous result too large for a route response (the sender splits it into parts)
+// and for the status that precedes the terminal error of a cancelled pending request.
+// connection.Manager implements it.
+type Sender interface {
+	Send(ctx context.Context, connectionID string, message any) error
+}
+
+var _ Queue = (*store.Queue)(nil)
+
+// Options configures a Router. Every zero field takes its default.
+type Options struct {
+	// AsyncThreshold is the estimate above which an action that runs by its estimate is
+	// queued; equal runs at once. Default contract.DefaultAsyncThreshold (5 s).
+	AsyncThreshold time.Duration
+	// SyncBudget is the time a synchronous run gets before the client is answered with
+	// TIMEOUT, inside API Gateway's 29 s. Default contract.DefaultSyncBudget (25 s).
+	SyncBudget time.Duration
+	// MaxAttempts is the number of attempts stored on each queued request. Default
+	// contract.DefaultMaxAttempts (3).
+	MaxAttempts int
+	// Middleware runs outside the registry's own middleware around every synchronous
+	// run (package lambdas puts its logging and metrics here). Default none.
+	Middleware []streamer.Middleware
+	// Logger receives the router's own events: handler failures and panics, store
+	// errors. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.AsyncThreshold <= 0 {
+		o.AsyncThreshold = contract.DefaultAsyncThreshold
+	}
+	if o.SyncBudget <= 0 {
+		o.SyncBudget = contract.DefaultSyncBudget
+	}
+	if o.MaxAttempts < 1 {
+		o.MaxAttempts = contract.DefaultMaxAttempts
+	}
+	o.Logger = cmp.Or(o.Logger, slog.Default())
+	return o
+}
+
+// Router handles $default events for the actions of a Registry. It is safe for
+// concurrent use.
+type Router struct {
+	registry *streamer.Registry
+	queue    Queue
+	sender   Sender
+	opts     Options
+	run      streamer.ProcessFunc // a synchronous run through Options.Middleware
+	calls    sync.Pool            // *syncCall, reused between synchronous runs
+
+	cancelledJSON json.RawMessage // the error stored by streamer.cancel
+}
+
+// New returns a router for the actions of registry that queues async requests on queue
+// and sends oversized synchronous results through sender (a connection.Manager).
+// Either may be nil for a router that only runs synchronous actions: queued and system
+// actions then answer SERVICE_UNAVAILABLE, oversized results PAYLOAD_TOO_LARGE.
+func New(registry *streamer.Registry, queue Queue, sender Sender, opts Options) *Router {
+	r := &Router{registry: registry, queue: queue, sender: sender, opts: opts.withDefaults()}
+	r.cancelledJSON, _ = json.Marshal(cancelledError().WireError()) // strings and a bool always marshal
+	r.calls.New = func() any { return &syncCall{done: make(chan struct{}, 1)} }
+	r.run = streamer.Chain(func(ctx context.Context, req *streamer.Request) (*streamer.Result, error) {
+		return registry.Run(ctx, req, nil)
+	}, r.opts.Middleware...)
+	return r
+}
+
+// logPanic logs a recovered panic (an error wrapping a *streamer.PanicError) with its
+// stack.
+func (r *Router) logPanic(ctx context.Context, req *streamer.Request, err error) {
+	var p *streamer.PanicError
+	if !errors.As(err, &p) {
+		return
+	}
+	r.opts.Logger.LogAttrs(ctx, slog.LevelError, "handler panicked",
+		slog.String("request_id", req.ID), slog.String("action", req.Action),
+		slog.Any("panic", p.Value), slog.String("stack", string(p.Stack)))
+}
