@@ -12,9 +12,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/protocol"
-	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
 // CallOption configures one call.
@@ -63,7 +61,7 @@ type Call struct {
 // Call sends action with payload (any JSON value; []byte and json.RawMessage are sent as
 // they are; nil sends none) and returns the call in flight. ctx bounds the sending only:
 // wait for the outcome with (*Call).Wait. A message over 128 KiB fails at once with a
-// PAYLOAD_TOO_LARGE *streamer.Error. If the socket is down, the call is sent when the
+// PAYLOAD_TOO_LARGE *protocol.Error. If the socket is down, the call is sent when the
 // client has reconnected.
 func (c *Client) Call(ctx context.Context, action string, payload any, opts ...CallOption) (*Call, error) {
 	var cfg callConfig
@@ -88,8 +86,8 @@ func (c *Client) Call(ctx context.Context, action string, payload any, opts ...C
 		return nil, fmt.Errorf("client: encode message: %w", err)
 	}
 	if len(frame) > protocol.MaxMessageBytes {
-		return nil, streamer.NewErrorWithDetails(streamer.ErrCodePayloadTooLarge, "message over the 128 KiB limit",
-			map[string]any{"size_bytes": len(frame), "limit_bytes": protocol.MaxMessageBytes})
+		return nil, &protocol.Error{Code: protocol.CodePayloadTooLarge, Message: "message over the 128 KiB limit",
+			Details: map[string]any{"size_bytes": len(frame), "limit_bytes": protocol.MaxMessageBytes}}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -177,7 +175,7 @@ func (call *Call) Ack() *protocol.AckMessage {
 func (call *Call) Done() <-chan struct{} { return call.done }
 
 // Wait waits for the outcome: the result message, or the error. A failure reported by
-// the server is a *streamer.Error carrying the protocol's code (errors.As); a client
+// the server is a *protocol.Error carrying the protocol's code (errors.As); a client
 // that closed or gave up reconnecting gives ErrClosed. With OnProgress, Wait also waits
 // for the callback's last run.
 func (call *Call) Wait(ctx context.Context) (*protocol.ResultMessage, error) {
@@ -255,7 +253,7 @@ func (call *Call) complete(res *protocol.ResultMessage, err error) {
 }
 
 // Cancel asks the server to cancel the request (streamer.cancel). The call then ends
-// with a CANCELLED *streamer.Error, unless it finished first.
+// with a CANCELLED *protocol.Error, unless it finished first.
 func (call *Call) Cancel(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -343,7 +341,7 @@ func (c *Client) handle(call *Call, typ string, data []byte) error {
 			return fmt.Errorf("client: bad error message: %w", err)
 		}
 		if m.Error == nil {
-			m.Error = streamer.NewError(streamer.ErrCodeInternalError, "error without details")
+			m.Error = &protocol.Error{Code: protocol.CodeInternalError, Message: "error without details"}
 		}
 		c.finish(call, nil, m.Error)
 	case protocol.TypeStatus:
@@ -363,17 +361,17 @@ func (c *Client) handle(call *Call, typ string, data []byte) error {
 // running one marks it acknowledged and passes its progress on.
 func (c *Client) status(call *Call, m *protocol.StatusMessage) {
 	switch m.Status {
-	case contract.StatusCompleted:
+	case protocol.StatusCompleted:
 		if isNull(m.Result) && c.parts.Holds(call.ID) {
 			return // a large result: its parts are arriving as result messages
 		}
 		c.finish(call, &protocol.ResultMessage{Type: protocol.TypeResult, RequestID: call.ID, Action: call.Action, Success: true, Data: m.Result}, nil)
-	case contract.StatusFailed, contract.StatusCancelled:
+	case protocol.StatusFailed, protocol.StatusCancelled:
 		e := m.Error
-		if e == nil && m.Status == contract.StatusCancelled {
-			e = streamer.NewError(streamer.ErrCodeCancelled, "cancelled by the client")
+		if e == nil && m.Status == protocol.StatusCancelled {
+			e = &protocol.Error{Code: protocol.CodeCancelled, Message: "cancelled by the client"}
 		} else if e == nil {
-			e = streamer.NewError(streamer.ErrCodeInternalError, "the request failed")
+			e = &protocol.Error{Code: protocol.CodeInternalError, Message: "the request failed"}
 		}
 		c.finish(call, nil, e)
 	default:

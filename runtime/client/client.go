@@ -2,7 +2,7 @@
 //
 // Dial connects with a token; Call sends one action and returns a *Call whose progress
 // arrives on a channel (or a callback) and whose outcome Wait returns: the result, or a
-// *streamer.Error with the protocol's code. The client keeps the socket alive with
+// *protocol.Error with the protocol's code. The client keeps the socket alive with
 // streamer.ping well inside API Gateway's 10-minute idle timeout, and when the socket
 // drops (API Gateway closes every socket after 2 hours) it redials with jittered backoff
 // and resumes every call in flight: acknowledged (async) requests with streamer.status,
@@ -30,7 +30,7 @@ import (
 	"github.com/streamer-go/streamer/runtime/protocol"
 )
 
-// Errors of the client. Failures reported by the server are *streamer.Error instead.
+// Errors of the client. Failures reported by the server are *protocol.Error instead.
 var (
 	// ErrClosed: the client was closed (or gave up reconnecting) before the call ended.
 	ErrClosed = errors.New("client: closed")

@@ -14,8 +14,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
-
-	"github.com/streamer-go/streamer/runtime/store"
 )
 
 // Errors returned by the Manager. They wrap the underlying cause; test with errors.Is.
@@ -56,14 +54,14 @@ type API interface {
 	DeleteConnection(ctx context.Context, params *apigatewaymanagementapi.DeleteConnectionInput, optFns ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.DeleteConnectionOutput, error)
 }
 
-// Deleter removes connection records; store.ConnectionStore implements it.
+// Deleter removes connection records; the connection stores of packages dynamostore and
+// memstore implement it.
 type Deleter interface {
 	Delete(ctx context.Context, connectionID string) error
 }
 
 var (
 	_ API               = (*apigatewaymanagementapi.Client)(nil)
-	_ Deleter           = store.ConnectionStore(nil)
 	_ ConnectionManager = (*Manager)(nil)
 )
 
