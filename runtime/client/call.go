@@ -21,6 +21,7 @@ type CallOption func(*callConfig)
 type callConfig struct {
 	id         string
 	onProgress func(protocol.ProgressMessage)
+	onMessage  func(Message)
 }
 
 // WithID sets the request id (at most 128 characters of [A-Za-z0-9._:-]). Sending an id
@@ -35,6 +36,28 @@ func OnProgress(f func(protocol.ProgressMessage)) CallOption {
 	return func(c *callConfig) { c.onProgress = f }
 }
 
+// Message is one message from the server about a call, as it came off the socket.
+type Message struct {
+	// Type is the message's type: protocol.TypeAck, TypeProgress, TypeResult (one
+	// message per part of a split result), TypeError or TypeStatus.
+	Type string
+	// Data is the message's JSON as received. It may be kept, but not changed.
+	Data []byte
+	// Received is when the client read the message from the socket.
+	Received time.Time
+}
+
+// OnMessage calls f with every message the server sends about the call, in order, with
+// the time it was read: the acknowledgement, every progress update (none skipped), each
+// part of a split result, the status answers after a reconnect. It is for tracing,
+// logging and timing a call, where OnProgress and Wait give the digested outcome.
+// f runs on the goroutine that reads the socket, before the client applies the
+// message, so every run of f has returned before Done is closed; it must be quick and
+// must not wait for the client (it holds up every call on the socket).
+func OnMessage(f func(Message)) CallOption {
+	return func(c *callConfig) { c.onMessage = f }
+}
+
 // Call is one request in flight: its progress, acknowledgement and outcome.
 type Call struct {
 	// ID is the request id.
@@ -42,12 +65,13 @@ type Call struct {
 	// Action is the action called.
 	Action string
 
-	client   *Client
-	frame    []byte // the client message, sent again after a reconnect until acknowledged
-	progress chan protocol.ProgressMessage
-	inbox    chan protocol.ProgressMessage // to the OnProgress goroutine; nil without one
-	cbDone   chan struct{}                 // closed when the OnProgress goroutine has ended
-	done     chan struct{}
+	client    *Client
+	frame     []byte        // the client message, sent again after a reconnect until acknowledged
+	onMessage func(Message) // nil without OnMessage
+	progress  chan protocol.ProgressMessage
+	inbox     chan protocol.ProgressMessage // to the OnProgress goroutine; nil without one
+	cbDone    chan struct{}                 // closed when the OnProgress goroutine has ended
+	done      chan struct{}
 
 	mu       sync.Mutex
 	ack      *protocol.AckMessage
@@ -141,7 +165,7 @@ func encodePayload(payload any) (json.RawMessage, error) {
 
 func newCall(c *Client, cfg callConfig, action string, frame []byte) *Call {
 	call := &Call{
-		ID: cfg.id, Action: action, client: c, frame: frame,
+		ID: cfg.id, Action: action, client: c, frame: frame, onMessage: cfg.onMessage,
 		progress: make(chan protocol.ProgressMessage, c.opts.ProgressBuffer),
 		done:     make(chan struct{}),
 	}
@@ -279,8 +303,8 @@ func (c *Client) finish(call *Call, res *protocol.ResultMessage, err error) {
 	call.complete(res, err)
 }
 
-// dispatch handles one message from the server.
-func (c *Client) dispatch(data []byte) {
+// dispatch handles one message from the server, read at received.
+func (c *Client) dispatch(data []byte, received time.Time) {
 	var head struct {
 		Type      string `json:"type"`
 		RequestID string `json:"request_id"`
@@ -302,6 +326,9 @@ func (c *Client) dispatch(data []byte) {
 	if call == nil {
 		c.opts.Logger.Debug("streamer client: message for no call in flight", slog.String("type", head.Type), slog.String("request_id", head.RequestID))
 		return
+	}
+	if call.onMessage != nil {
+		call.onMessage(Message{Type: head.Type, Data: data, Received: received})
 	}
 	if err := c.handle(call, head.Type, data); err != nil {
 		c.finish(call, nil, err)
