@@ -197,6 +197,45 @@ func TestOnMessageSeesTheStatusOfAResume(t *testing.T) {
 	require.Equal(t, []string{"status", "result"}, seen.types[len(seen.types)-2:], "the answer to streamer.status, then the result")
 }
 
+func TestMessagesInAnyShape(t *testing.T) {
+	t.Parallel()
+	b := setup(t, client.Options{})
+	var seen observed
+	call, err := b.c.Call(t.Context(), "raw", []string{
+		`not JSON: ignored`,
+		`{ "request_id" : "$ID", "status" : "PENDING", "action" : "raw", "type" : "ack" }`,
+		`{"request_id":"$ID","type":"progress","percentage":50,"message":"half","timestamp":"2026-01-02T03:04:05Z"}`,
+		`{"type":"progress","request_id":"someone-else","percentage":60}`,
+		`{"data":{"type":"ack"},"success":true,"request_id":"$ID","type":"result"}`,
+	}, client.WithID("shapes"), seen.option())
+	require.NoError(t, err)
+	p := recv(t, call.Progress())
+	require.Equal(t, 50.0, p.Percentage)
+	require.Equal(t, "half", p.Message)
+	res, err := wait(t, call)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"type":"ack"}`, string(res.Data))
+	require.Equal(t, "PENDING", call.Ack().Status)
+	require.Equal(t, []string{"ack", "progress", "result"}, seen.types)
+}
+
+func TestMalformedMessageFailsItsCall(t *testing.T) {
+	t.Parallel()
+	b := setup(t, client.Options{})
+	call, err := b.c.Call(t.Context(), "raw", []string{
+		`{"type":"ack","request_id":"$ID","action":"raw","status":"PENDING"}`,
+		`{"type":"progress","request_id":"$ID","percentage":"half"}`,
+	}, client.WithID("malformed"))
+	require.NoError(t, err)
+	_, err = wait(t, call)
+	require.ErrorContains(t, err, "bad progress message")
+
+	next, err := b.c.Call(t.Context(), "echo", json.RawMessage(`1`))
+	require.NoError(t, err)
+	_, err = wait(t, next)
+	require.NoError(t, err, "the client goes on")
+}
+
 func TestResumeAfterDropThenComplete(t *testing.T) {
 	t.Parallel()
 	b := setup(t, fastReconnect)
