@@ -6,7 +6,7 @@ GO ?= go
 export GOFLAGS ?= -buildvcs=false
 
 # package:FuzzTarget pairs in the runtime module that `make fuzz` runs.
-FUZZ_TARGETS := router:FuzzRoute protocol:FuzzParseFrame protocol:FuzzSplitResult auth:FuzzVerify
+FUZZ_TARGETS := router:FuzzRoute protocol:FuzzParseFrame protocol:FuzzSplitResult auth:FuzzVerify client:FuzzDecodeMessage
 
 .DEFAULT_GOAL := help
 
