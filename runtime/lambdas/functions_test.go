@@ -179,7 +179,7 @@ func TestFunctionsEndToEnd(t *testing.T) {
 	final := msgs[len(msgs)-1]
 	require.Equal(t, "r-1", final.RequestID)
 	require.Equal(t, map[string]any{"echo": map[string]any{"n": float64(1)}}, final.Fields["data"])
-	stored, err := b.store.Requests().GetForOwner(ctx, store.Owner{TenantID: "acme", UserID: "user-7"}, "r-1")
+	stored, err := b.store.Requests().Get(ctx, store.ScopedID("acme", "user-7", "r-1"))
 	require.NoError(t, err)
 	require.Equal(t, store.StatusCompleted, stored.Status)
 
@@ -228,7 +228,6 @@ func TestGoneClientResumesWithStatus(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	owner := store.Owner{TenantID: "acme", UserID: "user-7"}
 	require.NoError(t, b.store.Connections().Save(ctx, &store.Connection{ConnectionID: connectionID, UserID: "user-7", TenantID: "acme"}))
 	b.gateway.AddConnection(connectionID, nil)
 
@@ -238,7 +237,7 @@ func TestGoneClientResumesWithStatus(t *testing.T) {
 	b.gateway.SimulateGoneError(connectionID) // the client drops before the worker starts
 	b.dispatch(t)
 	require.Eventually(t, func() bool {
-		r, err := b.store.Requests().GetForOwner(ctx, owner, "r-gone")
+		r, err := b.store.Requests().Get(ctx, store.ScopedID("acme", "user-7", "r-gone"))
 		return err == nil && r.Status == store.StatusCompleted
 	}, 10*time.Second, 10*time.Millisecond, "the work goes on without the client")
 	require.Empty(t, b.gateway.GetMessages(connectionID), "nothing reached the gone connection")

@@ -221,7 +221,7 @@ func randomSuffix() string { return strings.ToLower(rand.Text()[:8]) }
 // Shutdown must undo.
 type storeHandles struct {
 	connections store.ConnectionStore
-	requests    store.RequestQueue
+	requests    *store.Queue
 	stream      streamReader
 	cleanup     func(context.Context) error
 }

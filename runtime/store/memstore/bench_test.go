@@ -86,15 +86,14 @@ func BenchmarkLifecycle(b *testing.B) {
 	}
 }
 
-// BenchmarkGetForOwner measures streamer.status's read of a request among 1,000.
-func BenchmarkGetForOwner(b *testing.B) {
+// BenchmarkGet measures the worker's read of a request among 1,000.
+func BenchmarkGet(b *testing.B) {
 	s, reqs := enqueued(b, 1000)
 	ctx := context.Background()
-	owner := store.Owner{TenantID: "acme", UserID: "user-7"}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if _, err := s.Requests().GetForOwner(ctx, owner, reqs[i%len(reqs)].ClientID); err != nil {
+		if _, err := s.Requests().Get(ctx, reqs[i%len(reqs)].RequestID); err != nil {
 			b.Fatal(err)
 		}
 		i++

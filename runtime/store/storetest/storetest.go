@@ -1,6 +1,6 @@
 // Package storetest is the conformance suite of Streamer's stores: every ConnectionStore
-// and RequestQueue implementation must pass Run, so the in-memory store behaves as the
-// DynamoDB one does.
+// implementation, and store.Queue on every RequestTable, must pass Run, so the in-memory
+// store behaves as the DynamoDB one does.
 package storetest
 
 import (
@@ -21,9 +21,17 @@ import (
 	"github.com/streamer-go/streamer/runtime/store"
 )
 
+// Stores are the stores under test.
+type Stores struct {
+	// Connections is the connection store.
+	Connections store.ConnectionStore
+	// Requests is the request queue on the store's RequestTable.
+	Requests *store.Queue
+}
+
 // NewStores returns the stores under test. It is called once per subtest; the stores may
 // be shared between subtests (every subtest uses its own ids).
-type NewStores func(t *testing.T) (store.ConnectionStore, store.RequestQueue)
+type NewStores func(t *testing.T) Stores
 
 // Run runs the conformance suite against the stores newStores returns. Subtests run in
 // parallel.
@@ -32,8 +40,7 @@ func Run(t *testing.T, newStores NewStores) {
 		for name, test := range requestTests {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				_, q := newStores(t)
-				test(t, newBundle(t, q))
+				test(t, newBundle(t, newStores(t).Requests))
 			})
 		}
 	})
@@ -41,8 +48,7 @@ func Run(t *testing.T, newStores NewStores) {
 		for name, test := range connectionTests {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				c, _ := newStores(t)
-				test(t, c, uniqueID())
+				test(t, newStores(t).Connections, uniqueID())
 			})
 		}
 	})
@@ -51,11 +57,11 @@ func Run(t *testing.T, newStores NewStores) {
 // bundle is what a request test works with: the queue, a fresh owner and helpers.
 type bundle struct {
 	ctx   context.Context
-	q     store.RequestQueue
+	q     *store.Queue
 	owner store.Owner
 }
 
-func newBundle(t *testing.T, q store.RequestQueue) *bundle {
+func newBundle(t *testing.T, q *store.Queue) *bundle {
 	id := uniqueID()
 	return &bundle{ctx: t.Context(), q: q, owner: store.Owner{TenantID: "tenant-" + id, UserID: "user-" + id}}
 }
@@ -158,12 +164,8 @@ var requestTests = map[string]func(t *testing.T, b *bundle){
 		theirs := other.request("same")
 		theirs.Payload = json.RawMessage(`{"theirs":true}`)
 		require.NoError(t, other.q.Enqueue(b.ctx, theirs), "another tenant may use the same client id")
-		got, err := b.q.GetForOwner(b.ctx, b.owner, "same")
-		require.NoError(t, err)
-		require.Equal(t, mine, got)
-		got, err = b.q.GetForOwner(b.ctx, other.owner, "same")
-		require.NoError(t, err)
-		require.JSONEq(t, `{"theirs":true}`, string(got.Payload))
+		require.Equal(t, mine, b.get(t, mine.RequestID))
+		require.JSONEq(t, `{"theirs":true}`, string(b.get(t, theirs.RequestID).Payload))
 	},
 	"OwnerMethodsRefuseOthers": func(t *testing.T, b *bundle) {
 		b.enqueue(t, "a")
@@ -172,9 +174,7 @@ var requestTests = map[string]func(t *testing.T, b *bundle){
 			{TenantID: b.owner.TenantID, UserID: b.owner.UserID + "x"},
 			{},
 		} {
-			_, err := b.q.GetForOwner(b.ctx, o, "a")
-			require.ErrorIs(t, err, store.ErrNotFound)
-			_, err = b.q.Rebind(b.ctx, o, "a", "conn-2")
+			_, err := b.q.Rebind(b.ctx, o, "a", "conn-2")
 			require.ErrorIs(t, err, store.ErrNotFound)
 			_, _, err = b.q.RequestCancel(b.ctx, o, "a", errCancelled)
 			require.ErrorIs(t, err, store.ErrNotFound)
@@ -186,17 +186,16 @@ var requestTests = map[string]func(t *testing.T, b *bundle){
 		req := b.request("a")
 		req.UserID = "intruder"
 		require.NoError(t, b.q.Enqueue(b.ctx, req))
-		_, err := b.q.GetForOwner(b.ctx, b.owner, "a")
+		_, err := b.q.Rebind(b.ctx, b.owner, "a", "conn-2")
 		require.ErrorIs(t, err, store.ErrNotFound)
 		_, _, err = b.q.RequestCancel(b.ctx, b.owner, "a", errCancelled)
 		require.ErrorIs(t, err, store.ErrNotFound)
+		require.Equal(t, req, b.get(t, req.RequestID), "nothing changed")
 	},
 	"MissingIsNotFound": func(t *testing.T, b *bundle) {
 		id := store.ScopedID(b.owner.TenantID, b.owner.UserID, "missing")
 		now := time.Now()
 		_, err := b.q.Get(b.ctx, id)
-		require.ErrorIs(t, err, store.ErrNotFound)
-		_, err = b.q.GetForOwner(b.ctx, b.owner, "missing")
 		require.ErrorIs(t, err, store.ErrNotFound)
 		_, err = b.q.Claim(b.ctx, id, "worker-1", now, now.Add(time.Minute))
 		require.ErrorIs(t, err, store.ErrNotFound)
@@ -215,8 +214,6 @@ var requestTests = map[string]func(t *testing.T, b *bundle){
 		require.NoError(t, b.q.Enqueue(b.ctx, req))
 		now := time.Now()
 		_, err := b.q.Get(b.ctx, req.RequestID)
-		require.ErrorIs(t, err, store.ErrNotFound)
-		_, err = b.q.GetForOwner(b.ctx, b.owner, "a")
 		require.ErrorIs(t, err, store.ErrNotFound)
 		_, err = b.q.Claim(b.ctx, req.RequestID, "worker-1", now, now.Add(time.Minute))
 		require.ErrorIs(t, err, store.ErrNotFound, "an expired request is not claimed")
@@ -399,7 +396,7 @@ var requestTests = map[string]func(t *testing.T, b *bundle){
 		require.Equal(t, store.StatusPending, got.Status)
 		require.Equal(t, got, b.get(t, req.RequestID))
 	},
-	"SeedMethods": func(t *testing.T, b *bundle) {
+	"RequestQueueMethods": func(t *testing.T, b *bundle) {
 		req := b.enqueue(t, "a")
 		require.ErrorIs(t, b.q.UpdateProgress(b.ctx, req.RequestID, 10, "x", nil), store.ErrConflict, "no progress before a claim")
 		require.ErrorIs(t, b.q.CompleteRequest(b.ctx, req.RequestID, map[string]any{"ok": true}), store.ErrConflict)
