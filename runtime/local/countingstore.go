@@ -32,27 +32,8 @@ func (c *countingConnections) Save(ctx context.Context, conn *store.Connection) 
 	return c.count(OpPutItem, c.next.Save(ctx, conn))
 }
 
-func (c *countingConnections) Get(ctx context.Context, connectionID string) (*store.Connection, error) {
-	conn, err := c.next.Get(ctx, connectionID)
-	return conn, c.count(OpGetItem, err)
-}
-
 func (c *countingConnections) Delete(ctx context.Context, connectionID string) error {
 	return c.count(OpDeleteItem, c.next.Delete(ctx, connectionID))
-}
-
-func (c *countingConnections) Touch(ctx context.Context, connectionID string, at time.Time) error {
-	return c.count(OpUpdateItem, c.next.Touch(ctx, connectionID, at))
-}
-
-func (c *countingConnections) ListByUser(ctx context.Context, tenantID, userID string) ([]*store.Connection, error) {
-	conns, err := c.next.ListByUser(ctx, tenantID, userID)
-	return conns, c.count(OpQuery, err)
-}
-
-func (c *countingConnections) ListByTenant(ctx context.Context, tenantID string) ([]*store.Connection, error) {
-	conns, err := c.next.ListByTenant(ctx, tenantID)
-	return conns, c.count(OpQuery, err)
 }
 
 // countingRequests counts each call of the functions' request queue as the DynamoDB

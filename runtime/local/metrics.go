@@ -26,7 +26,6 @@ const (
 	OpGetItem                = "GetItem"
 	OpUpdateItem             = "UpdateItem"
 	OpDeleteItem             = "DeleteItem"
-	OpQuery                  = "Query"
 	OpConditionalCheckFailed = "ConditionalCheckFailed"
 )
 
@@ -109,7 +108,7 @@ type counters struct {
 // newCounters returns zeroed counters; fns gives each function's memory size (GB-seconds
 // are billed duration x memory).
 func newCounters(fns map[string]FunctionSettings) *counters {
-	dynamoOps := []string{OpPutItem, OpGetItem, OpUpdateItem, OpDeleteItem, OpQuery, OpConditionalCheckFailed}
+	dynamoOps := []string{OpPutItem, OpGetItem, OpUpdateItem, OpDeleteItem, OpConditionalCheckFailed}
 	m := &counters{
 		start:  time.Now(),
 		dynamo: map[string]counterSet{TableConnections: newCounterSet(dynamoOps), TableRequests: newCounterSet(dynamoOps)},

@@ -145,20 +145,16 @@ type ProgressState struct {
 	Metadata   map[string]any
 }
 
-// ConnectionStore keeps the records of open connections.
+// ConnectionStore keeps the records of open connections: $connect saves one,
+// $disconnect deletes it, and so does the connection manager when API Gateway reports
+// the connection gone. Nothing reads them back: a request carries its connection id,
+// and the authorizer's context carries the user and tenant to every route.
 type ConnectionStore interface {
-	// Save creates or replaces a connection record, setting TTL when it is zero.
+	// Save creates or replaces a connection record, filling in what PrepareConnection
+	// says.
 	Save(ctx context.Context, conn *Connection) error
-	// Get returns a live connection; ErrNotFound when missing or expired.
-	Get(ctx context.Context, connectionID string) (*Connection, error)
 	// Delete removes a connection record; deleting a missing one is not an error.
 	Delete(ctx context.Context, connectionID string) error
-	// Touch sets last_seen; ErrNotFound when missing.
-	Touch(ctx context.Context, connectionID string, at time.Time) error
-	// ListByUser returns the live connections of one user of one tenant.
-	ListByUser(ctx context.Context, tenantID, userID string) ([]*Connection, error)
-	// ListByTenant returns the live connections of a tenant.
-	ListByTenant(ctx context.Context, tenantID string) ([]*Connection, error)
 }
 
 // RequestQueue is the request queue for application code: enqueue a request, read it
