@@ -125,7 +125,17 @@ type Queue interface {
 	executor.Queue
 }
 
-var _ Queue = (*store.Queue)(nil)
+// Sender pushes one message to one connection: the router's oversized synchronous
+// results, the worker's progress and terminal messages. *connection.Manager implements
+// it.
+type Sender interface {
+	Send(ctx context.Context, connectionID string, message any) error
+}
+
+var (
+	_ Queue  = (*store.Queue)(nil)
+	_ Sender = (*connection.Manager)(nil)
+)
 
 // Deps are the dependencies of the functions. Each function needs only some of them (see
 // Handler); Functions needs all the required ones.
@@ -137,7 +147,7 @@ type Deps struct {
 	Requests Queue
 	// Sender pushes messages to clients (oversized synchronous results, progress,
 	// terminal messages). Required by router and worker.
-	Sender connection.ConnectionManager
+	Sender Sender
 	// Verifier checks tokens at $connect. Required by authorizer.
 	Verifier auth.TokenVerifier
 	// Invoker starts workers. Required by processor.
