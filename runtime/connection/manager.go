@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/streamer-go/streamer/runtime/internal/apigw"
 	"github.com/streamer-go/streamer/runtime/protocol"
 )
 
@@ -146,29 +147,9 @@ func (m *Manager) Stats() Stats { return m.metrics.snapshot() }
 //	latency_p99_ms     float64    Latency.Quantile(0.99)
 func (m *Manager) GetMetrics() map[string]any { return m.Stats().asMap() }
 
-// Encode returns the text Send posts for message (before a result over the limit is
-// split): a []byte or json.RawMessage as it is, anything else as JSON. A nil message, or
-// one that cannot be marshalled, is an error. Fakes of a ConnectionManager use it to
-// record exactly what the Manager would send.
-func Encode(message any) ([]byte, error) {
-	switch v := message.(type) {
-	case nil:
-		return nil, errors.New("connection: nil message")
-	case []byte:
-		return v, nil
-	case json.RawMessage:
-		return v, nil
-	}
-	b, err := json.Marshal(message)
-	if err != nil {
-		return nil, fmt.Errorf("connection: encode message: %w", err)
-	}
-	return b, nil
-}
-
 // encode turns message into the frames to post: one, or the parts of a split result.
 func (m *Manager) encode(message any) ([][]byte, error) {
-	data, err := Encode(message)
+	data, err := apigw.Encode(message)
 	if err != nil {
 		return nil, err
 	}

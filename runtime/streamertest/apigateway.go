@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 
 	"github.com/streamer-go/streamer/runtime/connection"
+	"github.com/streamer-go/streamer/runtime/internal/apigw"
 	"github.com/streamer-go/streamer/runtime/protocol"
 )
 
@@ -180,13 +181,13 @@ const connectionsPath = "/@connections/"
 func (g *TestableAPIGatewayClient) serve(w http.ResponseWriter, r *http.Request) {
 	i := strings.LastIndex(r.URL.Path, connectionsPath)
 	if i < 0 {
-		connection.WriteAPIError(w, http.StatusNotFound, "NotFoundException", "no such route")
+		apigw.WriteError(w, http.StatusNotFound, "NotFoundException", "no such route")
 		return
 	}
 	id := r.URL.Path[i+len(connectionsPath):]
 	body, err := io.ReadAll(io.LimitReader(r.Body, protocol.MaxMessageBytes+1))
 	if err != nil {
-		connection.WriteAPIError(w, http.StatusBadRequest, "BadRequestException", err.Error())
+		apigw.WriteError(w, http.StatusBadRequest, "BadRequestException", err.Error())
 		return
 	}
 
@@ -219,17 +220,17 @@ func (g *TestableAPIGatewayClient) serve(w http.ResponseWriter, r *http.Request)
 	if c != nil && len(c.failures) > 0 {
 		status := c.failures[0]
 		c.failures = c.failures[1:]
-		connection.WriteAPIError(w, status, exceptionFor(status), http.StatusText(status))
+		apigw.WriteError(w, status, exceptionFor(status), http.StatusText(status))
 		return
 	}
 	if c == nil || c.gone {
-		connection.WriteAPIError(w, http.StatusGone, "GoneException", "")
+		apigw.WriteError(w, http.StatusGone, "GoneException", "")
 		return
 	}
 	switch r.Method {
 	case http.MethodPost:
 		if len(body) > protocol.MaxMessageBytes {
-			connection.WriteAPIError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Message too long")
+			apigw.WriteError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Message too long")
 			return
 		}
 		m, _ := newMessage(id, json.RawMessage(body))
@@ -248,7 +249,7 @@ func (g *TestableAPIGatewayClient) serve(w http.ResponseWriter, r *http.Request)
 		c.gone = true
 		w.WriteHeader(http.StatusNoContent)
 	default:
-		connection.WriteAPIError(w, http.StatusMethodNotAllowed, "BadRequestException", "method not allowed")
+		apigw.WriteError(w, http.StatusMethodNotAllowed, "BadRequestException", "method not allowed")
 	}
 }
 
