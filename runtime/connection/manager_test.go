@@ -19,7 +19,7 @@ import (
 )
 
 type bundle struct {
-	gw    *streamertest.TestableAPIGatewayClient
+	gw    *streamertest.APIGateway
 	conns *deleter
 	mgr   *connection.Manager
 }
@@ -47,7 +47,7 @@ func (d *deleter) ids() []string {
 // overrides them.
 func setup(t *testing.T, opts connection.Options) *bundle {
 	t.Helper()
-	gw := streamertest.NewTestableAPIGatewayClient(t)
+	gw := streamertest.NewAPIGateway(t)
 	conns := &deleter{}
 	if opts.BaseDelay == 0 {
 		opts.BaseDelay, opts.MaxDelay = time.Millisecond, 5*time.Millisecond
@@ -381,7 +381,7 @@ func TestStatsSub(t *testing.T) {
 
 func TestNewAPIClientWithStageAndNoCredentials(t *testing.T) {
 	t.Parallel()
-	gw := streamertest.NewTestableAPIGatewayClient(t)
+	gw := streamertest.NewAPIGateway(t)
 	gw.AddConnection("abc=", nil)
 	// An empty configuration (the local stack) works, and the stage path is kept.
 	api := connection.NewAPIClient(aws.Config{}, gw.URL()+"/prod")
@@ -392,7 +392,7 @@ func TestNewAPIClientWithStageAndNoCredentials(t *testing.T) {
 }
 
 func BenchmarkSend(b *testing.B) {
-	gw := streamertest.NewTestableAPIGatewayClient(b)
+	gw := streamertest.NewAPIGateway(b)
 	gw.AddConnection("c1", nil)
 	mgr := connection.NewManager(nil, gw.Client(), connection.Options{})
 	msg := &protocol.ProgressMessage{Type: protocol.TypeProgress, RequestID: "r1", Percentage: 50, Message: "half"}

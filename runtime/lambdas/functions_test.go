@@ -93,7 +93,7 @@ type bundle struct {
 	issuer  *auth.DevIssuer
 	store   *memstore.Store
 	conns   *connections
-	gateway *streamertest.TestableAPIGatewayClient
+	gateway *streamertest.APIGateway
 	app     *lambdas.App
 	fns     *lambdas.Functions
 	metrics *logtest.Buffer
@@ -105,7 +105,7 @@ func setup(t *testing.T) *bundle {
 	ctx := context.Background()
 	b := &bundle{
 		store:   memstore.New(memstore.Options{}),
-		gateway: streamertest.NewTestableAPIGatewayClient(t),
+		gateway: streamertest.NewAPIGateway(t),
 		metrics: &logtest.Buffer{},
 		logs:    &logtest.Buffer{},
 	}
@@ -357,7 +357,7 @@ func TestAppMiddlewareAndSettingsReachTheRouter(t *testing.T) {
 		}
 	})
 	require.NoError(t, app.Handle("slow_report", slowReport{}))
-	h, err := app.Handler(contract.RoleRouter, lambdas.Deps{Requests: st.Requests(), Sender: streamertest.NewMockConnectionManager(), Logger: slog.New(slog.DiscardHandler)})
+	h, err := app.Handler(contract.RoleRouter, lambdas.Deps{Requests: st.Requests(), Sender: streamertest.NewConnectionManager(), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	route := h.(func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error))
 

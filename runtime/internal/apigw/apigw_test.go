@@ -70,7 +70,7 @@ func TestWriteErrorSpeaksTheSDKsErrors(t *testing.T) {
 
 func TestEncodeIsWhatSendPosts(t *testing.T) {
 	t.Parallel()
-	gw := streamertest.NewTestableAPIGatewayClient(t)
+	gw := streamertest.NewAPIGateway(t)
 	gw.AddConnection("c1", nil)
 	mgr := connection.NewManager(nil, gw.Client(), connection.Options{})
 	for _, msg := range []any{
