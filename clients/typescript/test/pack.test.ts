@@ -38,12 +38,13 @@ async function sh(cmd: string, args: string[], cwd: string): Promise<string> {
   }
 }
 
-/** The README's examples marked `<!-- tested: NAME -->`, by name. */
+/** The examples marked `<!-- tested: NAME -->` in the package's README and the repository's, by name. */
 async function readmeExamples(): Promise<Map<string, string>> {
-  const readme = await readFile(join(pkgDir, "README.md"), "utf8");
   const examples = new Map<string, string>();
-  for (const m of readme.matchAll(/<!-- tested: (\S+) -->\n```tsx?\n([\s\S]*?)```/g)) {
-    examples.set(m[1]!, m[2]!);
+  for (const readme of [join(pkgDir, "README.md"), join(pkgDir, "..", "..", "README.md")]) {
+    for (const m of (await readFile(readme, "utf8")).matchAll(/<!-- tested: (\S+) -->\n```tsx?\n([\s\S]*?)```/g)) {
+      examples.set(m[1]!, m[2]!);
+    }
   }
   return examples;
 }
@@ -105,32 +106,28 @@ test("npm pack makes a tarball a fresh project installs, type-checks and runs, R
   assert.equal(installed.dependencies, undefined, "no runtime dependencies");
 
   const examples = await readmeExamples();
-  assert.deepEqual([...examples.keys()].sort(), ["quickstart.ts", "react.tsx"]);
+  assert.deepEqual([...examples.keys()].sort(), ["quickstart.ts", "react.tsx", "root-readme.ts"]);
   for (const [name, code] of examples) {
     await writeFile(join(project, name), code);
   }
   await writeFile(join(project, "react-ssr.ts"), reactConsumer);
-  // Strict, and with Node's types only: the package's declarations need no DOM library.
-  const strict = ["--strict", "--target", "ES2022", "--lib", "ES2022", "--types", "node", "--skipLibCheck", "false"];
-  await sh(
-    process.execPath,
-    [tsc, ...strict, "--module", "nodenext", "--outDir", "out", "quickstart.ts", "react-ssr.ts"],
-    project,
-  );
+  // Strict, with Node's types only: the package's declarations need no DOM library.
+  const common = ["--strict", "--target", "ES2022", "--skipLibCheck", "false"];
+  const node = [...common, "--lib", "ES2022", "--types", "node", "--module", "nodenext", "--outDir", "out"];
+  await sh(process.execPath, [tsc, ...node, "quickstart.ts", "root-readme.ts", "react-ssr.ts"], project);
   // As a bundler resolves it, in a page: the React example too.
   const page = [
-    "--strict",
-    "--target",
-    "ES2022",
+    ...common,
     "--lib",
     "ES2022,DOM,DOM.Iterable",
     "--jsx",
     "react-jsx",
-    "--skipLibCheck",
-    "false",
+    "--module",
+    "esnext",
+    "--moduleResolution",
+    "bundler",
   ];
-  const bundler = ["--module", "esnext", "--moduleResolution", "bundler", "--noEmit"];
-  await sh(process.execPath, [tsc, ...page, ...bundler, "quickstart.ts", "react-ssr.ts", "react.tsx"], project);
+  await sh(process.execPath, [tsc, ...page, "--noEmit", "quickstart.ts", "root-readme.ts", "react-ssr.ts", "react.tsx"], project);
 
   const user = `consumer-${process.pid}`;
   const env = { ...process.env, STREAMER_URL: stack.wsURL, STREAMER_TOKEN: await stack.token(user) };
@@ -138,6 +135,10 @@ test("npm pack makes a tarball a fresh project installs, type-checks and runs, R
   const lines = stdout.trim().split("\n");
   assert.equal(lines.at(-1), "31 days, 31 rows", stdout);
   assert.match(lines[0]!, /^\d+% \S/, "progress lines first");
+  // The repository README's example passes no WebSocket: it runs on the platform's, which
+  // Node 20 has behind a flag (the same undici WebSocket Node 22 has built in).
+  const platform = await run(process.execPath, ["--experimental-websocket", "out/root-readme.js"], { cwd: project, env });
+  assert.equal(platform.stdout.trim().split("\n").at(-1), "31", platform.stdout);
   const html = await sh(process.execPath, ["out/react-ssr.js", stack.wsURL, await stack.token(user)], project);
   assert.equal(html.trim(), "<p>open idle -</p>");
 });
