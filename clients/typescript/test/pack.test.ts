@@ -111,23 +111,18 @@ test("npm pack makes a tarball a fresh project installs, type-checks and runs, R
     await writeFile(join(project, name), code);
   }
   await writeFile(join(project, "react-ssr.ts"), reactConsumer);
-  // Strict, with Node's types only: the package's declarations need no DOM library.
-  const common = ["--strict", "--target", "ES2022", "--skipLibCheck", "false"];
-  const node = [...common, "--lib", "ES2022", "--types", "node", "--module", "nodenext", "--outDir", "out"];
-  await sh(process.execPath, [tsc, ...node, "quickstart.ts", "root-readme.ts", "react-ssr.ts"], project);
+  // Strict, with Node's types only, declaration files checked too: the package's
+  // declarations need no DOM library.
+  const node = "--strict --target ES2022 --skipLibCheck false --lib ES2022 --types node --module nodenext --outDir out";
+  await sh(process.execPath, [tsc, ...node.split(" "), "quickstart.ts", "root-readme.ts", "react-ssr.ts"], project);
   // As a bundler resolves it, in a page: the React example too.
-  const page = [
-    ...common,
-    "--lib",
-    "ES2022,DOM,DOM.Iterable",
-    "--jsx",
-    "react-jsx",
-    "--module",
-    "esnext",
-    "--moduleResolution",
-    "bundler",
-  ];
-  await sh(process.execPath, [tsc, ...page, "--noEmit", "quickstart.ts", "root-readme.ts", "react-ssr.ts", "react.tsx"], project);
+  const page =
+    "--strict --target ES2022 --skipLibCheck --lib ES2022,DOM,DOM.Iterable --jsx react-jsx --module esnext --moduleResolution bundler";
+  await sh(
+    process.execPath,
+    [tsc, ...page.split(" "), "--noEmit", "quickstart.ts", "root-readme.ts", "react-ssr.ts", "react.tsx"],
+    project,
+  );
 
   const user = `consumer-${process.pid}`;
   const env = { ...process.env, STREAMER_URL: stack.wsURL, STREAMER_TOKEN: await stack.token(user) };
