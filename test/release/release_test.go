@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -171,7 +172,10 @@ require (
 	goOutput(t, dir, p.env, "build", "-o", app, ".")
 	t.Logf("consumer app built in %s", time.Since(start).Round(time.Second))
 
-	out, err := command(t, dir, p.env, app).CombinedOutput()
+	// The app resolves its Entry with the go command, as a user's does: in readonly mode,
+	// so a package of a module the app does not require is not fetched behind its back.
+	runEnv := append(slices.Clone(p.env), "GOFLAGS=-mod=readonly -modcacherw=false -buildvcs=false -trimpath")
+	out, err := command(t, dir, runEnv, app).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	require.Contains(t, string(out), "construct source: "+modulePrefix+"constructs@"+Version+"/streamerapi/streamerapi.go")
 	modcache := strings.TrimSpace(goOutput(t, dir, p.env, "env", "GOMODCACHE"))
@@ -199,8 +203,8 @@ require (
 	require.Len(t, assets, 1, "one asset, built from the consumer's ./lambda")
 	require.False(t, strings.HasPrefix(assets[0], p.repo))
 
-	msg, err := command(t, dir, p.env, app, "no-entry").CombinedOutput()
+	msg, err := command(t, dir, runEnv, app, "no-entry").CombinedOutput()
 	require.Error(t, err, "%s", msg)
-	require.Contains(t, string(msg), `resolving entry "./cmd/lambda"`)
+	require.Contains(t, string(msg), `resolving entry "`+modulePrefix+`cmd/lambda"`, "the default entry is the demo's, which the app does not require")
 	require.Contains(t, string(msg), "set Entry to your main package or Code to a prebuilt bundle")
 }
