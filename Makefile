@@ -3,6 +3,9 @@ SHELL := /bin/bash
 MODULES := runtime constructs cmd cdk test
 STATICCHECK_VERSION := v0.8.2
 GO ?= go
+# Per package; the release tests build the CLI and a CDK app from fresh module caches,
+# which takes minutes on a loaded 2-core machine.
+TEST_TIMEOUT ?= 40m
 export GOFLAGS ?= -buildvcs=false
 # The TypeScript client package, @streamer-go/client.
 CLIENT := clients/typescript
@@ -25,7 +28,7 @@ tools: node_modules $(CLIENT)/node_modules ## Install what the tests need: the p
 	@if [ -n "$$CHROMIUM" ]; then echo "chromium: $$CHROMIUM"; else scripts/install-chromium.sh; fi
 
 test: tools ## Run every module's tests with -race, against a DynamoDB Local started for the run (Java 17+), the TypeScript client's tests, then the fuzz targets briefly
-	@STREAMER_REQUIRE_DYNAMODB=1 scripts/dynamodb-local.sh run -- bash -c 'set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test -race -count=1 ./...); done'
+	@STREAMER_REQUIRE_DYNAMODB=1 scripts/dynamodb-local.sh run -- bash -c 'set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...); done'
 	@$(MAKE) --no-print-directory client-test
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 
