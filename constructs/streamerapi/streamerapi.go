@@ -292,11 +292,11 @@ func (a *streamerApi) addTables() {
 		}
 		return awsdynamodb.NewTable(a.Construct, jsii.String(id), props)
 	}
-	gsi := func(t awsdynamodb.Table, name, pk, sk string) {
+	gsi := func(t awsdynamodb.Table, name, pk, sk string, projection awsdynamodb.ProjectionType) {
 		props := &awsdynamodb.GlobalSecondaryIndexProps{
 			IndexName:      jsii.String(name),
 			PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(pk), Type: str},
-			ProjectionType: awsdynamodb.ProjectionType_ALL,
+			ProjectionType: projection,
 		}
 		if sk != "" {
 			props.SortKey = &awsdynamodb.Attribute{Name: jsii.String(sk), Type: str}
@@ -304,13 +304,17 @@ func (a *streamerApi) addTables() {
 		t.AddGlobalSecondaryIndex(props)
 	}
 
+	all := awsdynamodb.ProjectionType_ALL
 	a.connections = table("Connections", contract.AttrConnectionID, "")
-	gsi(a.connections, contract.IndexConnectionsByUser, contract.AttrUserID, "")
-	gsi(a.connections, contract.IndexConnectionsByTenant, contract.AttrTenantID, "")
+	gsi(a.connections, contract.IndexConnectionsByUser, contract.AttrUserID, "", all)
+	gsi(a.connections, contract.IndexConnectionsByTenant, contract.AttrTenantID, "", all)
 
 	a.requests = table("Requests", contract.AttrRequestID, awsdynamodb.StreamViewType_NEW_IMAGE)
-	gsi(a.requests, contract.IndexRequestsByConnection, contract.AttrRequestConnectionID, "")
-	gsi(a.requests, contract.IndexRequestsByStatus, contract.AttrStatus, contract.AttrCreatedAt)
+	gsi(a.requests, contract.IndexRequestsByConnection, contract.AttrRequestConnectionID, "", all)
+	// The re-driver's index: sparse (unfinished_shard is removed when a request ends), 16
+	// partition key values (no status-keyed hot partition), keys only (a checkpoint
+	// rewrites no index item).
+	gsi(a.requests, contract.IndexUnfinished, contract.AttrUnfinishedShard, contract.AttrCreatedAt, awsdynamodb.ProjectionType_KEYS_ONLY)
 }
 
 // addDeadLetterQueue creates the encrypted, TLS-only queue for exhausted stream batches

@@ -42,10 +42,22 @@ func TestCreateTablesSchema(t *testing.T) {
 	require.Equal(t, dynamo.NewImageView, reqs.StreamView)
 	require.Equal(t, map[string][2]string{
 		contract.IndexRequestsByConnection: {contract.AttrRequestConnectionID, ""},
-		contract.IndexRequestsByStatus:     {contract.AttrStatus, contract.AttrCreatedAt},
+		contract.IndexUnfinished:           {contract.AttrUnfinishedShard, contract.AttrCreatedAt},
 	}, indexes(reqs.GSI))
+	for _, g := range reqs.GSI {
+		if g.Name == contract.IndexUnfinished {
+			require.Equal(t, dynamo.KeysOnlyProjection, g.ProjectionType, "checkpoints must write nothing to the index")
+		}
+	}
 
-	for _, name := range []string{tables.Connections, tables.Requests} {
+	limits, err := db.Table(tables.Limits).Describe().Run(ctx)
+	require.NoError(t, err)
+	require.Equal(t, contract.AttrLimitKey, limits.HashKey)
+	require.True(t, limits.OnDemand)
+	require.False(t, limits.StreamEnabled)
+	require.Empty(t, limits.GSI)
+
+	for _, name := range []string{tables.Connections, tables.Requests, tables.Limits} {
 		ttl, err := db.Table(name).DescribeTTL().Run(ctx)
 		require.NoError(t, err)
 		require.Equal(t, contract.AttrTTL, ttl.Attribute, name)
