@@ -42,7 +42,17 @@ type Sender interface {
 	Send(ctx context.Context, connectionID string, message any) error
 }
 
-var _ Queue = (*store.Queue)(nil)
+// Limiter decides whether an owner may queue one more async request, across every
+// router: store.Limiter implements it.
+type Limiter interface {
+	// Admit admits clientID for owner, or says which limit refuses it and when to retry.
+	Admit(ctx context.Context, owner store.Owner, clientID string) (store.Admission, error)
+}
+
+var (
+	_ Queue   = (*store.Queue)(nil)
+	_ Limiter = (*store.Limiter)(nil)
+)
 
 // Options configures a Router. Every zero field takes its default.
 type Options struct {
@@ -58,6 +68,10 @@ type Options struct {
 	// Middleware runs outside the registry's own middleware around every synchronous
 	// run (package lambdas puts its logging and metrics here). Default none.
 	Middleware []streamer.Middleware
+	// Limiter admits async requests before they are queued; a refused one is answered
+	// RATE_LIMITED and nothing is queued. Synchronous requests are not counted. Default:
+	// none, every request is queued.
+	Limiter Limiter
 	// Logger receives the router's own events: handler failures and panics, store
 	// errors. Default slog.Default().
 	Logger *slog.Logger
