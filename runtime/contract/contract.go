@@ -70,10 +70,13 @@ const (
 	RoleRouter     = "router"
 	RoleProcessor  = "processor"
 	RoleWorker     = "worker"
+	// RoleRedriver runs on a schedule: it hands out again the requests nothing will
+	// deliver any more.
+	RoleRedriver = "redriver"
 )
 
 // Roles lists every function role, in the order the construct creates them.
-var Roles = []string{RoleAuthorizer, RoleConnect, RoleDisconnect, RoleRouter, RoleProcessor, RoleWorker}
+var Roles = []string{RoleAuthorizer, RoleConnect, RoleDisconnect, RoleRouter, RoleProcessor, RoleWorker, RoleRedriver}
 
 // Authorizer context keys: the $connect authorizer puts the verified identity under these
 // keys, and API Gateway hands them to every later event in requestContext.authorizer.

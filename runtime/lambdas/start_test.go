@@ -20,6 +20,7 @@ import (
 	"github.com/streamer-go/streamer/runtime/auth"
 	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/executor"
+	"github.com/streamer-go/streamer/runtime/store"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -46,6 +47,7 @@ func TestFromEnvBuildsEveryRole(t *testing.T) {
 	tables := map[string]string{
 		contract.EnvConnectionsTable: "connections",
 		contract.EnvRequestsTable:    "requests",
+		contract.EnvLimitsTable:      "limits",
 		contract.EnvCallbackURL:      "https://k3x9q2w1ab.execute-api.eu-west-1.amazonaws.com/prod",
 		contract.EnvWorkerFunction:   "streamer-worker",
 		contract.EnvHMACSecret:       strings.Repeat("k", 32),
@@ -61,6 +63,9 @@ func TestFromEnvBuildsEveryRole(t *testing.T) {
 			return events.DynamoDBEventResponse{}, nil
 		},
 		contract.RoleWorker: func(context.Context, executor.WorkerEvent) error { return nil },
+		contract.RoleRedriver: func(context.Context, events.EventBridgeEvent) (executor.RedriveReport, error) {
+			return executor.RedriveReport{}, nil
+		},
 	}
 	for _, role := range contract.Roles {
 		t.Run(role, func(t *testing.T) {
@@ -85,7 +90,12 @@ func TestFromEnvReportsMissingSettings(t *testing.T) {
 	}{
 		"no role":         {map[string]string{}, []string{contract.EnvFunction, "want one of"}},
 		"unknown role":    {map[string]string{contract.EnvFunction: "janitor"}, []string{`"janitor"`}},
-		"router":          {map[string]string{contract.EnvFunction: contract.RoleRouter}, []string{contract.EnvConnectionsTable, contract.EnvRequestsTable, contract.EnvCallbackURL}},
+		"router":          {map[string]string{contract.EnvFunction: contract.RoleRouter}, []string{contract.EnvConnectionsTable, contract.EnvRequestsTable, contract.EnvLimitsTable, contract.EnvCallbackURL}},
+		"redriver":        {map[string]string{contract.EnvFunction: contract.RoleRedriver}, []string{contract.EnvConnectionsTable, contract.EnvRequestsTable, contract.EnvCallbackURL}},
+		"bad cap":         {map[string]string{contract.EnvFunction: contract.RoleConnect, contract.EnvUserMaxInFlight: "ten"}, []string{contract.EnvUserMaxInFlight, "-1 for no limit"}},
+		"bad rate":        {map[string]string{contract.EnvFunction: contract.RoleConnect, contract.EnvTenantRate: "-2"}, []string{contract.EnvTenantRate}},
+		"huge tenant cap": {map[string]string{contract.EnvFunction: contract.RoleConnect, contract.EnvTenantMaxInFlight: "5000"}, []string{"over 1000"}},
+		"bad redrive":     {map[string]string{contract.EnvFunction: contract.RoleConnect, contract.EnvRedriveAfter: "soon"}, []string{contract.EnvRedriveAfter}},
 		"processor":       {map[string]string{contract.EnvFunction: contract.RoleProcessor}, []string{contract.EnvWorkerFunction}},
 		"authorizer":      {map[string]string{contract.EnvFunction: contract.RoleAuthorizer}, []string{contract.EnvJWKSURL, contract.EnvHMACSecretARN}},
 		"short secret":    {map[string]string{contract.EnvFunction: contract.RoleAuthorizer, contract.EnvHMACSecret: "short"}, []string{"HMACSecret"}},
@@ -117,14 +127,23 @@ func TestFromEnvAppliesRouterSettings(t *testing.T) {
 		contract.EnvFunction:         contract.RoleRouter,
 		contract.EnvConnectionsTable: "connections",
 		contract.EnvRequestsTable:    "requests",
+		contract.EnvLimitsTable:      "limits",
 		contract.EnvCallbackURL:      "http://127.0.0.1:1",
 		contract.EnvAsyncThreshold:   "1h",
 		contract.EnvSyncBudget:       "2s",
 		contract.EnvMaxAttempts:      "5",
+		contract.EnvUserMaxInFlight:  "-1",
+		contract.EnvUserRate:         "0.5",
+		contract.EnvTenantBurst:      "300",
+		contract.EnvRedriveAfter:     "20m",
 	}
+	app.configure(WithLimits(store.Limits{TenantMaxInFlight: 50}))
 	h, err := buildFromEnv(t, app, env, offlineAWS(""))
 	require.NoError(t, err)
-	require.Equal(t, settings{asyncThreshold: time.Hour, syncBudget: 2 * time.Second, maxAttempts: 5}, app.settings)
+	require.Equal(t, settings{
+		asyncThreshold: time.Hour, syncBudget: 2 * time.Second, maxAttempts: 5, redriveAfter: 20 * time.Minute,
+		limits: store.Limits{UserMaxInFlight: store.Unlimited, UserRate: 0.5, TenantMaxInFlight: 50, TenantBurst: 300},
+	}, app.settings, "the environment overrides single fields of the App's limits")
 	route := h.(websocketFunc)
 	resp, err := route(context.Background(), events.APIGatewayWebsocketProxyRequest{
 		Body: `{"action":"long","id":"l-1"}`,

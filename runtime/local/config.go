@@ -38,6 +38,12 @@ const (
 	// DefaultWorkerRetryDelay is the delay before the first retry of a failed async worker
 	// invocation (Lambda waits about a minute, then two).
 	DefaultWorkerRetryDelay = time.Minute
+	// DefaultTablePrefix starts the table names on DynamoDB: the same on every start, so
+	// requests survive a restart.
+	DefaultTablePrefix = "streamer-local-"
+	// DefaultRedriveInterval is how often the stack runs the re-driver function (the
+	// deployed stack's EventBridge schedule).
+	DefaultRedriveInterval = 30 * time.Second
 )
 
 // FunctionSettings are one function's timeout and memory size.
@@ -58,6 +64,7 @@ func DefaultFunctionSettings() map[string]FunctionSettings {
 		contract.RoleRouter:     {Timeout: contract.IntegrationTimeout, MemoryMB: 512},
 		contract.RoleProcessor:  {Timeout: time.Minute, MemoryMB: 256},
 		contract.RoleWorker:     {Timeout: 15 * time.Minute, MemoryMB: 1024},
+		contract.RoleRedriver:   {Timeout: 5 * time.Minute, MemoryMB: 256},
 	}
 }
 
@@ -66,13 +73,24 @@ func DefaultFunctionSettings() map[string]FunctionSettings {
 type Config struct {
 	// Addr is the listen address; "127.0.0.1:0" picks a free port. Default: DefaultAddr.
 	Addr string
-	// DynamoDBEndpoint, when set, stores connections and requests in DynamoDB at this
-	// URL (DynamoDB Local, or any DynamoDB), in fresh tables, and reads the requests
-	// table's stream through the DynamoDB Streams API. Default: the in-memory store.
+	// DynamoDBEndpoint, when set, stores connections, requests and limits in DynamoDB at
+	// this URL (DynamoDB Local, or any DynamoDB), and reads the requests table's stream
+	// through the DynamoDB Streams API. Tables that exist are used as they are: requests
+	// queued before a restart are picked up (see Start). Default: the in-memory store.
 	DynamoDBEndpoint string
-	// TablePrefix starts the names of the tables created on DynamoDBEndpoint.
-	// Default: "streamer-local-" and a random suffix, so every run has fresh tables.
+	// TablePrefix starts the names of the tables on DynamoDBEndpoint. Two stacks must not
+	// share tables (each would dispatch the other's requests). Default: DefaultTablePrefix.
 	TablePrefix string
+	// FreshTables drops the tables named by TablePrefix at start, so the stack starts
+	// empty. Default: false, the tables and their requests are kept.
+	FreshTables bool
+	// DropTablesOnShutdown deletes the tables when the stack shuts down (tests with a
+	// prefix of their own). Default: false, they are kept for the next start.
+	DropTablesOnShutdown bool
+	// RedriveInterval is how often the re-driver function runs, as the deployed stack's
+	// schedule runs it; its After is the App's (lambdas.WithRedriveAfter). Default:
+	// DefaultRedriveInterval.
+	RedriveInterval time.Duration
 	// Region of the DynamoDB client and the made-up ARNs. Default: DefaultRegion.
 	Region string
 	// Stage is the API's stage name. Default: DefaultStage.
@@ -130,7 +148,8 @@ type Config struct {
 // withDefaults fills every zero field with its documented default and validates.
 func (c Config) withDefaults() (Config, error) {
 	c.Addr = cmp.Or(c.Addr, DefaultAddr)
-	c.TablePrefix = cmp.Or(c.TablePrefix, "streamer-local-"+randomSuffix()+"-")
+	c.TablePrefix = cmp.Or(c.TablePrefix, DefaultTablePrefix)
+	c.RedriveInterval = cmp.Or(c.RedriveInterval, DefaultRedriveInterval)
 	c.Region = cmp.Or(c.Region, DefaultRegion)
 	c.Stage = cmp.Or(c.Stage, DefaultStage)
 	c.Shards = cmp.Or(c.Shards, 1)
@@ -163,7 +182,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: Shards must be 1 to 10, got %d", ErrInvalidConfig, c.Shards)
 	case c.BatchSize < 1 || c.BatchSize > 10000:
 		return c, fmt.Errorf("%w: BatchSize must be 1 to 10000, got %d", ErrInvalidConfig, c.BatchSize)
-	case c.MaxMessageBytes < 1 || c.IdleTimeout < 0 || c.MaxConnectionDuration < 0 || c.IntegrationTimeout < 0 || c.PollInterval < 0:
+	case c.MaxMessageBytes < 1 || c.IdleTimeout < 0 || c.MaxConnectionDuration < 0 || c.IntegrationTimeout < 0 || c.PollInterval < 0 || c.RedriveInterval < 0:
 		return c, fmt.Errorf("%w: limits and durations must be positive", ErrInvalidConfig)
 	}
 	return c, nil

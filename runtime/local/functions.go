@@ -15,7 +15,7 @@ import (
 // to this stack's @connections API (kept in s.manager for Metrics), a verifier that
 // reads this stack's JWKS over HTTP, and the in-process worker invoker. The HTTP server
 // must be serving (the verifier fetches the JWKS at once).
-func (s *Stack) functions(ctx context.Context, conns store.ConnectionStore, reqs lambdas.Queue, inv *workerInvoker) (*lambdas.Functions, error) {
+func (s *Stack) functions(ctx context.Context, conns store.ConnectionStore, reqs lambdas.Queue, limits store.LimitTable, inv *workerInvoker) (*lambdas.Functions, error) {
 	verifier, err := auth.NewVerifier(ctx, s.issuer.Config(s.JWKSURL()))
 	if err != nil {
 		return nil, fmt.Errorf("local: verifier: %w", err)
@@ -24,6 +24,7 @@ func (s *Stack) functions(ctx context.Context, conns store.ConnectionStore, reqs
 	fns, err := s.cfg.App.Functions(lambdas.Deps{
 		Connections: conns,
 		Requests:    reqs,
+		Limits:      limits,
 		Sender:      s.manager,
 		Verifier:    verifier,
 		Invoker:     inv,

@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -93,9 +94,9 @@ func (processData) ProcessWithProgress(ctx context.Context, req *streamer.Reques
 
 // testApp is the application of the tests: the demo actions' behaviour, registered the
 // way a Lambda main registers them.
-func testApp(t *testing.T) *lambdas.App {
+func testApp(t *testing.T, opts ...lambdas.Option) *lambdas.App {
 	t.Helper()
-	app := lambdas.New()
+	app := lambdas.New(opts...)
 	require.NoError(t, app.Handle("echo", echoHandler))
 	require.NoError(t, app.Handle("slow_sync", slowSyncHandler))
 	require.NoError(t, app.Handle("process_data", processData{}))
@@ -332,4 +333,33 @@ func checkAsyncOrder(t *testing.T, msgs []wire) {
 func jsonEq(t *testing.T, want string, got json.RawMessage) {
 	t.Helper()
 	require.JSONEq(t, want, strings.TrimSpace(string(got)))
+}
+
+// stores returns the configurations a test runs on: the in-memory store, and DynamoDB
+// Local at STREAMER_TEST_DYNAMODB_ENDPOINT in tables of the test's own, which skips
+// (fails in CI) without one.
+func stores() map[string]func(t *testing.T) Config {
+	return map[string]func(t *testing.T) Config{
+		"memory":   func(*testing.T) Config { return Config{} },
+		"dynamodb": dynamoDBConfig,
+	}
+}
+
+// dynamoDBConfig is a Config on DynamoDB Local in fresh tables that are dropped when the
+// stack stops.
+func dynamoDBConfig(t *testing.T) Config {
+	t.Helper()
+	endpoint := os.Getenv("STREAMER_TEST_DYNAMODB_ENDPOINT")
+	if endpoint == "" {
+		const reason = "STREAMER_TEST_DYNAMODB_ENDPOINT is not set (start DynamoDB Local and point it there)"
+		if os.Getenv("CI") == "true" || os.Getenv("STREAMER_REQUIRE_DYNAMODB") == "1" {
+			t.Fatal(reason)
+		}
+		t.Skip(reason)
+	}
+	return Config{
+		DynamoDBEndpoint:     endpoint,
+		TablePrefix:          "test-" + strings.ToLower(rand.Text()[:8]) + "-", // stacks must not share tables
+		DropTablesOnShutdown: true,
+	}
 }

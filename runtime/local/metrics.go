@@ -17,6 +17,7 @@ import (
 const (
 	TableConnections = "connections"
 	TableRequests    = "requests"
+	TableLimits      = "limits"
 )
 
 // DynamoDB operations counted per table. A store method counts as the one DynamoDB call
@@ -27,6 +28,8 @@ const (
 	OpGetItem                = "GetItem"
 	OpUpdateItem             = "UpdateItem"
 	OpDeleteItem             = "DeleteItem"
+	OpBatchGetItem           = "BatchGetItem"
+	OpQuery                  = "Query"
 	OpConditionalCheckFailed = "ConditionalCheckFailed"
 )
 
@@ -109,10 +112,12 @@ type counters struct {
 // newCounters returns zeroed counters; fns gives each function's memory size (GB-seconds
 // are billed duration x memory).
 func newCounters(fns map[string]FunctionSettings) *counters {
-	dynamoOps := []string{OpPutItem, OpGetItem, OpUpdateItem, OpDeleteItem, OpConditionalCheckFailed}
+	dynamoOps := []string{OpPutItem, OpGetItem, OpUpdateItem, OpDeleteItem, OpBatchGetItem, OpQuery, OpConditionalCheckFailed}
 	m := &counters{
-		start:  time.Now(),
-		dynamo: map[string]counterSet{TableConnections: newCounterSet(dynamoOps), TableRequests: newCounterSet(dynamoOps)},
+		start: time.Now(),
+		dynamo: map[string]counterSet{
+			TableConnections: newCounterSet(dynamoOps), TableRequests: newCounterSet(dynamoOps), TableLimits: newCounterSet(dynamoOps),
+		},
 		streams: newCounterSet([]string{StreamDescribeStream, StreamGetShardIterator, StreamGetRecords, StreamRecordsRead,
 			StreamRecordsFiltered, StreamRecordsDelivered, StreamRecordsRetried, StreamRecordsDiscarded}),
 		lambda:  make(map[string]*lambdaCounters, len(contract.Roles)),

@@ -66,6 +66,9 @@ type poller struct {
 	batchSize int
 	lanes     int
 	retries   int
+	// since, when set, skips the records older than it (a stream of tables kept from an
+	// earlier run: the start sweep covers what they held).
+	since time.Time
 
 	mu     sync.Mutex
 	shards map[string]bool // shards being read or read to their end
@@ -147,7 +150,7 @@ func (p *poller) readShard(ctx context.Context, shardID string) {
 func (p *poller) deliver(ctx context.Context, recs []events.DynamoDBEventRecord) {
 	lanes := make([][]events.DynamoDBEventRecord, p.lanes)
 	for i := range recs {
-		if !pendingFilter(&recs[i]) {
+		if !pendingFilter(&recs[i]) || recs[i].Change.ApproximateCreationDateTime.Before(p.since) {
 			p.m.streams.add(StreamRecordsFiltered, 1)
 			continue
 		}

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/streamer-go/streamer/runtime/contract"
@@ -37,6 +39,12 @@ type Limits struct {
 	TenantRate float64
 	// TenantBurst is how many new requests one tenant may send at once. Default 100.
 	TenantBurst int
+}
+
+// NoLimits returns Limits with every limit turned off: a Limiter with them reads and
+// writes nothing and admits every request.
+func NoLimits() Limits {
+	return Limits{UserMaxInFlight: Unlimited, UserRate: Unlimited, TenantMaxInFlight: Unlimited, TenantRate: Unlimited}
 }
 
 // WithDefaults returns l with every zero field set to its default, and an error for a
@@ -113,8 +121,9 @@ const (
 	// Requests table yet: the router enqueues right after admitting, well within it. An
 	// id missing for longer was never enqueued, or TTL deleted its request.
 	missingGrace = time.Minute
-	// admitTries bounds Admit's read and conditional write loop under contention.
-	admitTries = 8
+	// admitTries bounds Admit's read and conditional write loop under contention: with
+	// the waits of sleepJitter, about a second.
+	admitTries = 20
 	// limitItemTTL keeps an idle tenant's item this long after its last write.
 	limitItemTTL = contract.RequestTTL
 )
@@ -158,6 +167,10 @@ type Limiter struct {
 	requests RequestReader
 	limits   Limits
 	now      func() time.Time
+	// tenants serialises the admissions of one tenant within this process (striped by
+	// a hash of the tenant id): routers in one process then never race each other for
+	// the item, only routers in other processes do.
+	tenants [64]sync.Mutex
 }
 
 // NewLimiter returns a Limiter over table that reads request statuses from requests;
@@ -188,6 +201,11 @@ func (l *Limiter) Admit(ctx context.Context, owner Owner, clientID string) (Admi
 	if l.limits.off() {
 		return Admission{Admitted: true}, nil
 	}
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(owner.TenantID)) // a hash never fails to write
+	mu := &l.tenants[h.Sum32()%uint32(len(l.tenants))]
+	mu.Lock()
+	defer mu.Unlock()
 	for try := range admitTries {
 		item, err := l.table.LoadLimits(ctx, owner.TenantID)
 		if err != nil {
@@ -411,9 +429,9 @@ func take(b *bucket, rate float64, burst int, tokens float64, now time.Time) {
 }
 
 // sleepJitter waits before retry try+1 of a contended write: a random time up to
-// 10 ms x 2^try, so that routers that collided spread out.
+// 5 ms x 2^try, at most 100 ms, so that routers that collided spread out.
 func sleepJitter(ctx context.Context, try int) error {
-	d := time.Duration(rand.Int64N(int64(10*time.Millisecond) << min(try, 5)))
+	d := time.Duration(rand.Int64N(min(int64(5*time.Millisecond)<<min(try, 5), int64(100*time.Millisecond))))
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

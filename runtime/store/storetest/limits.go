@@ -195,8 +195,7 @@ var limitTests = map[string]func(t *testing.T, b *limitBundle){
 		requireInFlight(t, b, l, bob.owner, 2, 3)
 	},
 	"OffWritesNothing": func(t *testing.T, b *limitBundle) {
-		off := store.Limits{UserMaxInFlight: store.Unlimited, UserRate: store.Unlimited, TenantMaxInFlight: store.Unlimited, TenantRate: store.Unlimited}
-		l := b.limiter(t, off)
+		l := b.limiter(t, store.NoLimits())
 		for i := range 50 {
 			require.True(t, b.admit(t, l, b.user("alice"), fmt.Sprint("r", i)).Admitted)
 		}
