@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/streamer-go/streamer/runtime/contract"
@@ -44,6 +46,12 @@ const (
 	// DefaultRedriveInterval is how often the stack runs the re-driver function (the
 	// deployed stack's EventBridge schedule).
 	DefaultRedriveInterval = 30 * time.Second
+	// DefaultMaxRoutingPerConnection is how many messages of one connection are routed
+	// at once; the gateway reads no more of it until one is answered.
+	DefaultMaxRoutingPerConnection = 8
+	// DefaultMaxPendingWriteBytes is how many bytes of @connections posts may wait to be
+	// written to one connection; a post beyond it gets 429 LimitExceededException.
+	DefaultMaxPendingWriteBytes = 1 << 20
 )
 
 // FunctionSettings are one function's timeout and memory size.
@@ -72,7 +80,13 @@ func DefaultFunctionSettings() map[string]FunctionSettings {
 // in-memory store and no actions registered.
 type Config struct {
 	// Addr is the listen address; "127.0.0.1:0" picks a free port. Default: DefaultAddr.
+	// An address that is not loopback is refused unless InsecureExposeToNetwork is set.
 	Addr string
+	// InsecureExposeToNetwork allows an Addr that is not loopback. The stack is a
+	// development tool: whoever reaches it can open connections and run every action
+	// (its dev endpoints, which mint tokens and post to connections, still answer only
+	// requests from loopback to a loopback host name). Default: false.
+	InsecureExposeToNetwork bool
 	// DynamoDBEndpoint, when set, stores connections, requests and limits in DynamoDB at
 	// this URL (DynamoDB Local, or any DynamoDB), and reads the requests table's stream
 	// through the DynamoDB Streams API. Tables that exist are used as they are: requests
@@ -107,6 +121,16 @@ type Config struct {
 
 	// MaxMessageBytes is the WebSocket message limit. Default: protocol.MaxMessageBytes.
 	MaxMessageBytes int
+	// MaxRoutingPerConnection bounds the messages of one connection being routed at once
+	// (their replies included): at that number the gateway stops reading the connection,
+	// so TCP pushes back on a client that sends faster than it reads its answers, and
+	// one client's memory stays bounded. Default: DefaultMaxRoutingPerConnection.
+	MaxRoutingPerConnection int
+	// MaxPendingWriteBytes bounds the @connections posts waiting to be written to one
+	// connection; beyond it a post is refused with 429 LimitExceededException, as API
+	// Gateway refuses posts to a client that does not read. Default:
+	// DefaultMaxPendingWriteBytes.
+	MaxPendingWriteBytes int
 	// IdleTimeout closes a connection with no client message for this long (1001).
 	// Default: contract.IdleTimeout.
 	IdleTimeout time.Duration
@@ -154,6 +178,8 @@ func (c Config) withDefaults() (Config, error) {
 	c.Stage = cmp.Or(c.Stage, DefaultStage)
 	c.Shards = cmp.Or(c.Shards, 1)
 	c.MaxMessageBytes = cmp.Or(c.MaxMessageBytes, protocol.MaxMessageBytes)
+	c.MaxRoutingPerConnection = cmp.Or(c.MaxRoutingPerConnection, DefaultMaxRoutingPerConnection)
+	c.MaxPendingWriteBytes = cmp.Or(c.MaxPendingWriteBytes, DefaultMaxPendingWriteBytes)
 	c.IdleTimeout = cmp.Or(c.IdleTimeout, contract.IdleTimeout)
 	c.MaxConnectionDuration = cmp.Or(c.MaxConnectionDuration, contract.MaxConnectionDuration)
 	c.IntegrationTimeout = cmp.Or(c.IntegrationTimeout, contract.IntegrationTimeout)
@@ -177,13 +203,35 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	c.Functions = maps.Clone(fns)
 
+	if !c.InsecureExposeToNetwork && !loopbackAddr(c.Addr) {
+		return c, fmt.Errorf("%w: Addr %s is not loopback: anyone who reaches it could use the stack (set InsecureExposeToNetwork to allow it)", ErrInvalidConfig, c.Addr)
+	}
 	switch {
 	case c.Shards < 1 || c.Shards > 10:
 		return c, fmt.Errorf("%w: Shards must be 1 to 10, got %d", ErrInvalidConfig, c.Shards)
 	case c.BatchSize < 1 || c.BatchSize > 10000:
 		return c, fmt.Errorf("%w: BatchSize must be 1 to 10000, got %d", ErrInvalidConfig, c.BatchSize)
-	case c.MaxMessageBytes < 1 || c.IdleTimeout < 0 || c.MaxConnectionDuration < 0 || c.IntegrationTimeout < 0 || c.PollInterval < 0 || c.RedriveInterval < 0:
+	case c.MaxMessageBytes < 1 || c.MaxRoutingPerConnection < 1 || c.MaxPendingWriteBytes < 1 || c.IdleTimeout < 0 || c.MaxConnectionDuration < 0 || c.IntegrationTimeout < 0 || c.PollInterval < 0 || c.RedriveInterval < 0:
 		return c, fmt.Errorf("%w: limits and durations must be positive", ErrInvalidConfig)
 	}
 	return c, nil
+}
+
+// loopbackAddr reports whether a listen address (host:port) binds loopback only: a
+// loopback IP or "localhost"; an empty host binds every interface.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	return loopbackHost(host)
+}
+
+// loopbackHost reports whether host (a name or an IP, without port) is loopback.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -115,7 +116,7 @@ func testLogger() *slog.Logger {
 // startStack runs a stack on a free port until the test ends.
 func startStack(t *testing.T, cfg Config) *Stack {
 	t.Helper()
-	cfg.Addr = "127.0.0.1:0"
+	cfg.Addr = cmp.Or(cfg.Addr, "127.0.0.1:0")
 	if cfg.App == nil {
 		cfg.App = testApp(t)
 	}

@@ -53,6 +53,7 @@ const (
 	APIDeleteConnection = "DeleteConnection"
 	APIGoneException    = "GoneException"
 	APIPayloadTooLarge  = "PayloadTooLargeException"
+	APILimitExceeded    = "LimitExceededException"
 	APIPostedBytes      = "posted_bytes"
 )
 
@@ -121,7 +122,7 @@ func newCounters(fns map[string]FunctionSettings) *counters {
 		streams: newCounterSet([]string{StreamDescribeStream, StreamGetShardIterator, StreamGetRecords, StreamRecordsRead,
 			StreamRecordsFiltered, StreamRecordsDelivered, StreamRecordsRetried, StreamRecordsDiscarded}),
 		lambda:  make(map[string]*lambdaCounters, len(contract.Roles)),
-		connAPI: newCounterSet([]string{APIPostToConnection, APIGetConnection, APIDeleteConnection, APIGoneException, APIPayloadTooLarge, APIPostedBytes}),
+		connAPI: newCounterSet([]string{APIPostToConnection, APIGetConnection, APIDeleteConnection, APIGoneException, APIPayloadTooLarge, APILimitExceeded, APIPostedBytes}),
 	}
 	for _, f := range contract.Roles {
 		m.lambda[f] = &lambdaCounters{memoryMB: fns[f].MemoryMB}
