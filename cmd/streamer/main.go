@@ -1,7 +1,7 @@
 // Command streamer is the Streamer CLI: it runs the whole system on this machine
 // (`streamer local`), mints tokens the local stack accepts (`streamer token`), sends
-// one action and shows its progress (`streamer call`), and measures a stack (`streamer
-// bench`).
+// one action and shows its progress (`streamer call`), measures a stack (`streamer
+// bench`), and replays a deployed stack's dead-letter queue (`streamer redrive`).
 package main
 
 import (
@@ -43,6 +43,7 @@ func commands() []command {
 		{"token", "print a dev token the running local stack accepts", runToken},
 		{"call", "send one action, show its progress, print the result", runCall},
 		{"bench", "measure latency, throughput and cost per request (local or deployed)", runBench},
+		{"redrive", "replay a deployed stack's dead-letter queue: dispatch its requests again", runRedrive},
 	}
 }
 

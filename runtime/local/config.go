@@ -18,6 +18,10 @@ import (
 // ErrInvalidConfig is wrapped by the error Start returns for a bad Config.
 var ErrInvalidConfig = errors.New("local: invalid config")
 
+// ErrNotLoopback is wrapped (with ErrInvalidConfig) by the error Start returns for an
+// Addr that is not loopback without InsecureExposeToNetwork.
+var ErrNotLoopback = errors.New("not loopback")
+
 // Defaults of Config.
 const (
 	// DefaultAddr is where the stack listens: loopback only, as nothing is authenticated
@@ -204,7 +208,7 @@ func (c Config) withDefaults() (Config, error) {
 	c.Functions = maps.Clone(fns)
 
 	if !c.InsecureExposeToNetwork && !loopbackAddr(c.Addr) {
-		return c, fmt.Errorf("%w: Addr %s is not loopback: anyone who reaches it could use the stack (set InsecureExposeToNetwork to allow it)", ErrInvalidConfig, c.Addr)
+		return c, fmt.Errorf("%w: Addr %s is %w: anyone who reaches it could use the stack (set InsecureExposeToNetwork to allow it)", ErrInvalidConfig, c.Addr, ErrNotLoopback)
 	}
 	switch {
 	case c.Shards < 1 || c.Shards > 10:
