@@ -62,6 +62,9 @@ func TestValidation(t *testing.T) {
 		{"process negative item_ms", demo.ActionProcessData, `{"items":1,"item_ms":-1}`, "item_ms"},
 		{"process slow items", demo.ActionProcessData, `{"items":1,"item_ms":10001}`, "item_ms"},
 		{"process huge result", demo.ActionProcessData, `{"items":1,"item_ms":0,"result_kb":301}`, "result_kb"},
+		{"process 28 hours", demo.ActionProcessData, `{"items":10000,"item_ms":10000}`, "payload"},
+		{"process 10 minutes", demo.ActionProcessData, `{"items":6000,"item_ms":100}`, ""},
+		{"process 10 minutes and 100 ms", demo.ActionProcessData, `{"items":6001,"item_ms":100}`, "payload"},
 		{"process not an object", demo.ActionProcessData, `[1,2]`, "payload"},
 	}
 	for _, tt := range tests {
