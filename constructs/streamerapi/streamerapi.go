@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
@@ -30,8 +32,8 @@ import (
 )
 
 // StreamerApi is the deployed Streamer backend: a WebSocket API whose $connect is guarded by
-// a JWT authorizer, the Connections and Requests tables, the six role functions, the
-// stream dispatch to the worker, and its alarms.
+// a JWT authorizer, the Connections, Requests and Limits tables, the seven role
+// functions, the stream dispatch to the worker, the re-driver's schedule, and its alarms.
 type StreamerApi interface {
 	constructs.Construct
 	// WebSocketApi is the API Gateway WebSocket API.
@@ -44,6 +46,9 @@ type StreamerApi interface {
 	ConnectionsTable() awsdynamodb.Table
 	// RequestsTable holds the async requests; its stream feeds the processor.
 	RequestsTable() awsdynamodb.Table
+	// LimitsTable holds one item per tenant: the token buckets and the requests in
+	// flight the router's limits count.
+	LimitsTable() awsdynamodb.Table
 	// AuthorizerFunction verifies the token on $connect.
 	AuthorizerFunction() awslambda.Function
 	// ConnectFunction records a new connection.
@@ -56,6 +61,11 @@ type StreamerApi interface {
 	ProcessorFunction() awslambda.Function
 	// WorkerFunction runs one queued request with progress.
 	WorkerFunction() awslambda.Function
+	// RedriverFunction hands out again, on a schedule, the requests nothing will
+	// deliver any more.
+	RedriverFunction() awslambda.Function
+	// RedriveSchedule is the EventBridge rule that runs the re-driver.
+	RedriveSchedule() awsevents.Rule
 	// Function returns the function of a role (one of contract.Roles), nil for another name.
 	Function(role string) awslambda.Function
 	// StreamEventSource is the Requests stream -> processor event source mapping.
@@ -85,6 +95,8 @@ type streamerApi struct {
 	accessLogs  awslogs.LogGroup
 	connections awsdynamodb.Table
 	requests    awsdynamodb.Table
+	limits      awsdynamodb.Table
+	schedule    awsevents.Rule
 	functions   map[string]awslambda.Function
 	roles       map[string]awsiam.Role
 	mapping     awslambda.EventSourceMapping
@@ -131,6 +143,7 @@ func NewStreamerApi(scope constructs.Construct, id *string, props *StreamerApiPr
 	a.addRoutes()
 	a.grantRoles()
 	a.addStreamMapping()
+	a.addRedriveSchedule()
 	a.addAlarms()
 	a.addNagSuppressions()
 	return a
@@ -156,6 +169,18 @@ func (a *streamerApi) ConnectionsTable() awsdynamodb.Table {
 
 func (a *streamerApi) RequestsTable() awsdynamodb.Table {
 	return a.requests
+}
+
+func (a *streamerApi) LimitsTable() awsdynamodb.Table {
+	return a.limits
+}
+
+func (a *streamerApi) RedriverFunction() awslambda.Function {
+	return a.functions[contract.RoleRedriver]
+}
+
+func (a *streamerApi) RedriveSchedule() awsevents.Rule {
+	return a.schedule
 }
 
 func (a *streamerApi) AuthorizerFunction() awslambda.Function {
@@ -315,6 +340,9 @@ func (a *streamerApi) addTables() {
 	// partition key values (no status-keyed hot partition), keys only (a checkpoint
 	// rewrites no index item).
 	gsi(a.requests, contract.IndexUnfinished, contract.AttrUnfinishedShard, contract.AttrCreatedAt, awsdynamodb.ProjectionType_KEYS_ONLY)
+
+	// One item per tenant, written by the router's limiter; TTL removes idle tenants'.
+	a.limits = table("Limits", contract.AttrLimitKey, "")
 }
 
 // addDeadLetterQueue creates the encrypted, TLS-only queue for exhausted stream batches
@@ -472,13 +500,25 @@ func (a *streamerApi) environment(role string) *map[string]*string {
 		env[contract.EnvConnectionsTable] = *a.connections.TableName()
 	case contract.RoleRouter:
 		tables()
+		l := a.s.limits
+		env[contract.EnvLimitsTable] = *a.limits.TableName()
 		env[contract.EnvCallbackURL] = *a.stage.CallbackUrl()
 		env[contract.EnvAsyncThreshold] = a.s.asyncThreshold.String()
 		env[contract.EnvSyncBudget] = a.s.syncBudget.String()
 		env[contract.EnvMaxAttempts] = strconv.Itoa(a.s.maxAttempts)
+		env[contract.EnvUserMaxInFlight] = strconv.Itoa(l.userInFlight)
+		env[contract.EnvUserRate] = strconv.FormatFloat(l.userRate, 'g', -1, 64)
+		env[contract.EnvUserBurst] = strconv.Itoa(l.userBurst)
+		env[contract.EnvTenantMaxInFlight] = strconv.Itoa(l.tenantInFlight)
+		env[contract.EnvTenantRate] = strconv.FormatFloat(l.tenantRate, 'g', -1, 64)
+		env[contract.EnvTenantBurst] = strconv.Itoa(l.tenantBurst)
 	case contract.RoleWorker:
 		tables()
 		env[contract.EnvCallbackURL] = *a.stage.CallbackUrl()
+	case contract.RoleRedriver:
+		tables()
+		env[contract.EnvCallbackURL] = *a.stage.CallbackUrl()
+		env[contract.EnvRedriveAfter] = a.s.redriveAfter.String()
 	}
 	out := make(map[string]*string, len(env))
 	for k, v := range env {
@@ -578,13 +618,25 @@ func (a *streamerApi) grantRoles() {
 	// Get/Rebind/Claim/Checkpoint/Finish/Release/RequestCancel: GetItem and conditional
 	// UpdateItem returning ALL_NEW) and the connection manager, which posts to
 	// @connections and deletes the record of a connection that is gone (410).
-	allow(r[contract.RoleRouter], []string{"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}, reqs)
+	// The router's limiter reads and writes the tenant's Limits item (a consistent
+	// GetItem, a conditional PutItem) and, when a cap is full, reads the statuses of the
+	// requests in flight (BatchGetItem).
+	allow(r[contract.RoleRouter], []string{"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem"}, reqs)
+	allow(r[contract.RoleRouter], []string{"dynamodb:GetItem", "dynamodb:PutItem"}, a.limits.TableArn())
 	allow(r[contract.RoleRouter], []string{"dynamodb:DeleteItem"}, conns)
 	allow(r[contract.RoleRouter], []string{"execute-api:ManageConnections"}, a.connectionsArn("POST"))
 
 	allow(r[contract.RoleWorker], []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, reqs)
 	allow(r[contract.RoleWorker], []string{"dynamodb:DeleteItem"}, conns)
 	allow(r[contract.RoleWorker], []string{"execute-api:ManageConnections"}, a.connectionsArn("POST"))
+
+	// The re-driver queries the unfinished index, reads the requests (BatchGetItem, then
+	// GetItem and a conditional UpdateItem per stale one) and sends the terminal message
+	// of a request it gives up on through the connection manager.
+	allow(r[contract.RoleRedriver], []string{"dynamodb:Query"}, jsii.String(*reqs+"/index/"+contract.IndexUnfinished))
+	allow(r[contract.RoleRedriver], []string{"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}, reqs)
+	allow(r[contract.RoleRedriver], []string{"dynamodb:DeleteItem"}, conns)
+	allow(r[contract.RoleRedriver], []string{"execute-api:ManageConnections"}, a.connectionsArn("POST"))
 
 	// The event source mapping reads the stream with the processor's role; Lambda checks
 	// all four actions when it creates the mapping. ListStreams is granted on the table's
@@ -594,7 +646,7 @@ func (a *streamerApi) grantRoles() {
 	allow(r[contract.RoleProcessor], []string{"dynamodb:ListStreams"}, a.tableStreams())
 	allow(r[contract.RoleProcessor], []string{"lambda:InvokeFunction"}, a.functions[contract.RoleWorker].FunctionArn())
 
-	for _, role := range []string{contract.RoleConnect, contract.RoleDisconnect, contract.RoleRouter, contract.RoleWorker} {
+	for _, role := range []string{contract.RoleConnect, contract.RoleDisconnect, contract.RoleRouter, contract.RoleWorker, contract.RoleRedriver} {
 		a.grantKey(r[role])
 	}
 	if key := a.s.props.EncryptionKey; key != nil {
@@ -640,6 +692,17 @@ var streamFilter = map[string]any{
 			contract.AttrStatus: map[string]any{"S": []string{contract.StatusPending}},
 		},
 	},
+}
+
+// addRedriveSchedule runs the re-driver every RedriveSchedule.
+func (a *streamerApi) addRedriveSchedule() {
+	a.schedule = awsevents.NewRule(a.Construct, jsii.String("RedriveSchedule"), &awsevents.RuleProps{
+		Description: jsii.String("Streamer: hand out again the requests nothing will deliver any more"),
+		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(a.s.redriveSchedule.Minutes()))),
+		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(a.functions[contract.RoleRedriver], &awseventstargets.LambdaFunctionProps{
+			RetryAttempts: jsii.Number(0), // the next run comes soon enough
+		})},
+	})
 }
 
 // addAlarms alarms on any function error or throttle, a stream falling behind, and any

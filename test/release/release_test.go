@@ -132,8 +132,9 @@ func main() {
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String("cdk.out")})
 	stack := awscdk.NewStack(app, jsii.String("Consumer"), nil)
 	props := &streamerapi.StreamerApiProps{
-		Entry:   jsii.String("./lambda"),
-		JwksUrl: jsii.String("https://idp.example.com/jwks.json"),
+		Entry:    jsii.String("./lambda"),
+		JwksUrl:  jsii.String("https://idp.example.com/jwks.json"),
+		Audience: jsii.String("consumer"),
 	}
 	if len(os.Args) > 1 && os.Args[1] == "no-entry" {
 		props.Entry = nil
