@@ -2,6 +2,7 @@ package local
 
 import (
 	"context"
+	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"slices"
@@ -23,6 +24,9 @@ type streamReader interface {
 	// Iterator returns an iterator just after the record with sequence number after, or
 	// at the oldest record when after is "" (GetShardIterator).
 	Iterator(ctx context.Context, shardID, after string) (string, error)
+	// Latest returns an iterator just after the shard's newest record (GetShardIterator
+	// LATEST).
+	Latest(ctx context.Context, shardID string) (string, error)
 	// Records returns up to limit records from iterator and the iterator that follows
 	// them, "" once the shard is closed and read to its end (GetRecords).
 	Records(ctx context.Context, iterator string, limit int) ([]events.DynamoDBEventRecord, string, error)
@@ -66,13 +70,38 @@ type poller struct {
 	batchSize int
 	lanes     int
 	retries   int
-	// since, when set, skips the records older than it (a stream of tables kept from an
-	// earlier run: the start sweep covers what they held).
-	since time.Time
 
 	mu     sync.Mutex
 	shards map[string]bool // shards being read or read to their end
 	wg     sync.WaitGroup
+}
+
+// startLatest starts a reader at the newest record of every shard there is now: the
+// stream of tables kept from an earlier run, whose records the process that wrote them
+// dispatched or lost with it (the start sweep hands out what they left unfinished). It
+// returns once every reader has its iterator, so every write after it is read; run then
+// reads the shards that appear later from their oldest record.
+func (p *poller) startLatest(ctx context.Context) error {
+	p.m.streams.add(StreamDescribeStream, 1)
+	ids, err := p.src.Shards(ctx)
+	if err != nil {
+		return fmt.Errorf("local: stream: %w", err)
+	}
+	its := make([]string, len(ids))
+	for i, id := range ids {
+		p.m.streams.add(StreamGetShardIterator, 1)
+		if its[i], err = p.src.Latest(ctx, id); err != nil {
+			return fmt.Errorf("local: stream: %w", err)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, id := range ids {
+		p.shards[id] = true
+		p.wg.Add(1)
+		go p.readShard(ctx, id, its[i])
+	}
+	return nil
 }
 
 // run reads every shard until ctx ends, then waits for the shard readers.
@@ -94,7 +123,7 @@ func (p *poller) discover(ctx context.Context) {
 				if !p.shards[id] {
 					p.shards[id] = true
 					p.wg.Add(1)
-					go p.readShard(ctx, id)
+					go p.readShard(ctx, id, "")
 				}
 			}
 			p.mu.Unlock()
@@ -105,11 +134,12 @@ func (p *poller) discover(ctx context.Context) {
 	}
 }
 
-// readShard polls one shard from its oldest record until it is closed or ctx ends.
-func (p *poller) readShard(ctx context.Context, shardID string) {
+// readShard polls one shard from iterator it (from its oldest record when it is "")
+// until the shard is closed or ctx ends.
+func (p *poller) readShard(ctx context.Context, shardID, it string) {
 	defer p.wg.Done()
 	log := p.log.With("shard", shardID)
-	var last, it string
+	var last string
 	for ctx.Err() == nil {
 		if it == "" {
 			p.m.streams.add(StreamGetShardIterator, 1)
@@ -150,7 +180,7 @@ func (p *poller) readShard(ctx context.Context, shardID string) {
 func (p *poller) deliver(ctx context.Context, recs []events.DynamoDBEventRecord) {
 	lanes := make([][]events.DynamoDBEventRecord, p.lanes)
 	for i := range recs {
-		if !pendingFilter(&recs[i]) || recs[i].Change.ApproximateCreationDateTime.Before(p.since) {
+		if !pendingFilter(&recs[i]) {
 			p.m.streams.add(StreamRecordsFiltered, 1)
 			continue
 		}

@@ -138,7 +138,6 @@ func (s *Stack) build(ctx context.Context) error {
 	inv.worker = fns.Worker
 	s.gw.fns = fns
 
-	started := time.Now()
 	p := &poller{
 		src:       st.stream,
 		m:         s.m,
@@ -153,14 +152,18 @@ func (s *Stack) build(ctx context.Context) error {
 			return invoke(s.base, s.rt, contract.RoleProcessor, timeout, timeout, fns.Processor, ev)
 		},
 	}
-	if st.kept {
-		// The records of before this start were dispatched by the process that wrote
-		// them, or are lost with it: the start sweep below hands out what is unfinished.
-		// (Stream times have a granularity of a second.)
-		p.since = started.Add(-time.Second)
-	}
 	pollCtx, stop := context.WithCancel(s.base)
 	s.stopPoll = stop
+	if st.kept {
+		// Read from the newest records on, before the start sweep writes: what the
+		// stream held was dispatched by the process that wrote it, or lost with it, and
+		// the sweep hands out again what that left unfinished.
+		if err := p.startLatest(pollCtx); err != nil {
+			stop()
+			s.polling.Wait()
+			return errors.Join(err, s.srv.Close(), st.cleanup(context.WithoutCancel(ctx)))
+		}
+	}
 	s.polling.Go(func() { p.run(pollCtx) })
 	if st.kept {
 		if err := s.resume(ctx, reqs); err != nil {

@@ -70,6 +70,19 @@ func (s *dynamoStream) Iterator(ctx context.Context, shardID, after string) (str
 	return aws.ToString(out.ShardIterator), nil
 }
 
+// Latest returns a LATEST iterator.
+func (s *dynamoStream) Latest(ctx context.Context, shardID string) (string, error) {
+	out, err := s.api.GetShardIterator(ctx, &dynamodbstreams.GetShardIteratorInput{
+		StreamArn:         aws.String(s.streamARN),
+		ShardId:           aws.String(shardID),
+		ShardIteratorType: types.ShardIteratorTypeLatest,
+	})
+	if err != nil {
+		return "", fmt.Errorf("local: get shard iterator: %w", err)
+	}
+	return aws.ToString(out.ShardIterator), nil
+}
+
 // Records reads one page of records, converted to the shape Lambda delivers them in.
 func (s *dynamoStream) Records(ctx context.Context, iterator string, limit int) ([]events.DynamoDBEventRecord, string, error) {
 	out, err := s.api.GetRecords(ctx, &dynamodbstreams.GetRecordsInput{
