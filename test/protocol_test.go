@@ -114,15 +114,29 @@ func TestProtocol(t *testing.T) {
 	}
 }
 
+// suiteFlags start the suite's local stacks without limits: one user sends 50 jobs at
+// once (FiftyConcurrentJobs), more than the default limits admit, and the suite checks
+// the protocol. TestBurstOverTheLimit (runtime/local) and the soak test check the limits.
+var suiteFlags = []string{"--no-limits"}
+
 // openLocalMemory starts `streamer local` on the in-memory store.
 func openLocalMemory(t *testing.T) *target {
-	ls := startLocal(t)
+	ls := startLocal(t, suiteFlags...)
 	return &target{wsURL: ls.wsURL, local: ls}
 }
 
 // openLocalDynamoDB starts `streamer local` on DynamoDB Local, or skips (fails in CI)
 // without one.
 func openLocalDynamoDB(t *testing.T) *target {
+	ls := startLocal(t, append(dynamoDBFlags(t), suiteFlags...)...)
+	return &target{wsURL: ls.wsURL, local: ls}
+}
+
+// dynamoDBFlags returns the flags that put `streamer local` on DynamoDB Local, with tables
+// of its own (the CLI keeps its tables across runs; two stacks must not share them), or
+// skips (fails in CI) without a DynamoDB Local.
+func dynamoDBFlags(t *testing.T) []string {
+	t.Helper()
 	endpoint := os.Getenv(envDynamoDB)
 	if endpoint == "" {
 		const reason = envDynamoDB + " is not set: run `make test`, or scripts/dynamodb-local.sh run -- go test ./..., to include the DynamoDB Local variant"
@@ -131,8 +145,7 @@ func openLocalDynamoDB(t *testing.T) *target {
 		}
 		t.Skip(reason)
 	}
-	ls := startLocal(t, "--dynamodb-endpoint", endpoint)
-	return &target{wsURL: ls.wsURL, local: ls}
+	return []string{"--dynamodb-endpoint", endpoint, "--table-prefix", "e2e-" + strings.ToLower(rand.Text()[:10]) + "-"}
 }
 
 // openDeployed targets the stack at STREAMER_WS_URL, or skips without one.

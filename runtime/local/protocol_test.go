@@ -211,6 +211,25 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 		require.Equal(t, protocol.TypePong, c.next().Type)
 	})
 
+	t.Run("UnusableIdentity", func(t *testing.T) {
+		t.Parallel()
+		st := newStack(t, Config{})
+		// Signed by the stack's own issuer and valid, but no store could key them: the
+		// authorizer refuses them at $connect instead of every frame failing later.
+		for name, tok := range map[string]string{
+			"tenant with #": token(t, st, "alice", "ac#me"),
+			"user with #":   token(t, st, "al#ice", "acme"),
+			"10 KB tenant":  token(t, st, "alice", strings.Repeat("t", 10<<10)),
+		} {
+			_, resp, err := tryDial(t, st, tok, nil)
+			require.Error(t, err, name)
+			require.NotNil(t, resp, name)
+			require.Equal(t, http.StatusUnauthorized, resp.StatusCode, name)
+		}
+		require.Zero(t, st.Metrics().APIGateway.Connects)
+		require.Zero(t, st.Metrics().Lambda["connect"].Invocations, "no $connect for a refused identity")
+	})
+
 	t.Run("TenantIsolation", func(t *testing.T) {
 		t.Parallel()
 		st := newStack(t, Config{})
