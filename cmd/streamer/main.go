@@ -41,7 +41,7 @@ func commands() []command {
 	return []command{
 		{"init", "create a new app: handlers, their tests, a local stack, a CDK app", runInit},
 		{"local", "run the whole system here: WebSocket API, functions, store, demo page", runLocal},
-		{"token", "print a dev token the running local stack accepts", runToken},
+		{"token", "print a token: a local stack's dev token, or one signed with a deployed stack's HMAC secret", runToken},
 		{"call", "send one action, show its progress, print the result", runCall},
 		{"bench", "measure latency, throughput and cost per request (local or deployed)", runBench},
 	}
