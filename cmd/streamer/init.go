@@ -14,11 +14,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"text/template"
 	"unicode"
 
 	"golang.org/x/mod/module"
+	"golang.org/x/mod/semver"
 )
 
 // The app `streamer init` writes: every file of template/app, its path and content
@@ -30,8 +32,9 @@ var appTemplate embed.FS
 
 // Versions the scaffold pins.
 const (
-	// streamerRelease is the version the app requires the Streamer modules at: the
-	// version this tree's modules require each other at (go.work replaces it here).
+	// streamerRelease is the version the app requires the Streamer modules at when this
+	// CLI is not itself a release build (see releaseVersion): the version this tree's
+	// modules require each other at (go.work replaces it here).
 	streamerRelease = "v0.1.0"
 	// cdkCLIVersion and cdkCLIIntegrity pin the CDK CLI in the app's package.json and
 	// lockfile, as this repository's package-lock.json does.
@@ -125,7 +128,7 @@ func newInitData(dir, modPath, checkout string) (initData, error) {
 		Name:         name,
 		Module:       modPath,
 		StackName:    stackName(name),
-		Version:      streamerRelease,
+		Version:      releaseVersion(),
 		GoVersion:    goVersion,
 		CDKVersion:   cdkCLIVersion,
 		CDKIntegrity: cdkCLIIntegrity,
@@ -167,6 +170,18 @@ func stackName(name string) string {
 		s = "App" + s
 	}
 	return s
+}
+
+// releaseVersion is the version of the Streamer modules an app requires: this CLI's
+// own when it was installed as a release (go install .../cmd/streamer@v0.2.0 builds
+// it from the modules of that version), otherwise streamerRelease.
+func releaseVersion() string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if v := info.Main.Version; semver.IsValid(v) && semver.Prerelease(v) == "" && !module.IsPseudoVersion(v) {
+			return v
+		}
+	}
+	return streamerRelease
 }
 
 // builtFrom returns the Streamer checkout this binary was compiled from, or "" when it

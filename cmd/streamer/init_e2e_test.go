@@ -49,7 +49,9 @@ func TestInitAppEndToEnd(t *testing.T) {
 	env := append(os.Environ(),
 		"GOWORK=off",
 		"GOMODCACHE="+filepath.Join(work, "gomodcache"),
-		"GOFLAGS=-modcacherw", // so that the test can delete its module cache
+		// -modcacherw: the test can delete its module cache. -trimpath: build cache keys do
+		// not hold the module cache's path, so a later run reuses the compiled packages.
+		"GOFLAGS=-modcacherw -trimpath",
 	)
 	sh := func(dir string, name string, args ...string) (string, string) {
 		t.Helper()
