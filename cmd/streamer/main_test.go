@@ -197,7 +197,7 @@ func TestLocalRunsUntilInterrupted(t *testing.T) {
 	go func() {
 		exited <- run(ctx, env{prog: "./bin/streamer", stdout: &out, stderr: &errOut}, []string{"local", "--addr", "127.0.0.1:0"})
 	}()
-	banner := regexp.MustCompile(`Demo page +(http://127\.0\.0\.1:\d+)/\n(?s:.*)export STREAMER_TOKEN=(\S+)\n`)
+	banner := regexp.MustCompile(`Page +(http://127\.0\.0\.1:\d+)/\n(?s:.*)export STREAMER_TOKEN=(\S+)\n`)
 	var m []string
 	require.Eventually(t, func() bool { m = banner.FindStringSubmatch(out.String()); return m != nil }, 30*time.Second, 20*time.Millisecond, "banner: %s %s", out.String(), errOut.String())
 	base, tok := m[1], m[2]

@@ -24,6 +24,13 @@ import (
 // workspace (or in a module that requires github.com/streamer-go/streamer/cmd).
 const DefaultEntry = "github.com/streamer-go/streamer/cmd/lambda"
 
+// ErrNoTokenVerification is the error of a StreamerApi configured with neither JwksUrl
+// nor HmacSecret: Validate returns it, and synth fails with its message (an error
+// annotation on the construct, which `cdk synth` and `cdk deploy` report and stop at).
+var ErrNoTokenVerification = errors.New("streamerapi: set jwksUrl or hmacSecret: the authorizer verifies the token of every connection " +
+	"with jwksUrl (the https URL of your identity provider's JWKS: clients get tokens from that provider) " +
+	"or hmacSecret (a Secrets Manager secret whose string is an HS256 key: `streamer token --secret-arn ARN` mints tokens with it)")
+
 // StreamerApiProps configures a StreamerApi. Every field is optional except that exactly
 // one of JwksUrl and HmacSecret must be set; each field comment names its default.
 type StreamerApiProps struct {
@@ -134,6 +141,14 @@ type StreamerApiProps struct {
 	EncryptionKey awskms.IKey
 	// AlarmTopic receives the alarms' notifications. Default: alarms without actions.
 	AlarmTopic awssns.ITopic
+
+	// StackOutputs adds the stack outputs OutputWebSocketURL, OutputCallbackURL,
+	// OutputConnectionsTable, OutputRequestsTable, OutputDeadLetterQueueURL, and
+	// OutputHMACSecretARN (with HmacSecret) or OutputJWKSURL (with JwksUrl): `cdk deploy`
+	// prints them and scripts read them by these names whatever the stack is called.
+	// Output names are unique in a stack: set false on any further StreamerApi in the
+	// same stack. Default: true.
+	StackOutputs *bool
 }
 
 var (
@@ -159,6 +174,10 @@ type settings struct {
 	metricsNamespace string
 	cloudWatchRole   bool
 	functions        map[string]functionSettings
+	stackOutputs     bool
+	// noTokenVerification: neither JwksUrl nor HmacSecret is set, the most likely
+	// mistake of a first deployment; synth reports ErrNoTokenVerification.
+	noTokenVerification bool
 }
 
 // functionSettings are the memory and timeout of one role.
@@ -168,10 +187,17 @@ type functionSettings struct {
 }
 
 // Validate checks props without synthesising anything and returns the first problem, a
-// lowercase message naming the prop. NewStreamerApi panics with the same error.
+// lowercase message naming the prop. NewStreamerApi panics with the same error, except
+// for ErrNoTokenVerification, which fails synth without a panic.
 func Validate(props *StreamerApiProps) error {
-	_, err := resolve(props)
-	return err
+	s, err := resolve(props)
+	if err != nil {
+		return err
+	}
+	if s.noTokenVerification {
+		return ErrNoTokenVerification
+	}
+	return nil
 }
 
 // resolve validates props and fills in the defaults.
@@ -224,6 +250,8 @@ func resolve(props *StreamerApiProps) (*settings, error) {
 		return nil, err
 	}
 	s.cloudWatchRole = p.ApiGatewayCloudWatchRole == nil || *p.ApiGatewayCloudWatchRole
+	s.stackOutputs = p.StackOutputs == nil || *p.StackOutputs
+	s.noTokenVerification = p.JwksUrl == nil && p.HmacSecret == nil
 
 	if s.functions, err = functionDefaults(p); err != nil {
 		return nil, err
@@ -256,8 +284,6 @@ func resolve(props *StreamerApiProps) (*settings, error) {
 // checkAuth validates the token verification props.
 func checkAuth(p StreamerApiProps) error {
 	switch {
-	case p.JwksUrl == nil && p.HmacSecret == nil:
-		return errors.New("streamerapi: jwksUrl or hmacSecret is required")
 	case p.JwksUrl != nil && p.HmacSecret != nil:
 		return errors.New("streamerapi: jwksUrl and hmacSecret are mutually exclusive")
 	case p.JwksUrl != nil:

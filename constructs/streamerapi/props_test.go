@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/jsii-runtime-go"
@@ -36,7 +37,7 @@ func TestValidateRules(t *testing.T) {
 			p.Entry, p.Code = jsii.String("./cmd"), awslambda.Code_FromAsset(jsii.String("testdata/hello"), nil)
 		}, "streamerapi: entry and code are mutually exclusive"},
 		{"entry not empty", func(p *StreamerApiProps) { p.Entry = jsii.String(" ") }, "streamerapi: entry must not be empty"},
-		{"auth required", func(p *StreamerApiProps) { p.JwksUrl = nil }, "streamerapi: jwksUrl or hmacSecret is required"},
+		{"auth required", func(p *StreamerApiProps) { p.JwksUrl = nil }, ErrNoTokenVerification.Error()},
 		{"auth exclusive", func(p *StreamerApiProps) { p.HmacSecret = secret }, "streamerapi: jwksUrl and hmacSecret are mutually exclusive"},
 		{"jwks https", func(p *StreamerApiProps) { p.JwksUrl = jsii.String("http://idp/jwks") }, `streamerapi: jwksUrl "http://idp/jwks" must be an https URL`},
 		{"allowed tenants", func(p *StreamerApiProps) { p.AllowedTenants = jsii.Strings("a,b") }, "streamerapi: allowedTenants entries must be non-empty and contain no comma"},
@@ -73,10 +74,28 @@ func TestValidateRules(t *testing.T) {
 
 func TestNewStreamerApiPanicsAtSynth(t *testing.T) {
 	stack := awscdk.NewStack(awscdk.NewApp(nil), jsii.String("S"), nil)
-	require.PanicsWithError(t, "streamerapi: jwksUrl or hmacSecret is required", func() {
-		NewStreamerApi(stack, jsii.String("Streamer"), &StreamerApiProps{Entry: jsii.String(testEntry)})
+	require.PanicsWithError(t, "streamerapi: entry and code are mutually exclusive", func() {
+		NewStreamerApi(stack, jsii.String("Streamer"), &StreamerApiProps{
+			Entry: jsii.String(testEntry), Code: awslambda.Code_FromAsset(jsii.String(testEntry), nil), JwksUrl: jsii.String("https://idp.example.com/jwks.json"),
+		})
 	})
-	require.PanicsWithError(t, "streamerapi: jwksUrl or hmacSecret is required", func() {
-		NewStreamerApi(stack, jsii.String("Nil"), nil)
+}
+
+// TestNoTokenVerificationFailsSynthWithoutAPanic: the likeliest first mistake is an
+// error annotation naming both props and what each means, which `cdk synth` prints
+// (with the construct's path) and stops at, not a Go stack trace.
+func TestNoTokenVerificationFailsSynthWithoutAPanic(t *testing.T) {
+	stack := awscdk.NewStack(awscdk.NewApp(nil), jsii.String("S"), nil)
+	require.NotPanics(t, func() {
+		NewStreamerApi(stack, jsii.String("Streamer"), &StreamerApiProps{Code: awslambda.Code_FromAsset(jsii.String(testEntry), nil)})
 	})
+	annotations := assertions.Annotations_FromStack(stack)
+	require.Len(t, *annotations.FindError(jsii.String("*"), assertions.Match_AnyValue()), 1)
+	require.NotPanics(t, func() {
+		annotations.HasError(jsii.String("/S/Streamer"), jsii.String(ErrNoTokenVerification.Error()))
+	}, "the error sits on the construct, with ErrNoTokenVerification's message")
+	msg := ErrNoTokenVerification.Error()
+	for _, want := range []string{"jwksUrl", "identity provider", "hmacSecret", "HS256", "streamer token --secret-arn"} {
+		require.Contains(t, msg, want)
+	}
 }

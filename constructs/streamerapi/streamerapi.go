@@ -101,7 +101,8 @@ var _ StreamerApi = (*streamerApi)(nil)
 // NewStreamerApi provisions a Streamer backend under scope. It validates props (see
 // Validate) and builds the Lambda asset with `go build` unless props.Code is set; either
 // failure panics with an error naming the prop or the entry, which is how a CDK app fails
-// at synth.
+// at synth. Props with neither JwksUrl nor HmacSecret fail synth with
+// ErrNoTokenVerification as an error annotation instead.
 func NewStreamerApi(scope constructs.Construct, id *string, props *StreamerApiProps) StreamerApi {
 	s, err := resolve(props)
 	if err != nil {
@@ -133,6 +134,14 @@ func NewStreamerApi(scope constructs.Construct, id *string, props *StreamerApiPr
 	a.addStreamMapping()
 	a.addAlarms()
 	a.addNagSuppressions()
+	if s.stackOutputs {
+		a.addOutputs()
+	}
+	if s.noTokenVerification {
+		// A panic would bury the message under a Go stack trace; the CLI prints an error
+		// annotation with the construct's path and stops.
+		awscdk.Annotations_Of(a.Construct).AddError(jsii.String(ErrNoTokenVerification.Error()))
+	}
 	return a
 }
 

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -29,9 +30,10 @@ const (
 // key generated at start, publishes the public half as a JWKS and mints tokens for any
 // user and tenant. It is for development only: whoever reaches Mint gets any identity.
 type DevIssuer struct {
-	key  jwk.Key          // private, kid set
-	pub  *ecdsa.PublicKey // its public half
-	jwks []byte           // the public JWK Set, JSON
+	key  jwk.Key           // private, kid set
+	raw  *ecdsa.PrivateKey // the same key
+	pub  *ecdsa.PublicKey  // its public half
+	jwks []byte            // the public JWK Set, JSON
 }
 
 // NewDevIssuer generates a fresh ES256 (P-256) signing key whose kid is its RFC 7638
@@ -40,6 +42,16 @@ func NewDevIssuer() (*DevIssuer, error) {
 	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("auth: dev issuer: %w", err)
+	}
+	return NewDevIssuerFromKey(raw)
+}
+
+// NewDevIssuerFromKey returns a dev issuer signing with raw, a P-256 key (see
+// PrivateKey): processes that share the key accept each other's tokens, which is how a
+// restarted local stack keeps accepting the tokens its predecessor minted.
+func NewDevIssuerFromKey(raw *ecdsa.PrivateKey) (*DevIssuer, error) {
+	if raw == nil || raw.Curve != elliptic.P256() {
+		return nil, errors.New("auth: dev issuer: the key must be a P-256 ECDSA key")
 	}
 	key, err := jwk.FromRaw(raw)
 	if err != nil {
@@ -66,8 +78,11 @@ func NewDevIssuer() (*DevIssuer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: dev issuer: %w", err)
 	}
-	return &DevIssuer{key: key, pub: &raw.PublicKey, jwks: body}, nil
+	return &DevIssuer{key: key, raw: raw, pub: &raw.PublicKey, jwks: body}, nil
 }
+
+// PrivateKey returns the signing key, to hand to NewDevIssuerFromKey in another process.
+func (d *DevIssuer) PrivateKey() *ecdsa.PrivateKey { return d.raw }
 
 // Issuer is the iss claim of minted tokens.
 func (d *DevIssuer) Issuer() string { return DevIssuerName }

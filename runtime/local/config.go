@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"time"
 
+	"github.com/streamer-go/streamer/runtime/auth"
 	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/lambdas"
 	"github.com/streamer-go/streamer/runtime/protocol"
@@ -66,6 +68,15 @@ func DefaultFunctionSettings() map[string]FunctionSettings {
 type Config struct {
 	// Addr is the listen address; "127.0.0.1:0" picks a free port. Default: DefaultAddr.
 	Addr string
+	// Listener, when set, is served instead of listening on Addr (which is then
+	// ignored), and closed by Shutdown: a supervisor that restarts the stack hands each
+	// run the socket it holds, so the port never closes. Default: listen on Addr.
+	Listener net.Listener
+	// Issuer is the dev identity provider whose tokens the stack accepts and mints
+	// (/dev/token). A restarted stack given its predecessor's issuer (see
+	// auth.NewDevIssuerFromKey) keeps accepting the tokens clients hold. Default: a new
+	// issuer with a fresh key.
+	Issuer *auth.DevIssuer
 	// DynamoDBEndpoint, when set, stores connections and requests in DynamoDB at this
 	// URL (DynamoDB Local, or any DynamoDB), in fresh tables, and reads the requests
 	// table's stream through the DynamoDB Streams API. Default: the in-memory store.

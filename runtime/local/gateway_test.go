@@ -183,7 +183,7 @@ func TestHTTPEndpoints(t *testing.T) {
 
 	code, body = get("/")
 	require.Equal(t, http.StatusOK, code)
-	require.Contains(t, body, "<title>Streamer demo</title>")
+	require.Contains(t, body, "<title>Streamer local stack</title>")
 
 	code, body = get("/.well-known/jwks.json")
 	require.Equal(t, http.StatusOK, code)

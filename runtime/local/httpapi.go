@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/streamer-go/streamer/runtime/auth"
+	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
 // Dev token defaults and bounds of GET /dev/token.
@@ -35,9 +36,9 @@ type TokenResponse struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// routes returns the stack's HTTP handler: the WebSocket API and demo page on /, the
-// page's client library, the @connections API, the JWKS, the dev token endpoint, health
-// and metrics.
+// routes returns the stack's HTTP handler: the WebSocket API and the page on /, the
+// page's client library, the @connections API, the JWKS, the dev token and actions
+// endpoints, health and metrics.
 func (s *Stack) routes() http.Handler {
 	mux := http.NewServeMux()
 	page, _ := fs.Sub(webFiles, "web") // the embedded directory always exists
@@ -61,6 +62,7 @@ func (s *Stack) routes() http.Handler {
 	(&connectionsAPI{g: s.gw}).register(mux)
 	mux.Handle("GET "+auth.JWKSPath, s.issuer.JWKSHandler())
 	mux.HandleFunc("GET /dev/token", s.devToken)
+	mux.HandleFunc("GET /dev/actions", s.devActions)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /metrics", s.metrics)
 	return mux
@@ -93,6 +95,60 @@ func (s *Stack) devToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, TokenResponse{Token: tok, UserID: user, TenantID: tenant, ExpiresAt: time.Now().Add(ttl).Truncate(time.Second)})
+}
+
+// Action modes of ActionInfo.
+const (
+	ModeSync  = "sync"  // runs at once in the router and answers with its result
+	ModeAsync = "async" // queued: ack, progress, then the result
+)
+
+// ActionInfo describes one registered action, as GET /dev/actions lists it.
+type ActionInfo struct {
+	// Name is the action name clients send.
+	Name string `json:"name"`
+	// Mode is ModeSync or ModeAsync: where the router runs it with the App's
+	// async threshold (streamer.RunsAsync).
+	Mode string `json:"mode"`
+	// Example is a sample payload, when the handler offers one
+	// (streamer.TypedHandler.WithExample); absent otherwise.
+	Example json.RawMessage `json:"example,omitempty"`
+}
+
+// ActionsResponse is the body of GET /dev/actions.
+type ActionsResponse struct {
+	// Actions are the App's actions in name order; system actions (streamer.*) are not
+	// listed.
+	Actions []ActionInfo `json:"actions"`
+}
+
+// Actions describes the actions the stack's App registered.
+func (s *Stack) Actions() []ActionInfo {
+	app := s.cfg.App
+	reg := app.Registry()
+	threshold := app.AsyncThreshold()
+	names := reg.Actions()
+	out := make([]ActionInfo, 0, len(names))
+	for _, name := range names {
+		h, ok := reg.Lookup(name)
+		if !ok {
+			continue
+		}
+		info := ActionInfo{Name: name, Mode: ModeSync}
+		if streamer.RunsAsync(h, threshold) {
+			info.Mode = ModeAsync
+		}
+		if ex, ok := h.(interface{ Example() json.RawMessage }); ok {
+			info.Example = ex.Example()
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+// devActions lists the registered actions, for the page's forms and for tools.
+func (s *Stack) devActions(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, ActionsResponse{Actions: s.Actions()})
 }
 
 func (s *Stack) healthz(w http.ResponseWriter, _ *http.Request) {

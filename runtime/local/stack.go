@@ -65,13 +65,17 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	issuer, err := auth.NewDevIssuer()
-	if err != nil {
-		return nil, fmt.Errorf("local: dev identity provider: %w", err)
+	issuer := cfg.Issuer
+	if issuer == nil {
+		if issuer, err = auth.NewDevIssuer(); err != nil {
+			return nil, fmt.Errorf("local: dev identity provider: %w", err)
+		}
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("local: listen: %w", err)
+	ln := cfg.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return nil, fmt.Errorf("local: listen: %w", err)
+		}
 	}
 	s := &Stack{
 		cfg:     cfg,
