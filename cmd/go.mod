@@ -10,7 +10,7 @@ require (
 	github.com/gorilla/websocket v1.5.3
 	github.com/streamer-go/streamer/runtime v0.2.0
 	github.com/stretchr/testify v1.12.1
-	golang.org/x/mod v0.43.0
+	golang.org/x/mod v0.42.0
 )
 
 require (
