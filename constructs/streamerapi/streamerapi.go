@@ -271,7 +271,7 @@ func (a *streamerApi) logRetention() awslogs.RetentionDays {
 	return awslogs.RetentionDays_ONE_MONTH
 }
 
-// addTables creates the Connections and Requests tables with the contract's schema.
+// addTables creates the Connections and Requests tables with the contract's key schema.
 func (a *streamerApi) addTables() {
 	str := awsdynamodb.AttributeType_STRING
 	table := func(id, pk string, stream awsdynamodb.StreamViewType) awsdynamodb.Table {
@@ -292,25 +292,12 @@ func (a *streamerApi) addTables() {
 		}
 		return awsdynamodb.NewTable(a.Construct, jsii.String(id), props)
 	}
-	gsi := func(t awsdynamodb.Table, name, pk, sk string) {
-		props := &awsdynamodb.GlobalSecondaryIndexProps{
-			IndexName:      jsii.String(name),
-			PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(pk), Type: str},
-			ProjectionType: awsdynamodb.ProjectionType_ALL,
-		}
-		if sk != "" {
-			props.SortKey = &awsdynamodb.Attribute{Name: jsii.String(sk), Type: str}
-		}
-		t.AddGlobalSecondaryIndex(props)
-	}
-
+	// No secondary indexes: the runtime reads both tables by key only, and an index
+	// nothing queries costs a write per item change (status-time, keyed by a
+	// five-valued status and rewritten by every progress checkpoint, would have been one
+	// hot partition throttling the table at about 1,000 running requests).
 	a.connections = table("Connections", contract.AttrConnectionID, "")
-	gsi(a.connections, contract.IndexConnectionsByUser, contract.AttrUserID, "")
-	gsi(a.connections, contract.IndexConnectionsByTenant, contract.AttrTenantID, "")
-
 	a.requests = table("Requests", contract.AttrRequestID, awsdynamodb.StreamViewType_NEW_IMAGE)
-	gsi(a.requests, contract.IndexRequestsByConnection, contract.AttrRequestConnectionID, "")
-	gsi(a.requests, contract.IndexRequestsByStatus, contract.AttrStatus, contract.AttrCreatedAt)
 }
 
 // addDeadLetterQueue creates the encrypted, TLS-only queue for exhausted stream batches

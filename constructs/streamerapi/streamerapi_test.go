@@ -90,46 +90,24 @@ func TestTables(t *testing.T) {
 		require.Equal(t, map[string]any{"PointInTimeRecoveryEnabled": true}, p["PointInTimeRecoverySpecification"])
 		require.Equal(t, map[string]any{"SSEEnabled": true}, p["SSESpecification"], "SSEEnabled without a key: the AWS managed key aws/dynamodb")
 	}
-	gsis := func(p map[string]any) map[string]string {
-		out := map[string]string{}
-		for _, g := range p["GlobalSecondaryIndexes"].([]any) {
-			g := g.(map[string]any)
-			var keys []string
-			for _, k := range g["KeySchema"].([]any) {
-				k := k.(map[string]any)
-				keys = append(keys, k["AttributeName"].(string)+":"+k["KeyType"].(string))
-			}
-			require.Equal(t, map[string]any{"ProjectionType": "ALL"}, g["Projection"])
-			out[g["IndexName"].(string)] = flat(toAny(keys))
-		}
-		return out
-	}
 
 	conns := f.byName(t, "Connections")
 	common(conns.Properties, contract.AttrConnectionID)
 	require.Equal(t, "Retain", conns.DeletionPolicy)
 	require.NotContains(t, conns.Properties, "StreamSpecification")
-	require.Equal(t, map[string]string{
-		contract.IndexConnectionsByUser:   "user_id:HASH",
-		contract.IndexConnectionsByTenant: "tenant_id:HASH",
-	}, gsis(conns.Properties))
 
 	reqs := f.byName(t, "Requests")
 	common(reqs.Properties, contract.AttrRequestID)
 	require.Equal(t, "Retain", reqs.DeletionPolicy)
 	require.Equal(t, map[string]any{"StreamViewType": "NEW_IMAGE"}, reqs.Properties["StreamSpecification"])
-	require.Equal(t, map[string]string{
-		contract.IndexRequestsByConnection: "connection_id:HASH",
-		contract.IndexRequestsByStatus:     "status:HASH,created_at:RANGE",
-	}, gsis(reqs.Properties))
-}
 
-func toAny(s []string) []any {
-	out := make([]any, len(s))
-	for i, v := range s {
-		out[i] = v
+	// The runtime reads both tables by key only: an index would cost a write per item
+	// change and nothing would read it (a status-keyed one was a hot partition).
+	for _, table := range []cfnResource{conns, reqs} {
+		require.NotContains(t, table.Properties, "GlobalSecondaryIndexes")
+		require.NotContains(t, table.Properties, "LocalSecondaryIndexes")
+		require.Len(t, table.Properties["AttributeDefinitions"], 1, "only the partition key is declared")
 	}
-	return out
 }
 
 func TestStreamEventSourceMapping(t *testing.T) {

@@ -1,5 +1,5 @@
 // Package contract holds the names shared by the runtime and the StreamerApi construct:
-// environment variables, function roles, table attribute and index names, and the
+// environment variables, function roles, table attribute names, and the
 // limits and defaults both sides rely on. It has no dependencies, so the construct can
 // import it without pulling AWS SDK clients, and the deployed schema cannot drift from
 // the code that reads it.
@@ -75,11 +75,6 @@ const (
 	AttrLastSeen     = "last_seen"
 	AttrMetadata     = "metadata"
 	AttrTTL          = "ttl" // number, Unix seconds; the table's TTL attribute
-
-	// IndexConnectionsByUser is the GSI with partition key user_id.
-	IndexConnectionsByUser = "user-connections"
-	// IndexConnectionsByTenant is the GSI with partition key tenant_id.
-	IndexConnectionsByTenant = "tenant-connections"
 )
 
 // Requests table. Key attributes are strings (S); created_at is an RFC 3339 string with a
@@ -107,11 +102,6 @@ const (
 	// AttrRequestConnectionID is the requests table's connection attribute (same name as
 	// in the Connections table).
 	AttrRequestConnectionID = AttrConnectionID
-
-	// IndexRequestsByConnection is the GSI with partition key connection_id.
-	IndexRequestsByConnection = "connection-requests"
-	// IndexRequestsByStatus is the GSI with partition key status and sort key created_at.
-	IndexRequestsByStatus = "status-time"
 )
 
 // Status values of a request, as stored in AttrStatus.

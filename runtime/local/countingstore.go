@@ -44,16 +44,6 @@ func (c *countingConnections) Touch(ctx context.Context, connectionID string, at
 	return c.count(OpUpdateItem, c.next.Touch(ctx, connectionID, at))
 }
 
-func (c *countingConnections) ListByUser(ctx context.Context, tenantID, userID string) ([]*store.Connection, error) {
-	conns, err := c.next.ListByUser(ctx, tenantID, userID)
-	return conns, c.count(OpQuery, err)
-}
-
-func (c *countingConnections) ListByTenant(ctx context.Context, tenantID string) ([]*store.Connection, error) {
-	conns, err := c.next.ListByTenant(ctx, tenantID)
-	return conns, c.count(OpQuery, err)
-}
-
 // countingRequests counts each RequestQueue call as the DynamoDB operation dynamostore
 // makes for it: Enqueue is a conditional PutItem, reads are GetItem, every transition is
 // one conditional UpdateItem.

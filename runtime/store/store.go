@@ -91,7 +91,7 @@ type AsyncRequest struct {
 	ClientID     string          // the id the client sees
 	ConnectionID string          // where progress and the result go
 	Status       RequestStatus   // PENDING, PROCESSING, or terminal
-	CreatedAt    time.Time       // when it was enqueued (sort key of the status-time index)
+	CreatedAt    time.Time       // when it was enqueued
 	UpdatedAt    time.Time       // the last write
 	Action       string          // the handler's action
 	Payload      json.RawMessage // JSON, stored as a string
@@ -155,10 +155,6 @@ type ConnectionStore interface {
 	Delete(ctx context.Context, connectionID string) error
 	// Touch sets last_seen; ErrNotFound when missing.
 	Touch(ctx context.Context, connectionID string, at time.Time) error
-	// ListByUser returns the live connections of one user of one tenant.
-	ListByUser(ctx context.Context, tenantID, userID string) ([]*Connection, error)
-	// ListByTenant returns the live connections of a tenant.
-	ListByTenant(ctx context.Context, tenantID string) ([]*Connection, error)
 }
 
 // RequestQueue keeps async requests and moves them through their statuses. Every

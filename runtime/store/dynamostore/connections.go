@@ -1,10 +1,8 @@
 package dynamostore
 
 import (
-	"cmp"
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/guregu/dynamo/v2"
@@ -22,8 +20,7 @@ type Connections struct {
 var _ store.ConnectionStore = (*Connections)(nil)
 
 // connItem is a Connections item. Times are strings in store.TimeLayout; empty strings
-// are omitted (user_id and tenant_id are index keys, which may not be empty). The names
-// are the contract's (a test checks).
+// are omitted. The names are the contract's (a test checks).
 type connItem struct {
 	ConnectionID string            `dynamo:"connection_id,hash"`
 	UserID       string            `dynamo:"user_id,omitempty"`
@@ -118,45 +115,4 @@ func (c *Connections) Touch(ctx context.Context, connectionID string, at time.Ti
 		return fmt.Errorf("%w: connection %s", store.ErrNotFound, connectionID)
 	}
 	return mapErr(err, "touch connection "+connectionID)
-}
-
-// ListByUser implements store.ConnectionStore with a Query of the user-connections index
-// (eventually consistent, as every GSI read).
-func (c *Connections) ListByUser(ctx context.Context, tenantID, userID string) ([]*store.Connection, error) {
-	return c.list(ctx, contract.IndexConnectionsByUser, contract.AttrUserID, userID,
-		func(conn *store.Connection) bool { return conn.TenantID == tenantID })
-}
-
-// ListByTenant implements store.ConnectionStore with a Query of the tenant-connections
-// index.
-func (c *Connections) ListByTenant(ctx context.Context, tenantID string) ([]*store.Connection, error) {
-	return c.list(ctx, contract.IndexConnectionsByTenant, contract.AttrTenantID, tenantID,
-		func(*store.Connection) bool { return true })
-}
-
-// list queries index for key = value and returns the live connections that match,
-// oldest first (the order memstore uses).
-func (c *Connections) list(ctx context.Context, index, key, value string, match func(*store.Connection) bool) ([]*store.Connection, error) {
-	if value == "" { // not stored, so nothing to find (and a key may not be empty)
-		return nil, nil
-	}
-	var items []connItem
-	if err := c.table.Get(key, value).Index(index).All(ctx, &items); err != nil {
-		return nil, mapErr(err, "query "+index)
-	}
-	now := c.now()
-	var out []*store.Connection
-	for _, it := range items {
-		conn, err := it.connection()
-		if err != nil {
-			return nil, err
-		}
-		if match(conn) && !conn.Expired(now) {
-			out = append(out, conn)
-		}
-	}
-	slices.SortFunc(out, func(a, b *store.Connection) int {
-		return cmp.Or(a.ConnectedAt.Compare(b.ConnectedAt), cmp.Compare(a.ConnectionID, b.ConnectionID))
-	})
-	return out, nil
 }
