@@ -51,6 +51,13 @@ type StreamerApiProps struct {
 	HmacSecret awssecretsmanager.ISecret
 	// AllowedTenants restricts connections to these tenant ids. Default: every tenant.
 	AllowedTenants *[]*string
+	// AuthorizerIdentitySource is where API Gateway requires the token before it runs the
+	// authorizer: a $connect that lacks any of them is answered 401 without an invocation.
+	// Each entry is one of the two places the authorizer reads a token:
+	// "route.request.querystring.token" (contract.IdentitySourceQueryToken) or
+	// "route.request.header.Authorization" (contract.IdentitySourceAuthorizationHeader).
+	// Default: the query parameter only, the one place a browser can put a token.
+	AuthorizerIdentitySource *[]*string
 
 	// AsyncThreshold: handlers estimated to run longer are queued and run by the worker.
 	// Default: 5 seconds (contract.DefaultAsyncThreshold).
@@ -155,6 +162,7 @@ type settings struct {
 	streamRetries    int
 	streamMaxAge     time.Duration
 	workerRetries    int
+	identitySource   []string
 	logLevel         string
 	metricsNamespace string
 	cloudWatchRole   bool
@@ -244,6 +252,9 @@ func resolve(props *StreamerApiProps) (*settings, error) {
 	if s.workerRetries, err = integer("workerRetryAttempts", p.WorkerRetryAttempts, 2, 0, 2); err != nil {
 		return nil, err
 	}
+	if s.identitySource, err = identitySource(p.AuthorizerIdentitySource); err != nil {
+		return nil, err
+	}
 
 	s.logLevel = cmp.Or(deref(p.LogLevel), "info")
 	if !slices.Contains(logLevels, s.logLevel) {
@@ -251,6 +262,29 @@ func resolve(props *StreamerApiProps) (*settings, error) {
 	}
 	s.metricsNamespace = cmp.Or(deref(p.MetricsNamespace), "Streamer")
 	return s, nil
+}
+
+// identitySource returns the authorizer's identity source: the default, or the entries of
+// p, each a place the authorizer reads the token from.
+func identitySource(p *[]*string) ([]string, error) {
+	if p == nil {
+		return []string{contract.IdentitySourceQueryToken}, nil
+	}
+	allowed := []string{contract.IdentitySourceQueryToken, contract.IdentitySourceAuthorizationHeader}
+	var out []string
+	for _, v := range *p {
+		if v == nil || !slices.Contains(allowed, *v) {
+			return nil, fmt.Errorf("streamerapi: authorizerIdentitySource entries must be one of %s (where the authorizer reads the token), got %q",
+				strings.Join(allowed, ", "), deref(v))
+		}
+		if !slices.Contains(out, *v) {
+			out = append(out, *v)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("streamerapi: authorizerIdentitySource must name at least one place; leave it unset for the query parameter")
+	}
+	return out, nil
 }
 
 // checkAuth validates the token verification props.

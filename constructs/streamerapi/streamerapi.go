@@ -494,19 +494,15 @@ func (a *streamerApi) addRoutes() {
 	integration := func(role string) awsapigatewayv2.WebSocketRouteIntegration {
 		return awsapigatewayv2integrations.NewWebSocketLambdaIntegration(jsii.String(title(role)+"Integration"), a.functions[role], nil)
 	}
+	// API Gateway answers 401 to a $connect without the identity source before it invokes
+	// the authorizer, so missing tokens cost no invocation; the authorizer then reads the
+	// token from the same place.
 	authorizer := awsapigatewayv2authorizers.NewWebSocketLambdaAuthorizer(jsii.String("Authorizer"), a.functions[contract.RoleAuthorizer],
-		&awsapigatewayv2authorizers.WebSocketLambdaAuthorizerProps{IdentitySource: &[]*string{}})
+		&awsapigatewayv2authorizers.WebSocketLambdaAuthorizerProps{IdentitySource: jsii.Strings(a.s.identitySource...)})
 	a.api.AddRoute(jsii.String("$connect"), &awsapigatewayv2.WebSocketRouteOptions{
 		Integration: integration(contract.RoleConnect),
 		Authorizer:  authorizer,
 	})
-	// No identity source (optional for REQUEST authorizers in the API Gateway v2 API; a
-	// WebSocket API caches no authorizer result): with one, API Gateway would answer 401 to
-	// a $connect that lacks it before the authorizer runs. Without one, the authorizer reads
-	// the token from ?token= (browsers cannot set headers on a WebSocket) or from the
-	// Authorization header.
-	cfnAuthorizer := a.api.Node().FindChild(jsii.String("Authorizer")).Node().DefaultChild().(awsapigatewayv2.CfnAuthorizer)
-	cfnAuthorizer.AddPropertyDeletionOverride(jsii.String("IdentitySource"))
 	a.disconnectRoute = a.api.AddRoute(jsii.String("$disconnect"), &awsapigatewayv2.WebSocketRouteOptions{
 		Integration: integration(contract.RoleDisconnect),
 	})

@@ -76,9 +76,12 @@ func TestAuthorizer(t *testing.T) {
 	p := f.byName(t, "ApiAuthorizer").Properties
 	require.Equal(t, "REQUEST", p["AuthorizerType"])
 	require.Equal(t, "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/{AuthorizerFunction}.Arn/invocations", flat(p["AuthorizerUri"]))
-	// Optional for REQUEST authorizers (API Gateway v2 API reference); with one, a $connect
-	// lacking it would get 401 before the authorizer reads ?token= or the header.
-	require.NotContains(t, p, "IdentitySource")
+	// Required by the API Gateway v2 service model for CreateAuthorizer: a $connect without
+	// ?token= gets 401 from API Gateway before the authorizer runs.
+	require.Equal(t, []any{contract.IdentitySourceQueryToken}, p["IdentitySource"])
+
+	custom := customFixture().byName(t, "ApiAuthorizer").Properties
+	require.Equal(t, []any{contract.IdentitySourceAuthorizationHeader}, custom["IdentitySource"])
 }
 
 func TestTables(t *testing.T) {

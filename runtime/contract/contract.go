@@ -58,6 +58,17 @@ const (
 // Roles lists every function role, in the order the construct creates them.
 var Roles = []string{RoleAuthorizer, RoleConnect, RoleDisconnect, RoleRouter, RoleProcessor, RoleWorker}
 
+// Identity sources of the $connect authorizer: where API Gateway requires the token before
+// it invokes the authorizer (a $connect without it is answered 401), and where the
+// authorizer reads it.
+const (
+	// IdentitySourceQueryToken is the token query parameter, the default: browsers cannot
+	// set headers on a WebSocket handshake.
+	IdentitySourceQueryToken = "route.request.querystring.token"
+	// IdentitySourceAuthorizationHeader is an Authorization: Bearer header.
+	IdentitySourceAuthorizationHeader = "route.request.header.Authorization"
+)
+
 // Authorizer context keys: the $connect authorizer puts the verified identity under these
 // keys, and API Gateway hands them to every later event in requestContext.authorizer.
 const (

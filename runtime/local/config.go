@@ -98,6 +98,12 @@ type Config struct {
 	// IntegrationTimeout bounds each route integration ($connect, $default,
 	// $disconnect, the authorizer). Default: contract.IntegrationTimeout.
 	IntegrationTimeout time.Duration
+	// IdentitySource is where a $connect must carry the token, as the authorizer's
+	// identity source in API Gateway: route.request.querystring.<name> or
+	// route.request.header.<name>. A $connect without one of them is answered 401 before
+	// the authorizer runs. Default: contract.IdentitySourceQueryToken, as StreamerApi
+	// deploys it.
+	IdentitySource []string
 
 	// Functions overrides the timeout and memory of some roles; the others keep
 	// DefaultFunctionSettings. Zero fields keep their default too.
@@ -144,6 +150,12 @@ func (c Config) withDefaults() (Config, error) {
 	c.WorkerRetryAttempts = max(0, cmp.Or(c.WorkerRetryAttempts, DefaultWorkerRetryAttempts))
 	c.WorkerRetryDelay = cmp.Or(c.WorkerRetryDelay, DefaultWorkerRetryDelay)
 	c.Logger = cmp.Or(c.Logger, slog.Default())
+	if len(c.IdentitySource) == 0 {
+		c.IdentitySource = []string{contract.IdentitySourceQueryToken}
+	}
+	if err := checkIdentitySource(c.IdentitySource); err != nil {
+		return c, err
+	}
 	if c.App == nil {
 		c.App = lambdas.New()
 	}

@@ -120,8 +120,8 @@ func (g *gateway) openAge(now time.Time) int64 {
 	return total
 }
 
-// ServeHTTP handles a WebSocket upgrade: the authorizer, then $connect, then the
-// upgrade; a refusal is an HTTP error and no connection is made.
+// ServeHTTP handles a WebSocket upgrade: the identity source check, the authorizer, then
+// $connect, then the upgrade; a refusal is an HTTP error and no connection is made.
 func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	closing := g.closing
@@ -135,6 +135,10 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := g.log.With("remote", r.RemoteAddr)
+	if !hasIdentity(r, g.cfg.IdentitySource) {
+		g.refuse(w, http.StatusUnauthorized, http.StatusText(http.StatusUnauthorized))
+		return
+	}
 	authResp, err := integrate(g, contract.RoleAuthorizer, g.fns.Authorizer, g.api.authorizerRequest(r, randomID()))
 	switch {
 	case errors.Is(err, auth.ErrUnauthorized):

@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
@@ -202,9 +203,22 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 		}
 		require.Zero(t, st.Metrics().APIGateway.Connects)
 		require.Zero(t, st.Metrics().Lambda["connect"].Invocations, "no $connect for a refused token")
+		require.EqualValues(t, 3, st.Metrics().Lambda["authorizer"].Invocations, "a missing token is refused before the authorizer runs")
 
-		// The header works as well as the query string.
-		c, resp, err := tryDial(t, st, "", http.Header{"Authorization": {"Bearer " + token(t, st, "alice", "acme")}})
+		// The identity source is ?token=: a token in the header alone is refused before the
+		// authorizer runs, as API Gateway does, and so is a missing token.
+		bearer := http.Header{"Authorization": {"Bearer " + token(t, st, "alice", "acme")}}
+		_, resp, err := tryDial(t, st, "", bearer)
+		require.Error(t, err)
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+		require.EqualValues(t, 3, st.Metrics().Lambda["authorizer"].Invocations, "no authorizer run without the identity source")
+
+		// With the header as the identity source, the header is what counts.
+		hs := newStack(t, Config{IdentitySource: []string{contract.IdentitySourceAuthorizationHeader}})
+		_, resp, err = tryDial(t, hs, token(t, hs, "alice", "acme"), nil)
+		require.Error(t, err)
+		require.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the query parameter alone does not carry the header identity source")
+		c, resp, err := tryDial(t, hs, "", http.Header{"Authorization": {"Bearer " + token(t, hs, "alice", "acme")}})
 		require.NoError(t, err, "%+v", resp)
 		c.call(protocol.ActionPing, "", nil)
 		require.Equal(t, protocol.TypePong, c.next().Type)
