@@ -68,8 +68,10 @@ type StreamerApi interface {
 	WebSocketUrl() *string
 	// CallbackUrl is the https:// @connections endpoint of the stage.
 	CallbackUrl() *string
-	// GrantSend lets grantee push messages to connected clients (PostToConnection) and
-	// check a connection (GetConnection).
+	// GrantSend lets grantee do what connection.Manager does: push messages to connected
+	// clients (PostToConnection), check a connection (GetConnection, Manager.IsActive),
+	// and delete the record of a connection that is gone (DeleteItem on the Connections
+	// table, after a 410).
 	GrantSend(grantee awsiam.IGrantable) awsiam.Grant
 	// GrantEnqueue lets grantee put new async requests into the Requests table (and read
 	// back a duplicate), e.g. a backend that queues work for connected users.
@@ -207,11 +209,17 @@ func (a *streamerApi) Function(role string) awslambda.Function {
 }
 
 func (a *streamerApi) GrantSend(grantee awsiam.IGrantable) awsiam.Grant {
-	return awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+	a.grantKey(grantee)
+	post := awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
 		Grantee:      grantee,
 		Actions:      jsii.Strings("execute-api:ManageConnections"),
 		ResourceArns: &[]*string{a.connectionsArn("POST"), a.connectionsArn("GET")},
 	})
+	return post.Combine(awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee:      grantee,
+		Actions:      jsii.Strings("dynamodb:DeleteItem"),
+		ResourceArns: &[]*string{a.connections.TableArn()},
+	}))
 }
 
 func (a *streamerApi) GrantEnqueue(grantee awsiam.IGrantable) awsiam.Grant {
