@@ -122,6 +122,13 @@ type StreamerApiProps struct {
 	// WorkerRetryAttempts is how often Lambda retries a failed asynchronous worker
 	// invocation (0-2) before sending it to the dead-letter queue. Default: 2.
 	WorkerRetryAttempts *float64
+	// WorkerReservedConcurrency caps the worker function's concurrent executions (and
+	// reserves them): a burst of long requests then queues in Lambda's asynchronous queue
+	// (retried for up to six hours) instead of taking the account's whole concurrency from
+	// the authorizer and the router, which answer users at once. Default: unset, no cap:
+	// reserving concurrency fails to deploy in accounts whose unreserved concurrency would
+	// drop below 100 (new accounts often have a limit of 10), so it is opt-in.
+	WorkerReservedConcurrency *float64
 
 	// LogRetention of every function's log group and the access log group.
 	// Default: awslogs.RetentionDays_ONE_MONTH.
@@ -162,6 +169,7 @@ type settings struct {
 	streamRetries    int
 	streamMaxAge     time.Duration
 	workerRetries    int
+	workerReserved   int // 0: no reserved concurrency
 	identitySource   []string
 	logLevel         string
 	metricsNamespace string
@@ -252,6 +260,9 @@ func resolve(props *StreamerApiProps) (*settings, error) {
 	if s.workerRetries, err = integer("workerRetryAttempts", p.WorkerRetryAttempts, 2, 0, 2); err != nil {
 		return nil, err
 	}
+	if s.workerReserved, err = integer("workerReservedConcurrency", p.WorkerReservedConcurrency, 0, 1, maxReservedConcurrency); err != nil {
+		return nil, err
+	}
 	if s.identitySource, err = identitySource(p.AuthorizerIdentitySource); err != nil {
 		return nil, err
 	}
@@ -263,6 +274,11 @@ func resolve(props *StreamerApiProps) (*settings, error) {
 	s.metricsNamespace = cmp.Or(deref(p.MetricsNamespace), "Streamer")
 	return s, nil
 }
+
+// maxReservedConcurrency bounds WorkerReservedConcurrency: a typo such as 1e9 fails at
+// synth instead of at deploy. Accounts can raise their concurrency far above the default
+// 1,000, hence the generous bound.
+const maxReservedConcurrency = 100000
 
 // identitySource returns the authorizer's identity source: the default, or the entries of
 // p, each a place the authorizer reads the token from.

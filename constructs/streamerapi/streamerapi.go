@@ -431,6 +431,9 @@ func (a *streamerApi) addFunction(role string, code awslambda.Code) {
 		props.RetryAttempts = jsii.Number(float64(a.s.workerRetries))
 		props.MaxEventAge = awscdk.Duration_Hours(jsii.Number(6))
 		props.OnFailure = awslambdadestinations.NewSqsDestination(a.dlq)
+		if a.s.workerReserved > 0 {
+			props.ReservedConcurrentExecutions = jsii.Number(float64(a.s.workerReserved))
+		}
 	}
 	a.functions[role] = awslambda.NewFunction(a.Construct, jsii.String(title+"Function"), props)
 	a.roles[role] = iamRole

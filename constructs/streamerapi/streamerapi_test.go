@@ -167,6 +167,10 @@ func TestFunctions(t *testing.T) {
 		keys[flat(p["Code"].(map[string]any)["S3Key"])] = true
 	}
 	require.Len(t, keys, 1, "all six functions share one asset")
+	for _, role := range contract.Roles {
+		require.NotContains(t, f.byName(t, title(role)+"Function").Properties, "ReservedConcurrentExecutions",
+			"%s: reserving concurrency fails in accounts with low limits, so it is opt-in", role)
+	}
 
 	for _, id := range f.ofType("AWS::Logs::LogGroup") {
 		require.EqualValues(t, 30, f.resources[id].Properties["RetentionInDays"], id)
@@ -461,6 +465,12 @@ func TestCustomProps(t *testing.T) {
 	}
 	worker := f.byName(t, "WorkerFunction").Properties
 	require.EqualValues(t, 2048, worker["MemorySize"])
+	require.EqualValues(t, 50, worker["ReservedConcurrentExecutions"])
+	for _, role := range contract.Roles {
+		if role != contract.RoleWorker {
+			require.NotContains(t, f.byName(t, title(role)+"Function").Properties, "ReservedConcurrentExecutions", role)
+		}
+	}
 	require.EqualValues(t, 300, worker["Timeout"])
 	stage := f.byName(t, "Stage").Properties
 	require.Equal(t, "live", stage["StageName"])
