@@ -89,6 +89,7 @@ type streamerApi struct {
 	requests    awsdynamodb.Table
 	functions   map[string]awslambda.Function
 	roles       map[string]awsiam.Role
+	logGroups   map[string]awslogs.LogGroup
 	mapping     awslambda.EventSourceMapping
 	// Kept for their cdk-nag suppressions.
 	disconnectRoute awsapigatewayv2.WebSocketRoute
@@ -114,6 +115,7 @@ func NewStreamerApi(scope constructs.Construct, id *string, props *StreamerApiPr
 		s:         s,
 		functions: make(map[string]awslambda.Function, len(contract.Roles)),
 		roles:     make(map[string]awsiam.Role, len(contract.Roles)),
+		logGroups: make(map[string]awslogs.LogGroup, len(contract.Roles)),
 	}
 	code, cleanup, err := a.code()
 	if err != nil {
@@ -437,6 +439,7 @@ func (a *streamerApi) addFunction(role string, code awslambda.Code) {
 	}
 	a.functions[role] = awslambda.NewFunction(a.Construct, jsii.String(title+"Function"), props)
 	a.roles[role] = iamRole
+	a.logGroups[role] = logs
 }
 
 // environment returns the variables of one role: each role gets only the names it reads.
@@ -622,6 +625,30 @@ func (a *streamerApi) addStreamMapping() {
 	a.mapping.Node().AddDependency(a.roles[contract.RoleProcessor])
 }
 
+// authorizerFailurePattern matches the authorizer's log records that mean it could not do
+// its job: the runtime's ERROR records (a token that could not be checked because the
+// JWKS or the secret is unreachable, a function that could not start) and Lambda's
+// platform reports of a timed-out or crashed invocation. A refused token is neither: the
+// authorizer logs it as a warning and returns the error "Unauthorized", which API Gateway
+// turns into a 401 and Lambda counts in its Errors metric, so that metric fires on every
+// expired token.
+const authorizerFailurePattern = `{ ($.level = "ERROR") || ($.record.status = "timeout") || ($.record.status = "failure") }`
+
+// authorizerFailures counts the authorizer's failure records (authorizerFailurePattern)
+// with a metric filter on its log group. The metric is named after the function, so two
+// stacks in one account do not add up.
+func (a *streamerApi) authorizerFailures(period awscdk.Duration) awscloudwatch.IMetric {
+	fn := a.functions[contract.RoleAuthorizer]
+	filter := awslogs.NewMetricFilter(a.Construct, jsii.String("AuthorizerFailureFilter"), &awslogs.MetricFilterProps{
+		LogGroup:        a.logGroups[contract.RoleAuthorizer],
+		FilterPattern:   awslogs.FilterPattern_Literal(jsii.String(authorizerFailurePattern)),
+		MetricNamespace: jsii.String(a.s.metricsNamespace),
+		MetricName:      awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("AuthorizerFailures-"), fn.FunctionName()}),
+		MetricValue:     jsii.String("1"),
+	})
+	return filter.Metric(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Sum")})
+}
+
 // streamFilter admits new requests and requests put back to PENDING for a retry.
 var streamFilter = map[string]any{
 	"eventName": []string{"INSERT", "MODIFY"},
@@ -653,7 +680,12 @@ func (a *streamerApi) addAlarms() {
 	sum := &awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Sum")}
 	for _, role := range contract.Roles {
 		fn := a.functions[role]
-		add(title(role)+"Errors", "Streamer "+role+" function errors", fn.MetricErrors(sum), 1)
+		if role == contract.RoleAuthorizer {
+			add(title(role)+"Errors", "Streamer authorizer failures: tokens could not be checked (JWKS or secret unreachable), the function crashed or timed out; refused tokens are not failures",
+				a.authorizerFailures(period), 1)
+		} else {
+			add(title(role)+"Errors", "Streamer "+role+" function errors", fn.MetricErrors(sum), 1)
+		}
 		add(title(role)+"Throttles", "Streamer "+role+" function throttles", fn.MetricThrottles(sum), 1)
 	}
 	add("ProcessorIteratorAge", "Streamer requests stream is more than a minute behind",

@@ -36,6 +36,7 @@ func TestResourceCounts(t *testing.T) {
 		"AWS::Logs::LogGroup":              7, // six functions and the access log
 		"AWS::SQS::Queue":                  1,
 		"AWS::CloudWatch::Alarm":           14,
+		"AWS::Logs::MetricFilter":          1, // the authorizer's failures
 	} {
 		f.template.ResourceCountIs(jsii.String(typ), jsii.Number(float64(n)))
 	}
@@ -342,6 +343,72 @@ func TestAlarms(t *testing.T) {
 	}
 	require.Equal(t, want, metrics)
 	require.Len(t, f.api.Alarms(), len(want))
+
+	for _, role := range contract.Roles {
+		p := f.byName(t, title(role)+"Errors").Properties
+		if role != contract.RoleAuthorizer {
+			require.Equal(t, "AWS/Lambda", p["Namespace"], role)
+			require.Equal(t, "Errors", p["MetricName"], role)
+		}
+	}
+}
+
+// TestAuthorizerAlarmIgnoresRefusedTokens: the authorizer answers a bad or expired token
+// with the error "Unauthorized" (API Gateway's 401), which Lambda counts in Errors; its
+// alarm counts failures from its logs instead.
+func TestAuthorizerAlarmIgnoresRefusedTokens(t *testing.T) {
+	f := defaultFixture()
+	alarm := f.byName(t, "AuthorizerErrors").Properties
+	require.NotEqual(t, "AWS/Lambda", alarm["Namespace"], "Lambda's Errors metric counts every refused token")
+	require.Equal(t, "Streamer", alarm["Namespace"])
+	require.Equal(t, "AuthorizerFailures-{AuthorizerFunction}", flat(alarm["MetricName"]))
+	require.Equal(t, "Sum", alarm["Statistic"])
+
+	filter := f.byName(t, "AuthorizerFailureFilter").Properties
+	require.Equal(t, "{AuthorizerLogs}", flat(filter["LogGroupName"]))
+	require.Equal(t, authorizerFailurePattern, filter["FilterPattern"])
+	transform := filter["MetricTransformations"].([]any)[0].(map[string]any)
+	require.Equal(t, "Streamer", transform["MetricNamespace"])
+	require.Equal(t, flat(alarm["MetricName"]), flat(transform["MetricName"]), "the alarm watches the filter's metric")
+	require.Equal(t, "1", transform["MetricValue"])
+
+	// What the pattern matches, record by record: CloudWatch's JSON filter semantics for
+	// the records the authorizer and Lambda write.
+	for _, tc := range []struct {
+		record string
+		fails  bool
+	}{
+		{`{"level":"WARN","msg":"auth: connection refused","reason":"auth: invalid token: expired"}`, false},
+		{`{"level":"INFO","msg":"auth: connection allowed"}`, false},
+		{`{"type":"platform.report","record":{"status":"error","errorType":"errorString"}}`, false},
+		{`{"level":"ERROR","msg":"auth: token could not be verified"}`, true},
+		{`{"level":"ERROR","msg":"lambdas: cannot start"}`, true},
+		{`{"type":"platform.report","record":{"status":"timeout"}}`, true},
+		{`{"type":"platform.report","record":{"status":"failure","errorType":"Runtime.ExitError"}}`, true},
+	} {
+		require.Equal(t, tc.fails, matchesFailure(t, tc.record), tc.record)
+	}
+}
+
+// matchesFailure evaluates authorizerFailurePattern, whose terms are `($.path = "value")`
+// joined by ||, on one JSON record.
+func matchesFailure(t *testing.T, record string) bool {
+	t.Helper()
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal([]byte(record), &doc))
+	terms := regexp.MustCompile(`\(\$\.([\w.]+) = "([^"]*)"\)`).FindAllStringSubmatch(authorizerFailurePattern, -1)
+	require.Len(t, terms, strings.Count(authorizerFailurePattern, "||")+1, "every term is understood")
+	for _, term := range terms {
+		var v any = doc
+		for _, key := range strings.Split(term[1], ".") {
+			m, _ := v.(map[string]any)
+			v = m[key]
+		}
+		if v == term[2] {
+			return true
+		}
+	}
+	return false
 }
 
 // TestLogicalIDsFrozen pins the logical ID of every resource the construct creates (the
@@ -367,6 +434,7 @@ func TestLogicalIDsFrozen(t *testing.T) {
 		"StreamerApidisconnectRouteDisconnectIntegration88DD4B01",
 		"StreamerApidisconnectRouteDisconnectIntegrationPermission2E4D96A4",
 		"StreamerAuthorizerErrorsF623183F",
+		"StreamerAuthorizerFailureFilter5B346ADC",
 		"StreamerAuthorizerFunctionB48C21BC",
 		"StreamerAuthorizerLogs86016D7D",
 		"StreamerAuthorizerRoleB0BB5BAA",
