@@ -2,6 +2,13 @@
 SHELL := /bin/bash
 MODULES := runtime constructs cmd cdk test
 STATICCHECK_VERSION := v0.8.2
+# cfn-lint is a Python package (PyPI), which the CI machines do not reach: they have it
+# installed. `make lint` checks that this exact version is on PATH and says how to get it.
+CFN_LINT_VERSION := 1.51.0
+# The example app's synthesized template: `make synth` builds it when a Go source, the
+# CDK settings or the pinned CLI changed since the last synth.
+TEMPLATE := cdk.out/StreamerDemo.template.json
+SYNTH_INPUTS := $(shell find cdk constructs runtime cmd \( -name '*.go' -o -name go.mod -o -name go.sum \) -not -name '*_test.go' -not -path '*/testdata/*') go.work cdk.json package-lock.json
 GO ?= go
 export GOFLAGS ?= -buildvcs=false
 
@@ -29,9 +36,16 @@ test: tools ## Run every module's tests with -race, against a DynamoDB Local sta
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s)
 	@set -e; cd runtime; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; name=$${t##*:}; echo "== fuzz $$name ($$pkg)"; $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(or $(FUZZTIME),30s) ./$$pkg; done
 
-lint: ## gofmt, go vet and staticcheck on every module
+lint: ## gofmt, go vet and staticcheck on every module, cfn-lint on the synthesized template
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet ./... && $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...); done
+	@$(MAKE) --no-print-directory cfn-lint
+
+cfn-lint: $(TEMPLATE) ## cfn-lint (the pinned version) on the synthesized template; exceptions in .cfnlintrc.yaml
+	@v=$$(cfn-lint --version 2>/dev/null | awk '{print $$2}'); \
+	if [ -z "$$v" ]; then echo "cfn-lint not found: pip install cfn-lint==$(CFN_LINT_VERSION) (Python 3.9 or newer)"; exit 1; fi; \
+	if [ "$$v" != "$(CFN_LINT_VERSION)" ]; then echo "cfn-lint $$v found, the project pins $(CFN_LINT_VERSION): pip install cfn-lint==$(CFN_LINT_VERSION)"; exit 1; fi
+	cfn-lint $(TEMPLATE)
 
 bench: ## Run the Go benchmarks, benchstat-friendly (COUNT=6 repeats each, BENCH=regexp selects: make bench COUNT=6 > new.txt)
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -run '^$$' -bench '$(or $(BENCH),.)' -benchmem -count $(or $(COUNT),1) ./...); done
@@ -40,8 +54,10 @@ node_modules: package.json package-lock.json ## Install the pinned npm tools (CD
 	npm ci --no-audit --no-fund
 	@touch node_modules
 
-synth: node_modules ## Synthesise the example CDK app offline into cdk.out/StreamerDemo.template.json
-	npx --no-install cdk synth --no-notices --quiet
-	@test -s cdk.out/StreamerDemo.template.json && echo "cdk.out/StreamerDemo.template.json"
+synth: $(TEMPLATE) ## Synthesise the example CDK app offline into cdk.out/StreamerDemo.template.json (when its sources changed)
 
-.PHONY: help build dev tools test fuzz lint bench synth
+$(TEMPLATE): $(SYNTH_INPUTS) | node_modules
+	npx --no-install cdk synth --no-notices --quiet
+	@test -s $@ && touch $@ && echo "$@"
+
+.PHONY: help build dev tools test fuzz lint cfn-lint bench synth
