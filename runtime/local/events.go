@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/streamer-go/streamer/runtime/local/iam"
 )
 
 // API Gateway's WebSocket route keys and event types.
@@ -123,7 +125,7 @@ func allows(resp events.APIGatewayCustomAuthorizerResponse, arn string) bool {
 
 func matchesAny(patterns []string, s string) bool {
 	for _, p := range patterns {
-		if wildcardMatch(p, s) {
+		if iam.Match(p, s) {
 			return true
 		}
 	}
