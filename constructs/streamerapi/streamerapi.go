@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -91,6 +92,9 @@ type streamerApi struct {
 	roles       map[string]awsiam.Role
 	logGroups   map[string]awslogs.LogGroup
 	mapping     awslambda.EventSourceMapping
+	// goEntry is what the functions' metadata records of the Go package their asset was
+	// built from (nil when props.Code is set).
+	goEntry map[string]string
 	// Kept for their cdk-nag suppressions.
 	disconnectRoute awsapigatewayv2.WebSocketRoute
 	defaultRoute    awsapigatewayv2.WebSocketRoute
@@ -247,6 +251,7 @@ func (a *streamerApi) code() (awslambda.Code, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	a.goEntry = goEntry(asset)
 	code := awslambda.Code_FromAsset(jsii.String(asset.Dir), &awss3assets.AssetOptions{
 		AssetHash:     jsii.String(asset.Hash),
 		AssetHashType: awscdk.AssetHashType_CUSTOM,
@@ -258,6 +263,20 @@ func (a *streamerApi) code() (awslambda.Code, func(), error) {
 		}
 	}
 	return code, cleanup, nil
+}
+
+// goEntry is the streamer:go-entry metadata of the functions: the Go package the asset was
+// built from and its module directory relative to the CDK app's working directory (so a
+// checkout elsewhere can rebuild it), for `streamer local --template`, which rebuilds the
+// asset when this machine's architecture differs from the functions'.
+func goEntry(asset *Asset) map[string]string {
+	entry := map[string]string{"package": asset.Package, "moduleDir": asset.ModuleDir}
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, asset.ModuleDir); err == nil {
+			entry["moduleDir"] = filepath.ToSlash(rel)
+		}
+	}
+	return entry
 }
 
 func (a *streamerApi) architecture() awslambda.Architecture {
@@ -438,6 +457,10 @@ func (a *streamerApi) addFunction(role string, code awslambda.Code) {
 		}
 	}
 	a.functions[role] = awslambda.NewFunction(a.Construct, jsii.String(title+"Function"), props)
+	if a.goEntry != nil {
+		fn := a.functions[role].Node().DefaultChild().(awscdk.CfnResource)
+		fn.AddMetadata(jsii.String(contract.GoEntryMetadata), a.goEntry)
+	}
 	a.roles[role] = iamRole
 	a.logGroups[role] = logs
 }

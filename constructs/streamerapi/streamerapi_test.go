@@ -169,6 +169,16 @@ func TestFunctions(t *testing.T) {
 	}
 	require.Len(t, keys, 1, "all six functions share one asset")
 	for _, role := range contract.Roles {
+		// What `streamer local --template` rebuilds the arm64 asset from on another
+		// machine: the package, and its module directory relative to the app's.
+		md := f.byName(t, title(role)+"Function").Metadata
+		require.Equal(t, map[string]any{
+			"package":   "github.com/streamer-go/streamer/constructs/streamerapi/testdata/hello",
+			"moduleDir": "..",
+		}, md[contract.GoEntryMetadata], role)
+	}
+	require.NotContains(t, customFixture().byName(t, "WorkerFunction").Metadata, contract.GoEntryMetadata, "a prebuilt Code has no Go package to record")
+	for _, role := range contract.Roles {
 		require.NotContains(t, f.byName(t, title(role)+"Function").Properties, "ReservedConcurrentExecutions",
 			"%s: reserving concurrency fails in accounts with low limits, so it is opt-in", role)
 	}

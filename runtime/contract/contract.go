@@ -45,6 +45,21 @@ const (
 	EnvMetricsNamespace = "STREAMER_METRICS_NAMESPACE"
 )
 
+// EnvVars lists every environment variable above: a STREAMER_ variable that is not one of
+// them is a typo the runtime would silently ignore.
+var EnvVars = []string{
+	EnvFunction, EnvConnectionsTable, EnvRequestsTable, EnvCallbackURL, EnvWorkerFunction,
+	EnvJWKSURL, EnvIssuer, EnvAudience, EnvHMACSecretARN, EnvHMACSecret, EnvAllowedTenants,
+	EnvAsyncThreshold, EnvSyncBudget, EnvMaxAttempts, EnvDynamoDBEndpoint, EnvLogLevel,
+	EnvMetricsNamespace,
+}
+
+// GoEntryMetadata is the template metadata key under which the construct records, on each
+// function it builds from a Go package, that package and its module directory (relative
+// to the CDK app's directory): `streamer local --template` rebuilds the asset from them
+// when the functions' architecture is not the machine's.
+const GoEntryMetadata = "streamer:go-entry"
+
 // Function roles: the values of EnvFunction.
 const (
 	RoleAuthorizer = "authorizer"
