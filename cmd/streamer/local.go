@@ -24,11 +24,13 @@ const (
 
 // runLocal implements `streamer local`: the whole system with the demo actions.
 func runLocal(ctx context.Context, e env, args []string) int {
-	fs := newFlagSet(e, "local", "local [--addr 127.0.0.1:8080] [--dynamodb-endpoint URL] [--shards 1] [--log-level info]")
+	fs := newFlagSet(e, "local", "local [--addr 127.0.0.1:8080] [--dynamodb-endpoint URL] [--shards 1] [--log-level info]\n       streamer local --template cdk.out/<Stack>.template.json --dynamodb-endpoint URL [--async-retry-delay 1m]")
 	addr := fs.String("addr", local.DefaultAddr, "listen address (loopback: nothing but the WebSocket API is authenticated)")
 	endpoint := fs.String("dynamodb-endpoint", "", "use DynamoDB at this URL (e.g. DynamoDB Local) in fresh tables, and its Streams API; default: the in-memory store")
 	shards := fs.Int("shards", 1, "ordered lanes per stream shard, like the event source mapping's ParallelizationFactor (1-10); the in-memory feed is one shard")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	tmpl := fs.String("template", "", "run the stack this synthesized CloudFormation template describes (its tables, functions from cdk.out, API, stream mapping and IAM policies); needs --dynamodb-endpoint")
+	retryDelay := fs.Duration("async-retry-delay", local.DefaultWorkerRetryDelay, "with --template: the wait before Lambda's first retry of a failed asynchronous invocation (doubled for the second)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -39,12 +41,21 @@ func runLocal(ctx context.Context, e env, args []string) int {
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
 
-	app := lambdas.New()
-	if err := demo.Register(app); err != nil {
-		fmt.Fprintln(e.stderr, "streamer local: register the demo actions:", err)
-		return exitError
+	cfg := local.Config{Addr: *addr, DynamoDBEndpoint: *endpoint, Shards: *shards, Logger: logger, WorkerRetryDelay: *retryDelay}
+	if *tmpl != "" {
+		if *endpoint == "" {
+			fmt.Fprintln(e.stderr, "streamer local: --template needs --dynamodb-endpoint (the template's tables are created there): start one with scripts/dynamodb-local.sh start")
+			return exitUsage
+		}
+		cfg.Template, cfg.FunctionOutput = *tmpl, e.stderr
+	} else {
+		cfg.App = lambdas.New()
+		if err := demo.Register(cfg.App); err != nil {
+			fmt.Fprintln(e.stderr, "streamer local: register the demo actions:", err)
+			return exitError
+		}
 	}
-	st, err := local.Start(ctx, local.Config{Addr: *addr, DynamoDBEndpoint: *endpoint, Shards: *shards, App: app, Logger: logger})
+	st, err := local.Start(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(e.stderr, "streamer local:", err)
 		return exitError
@@ -53,7 +64,7 @@ func runLocal(ctx context.Context, e env, args []string) int {
 	if err != nil {
 		fmt.Fprintln(e.stderr, "streamer local:", err)
 	}
-	banner(e.stdout, e.prog, st, *endpoint, tok)
+	banner(e.stdout, e.prog, st, *endpoint, *tmpl, tok)
 
 	<-ctx.Done()
 	fmt.Fprintln(e.stderr, "streamer local: shutting down")
@@ -67,17 +78,23 @@ func runLocal(ctx context.Context, e env, args []string) int {
 }
 
 // banner tells the user where everything is and how to try it.
-func banner(w io.Writer, prog string, st *local.Stack, endpoint, token string) {
+func banner(w io.Writer, prog string, st *local.Stack, endpoint, tmpl, token string) {
 	store := "in memory"
 	if endpoint != "" {
 		store = "DynamoDB at " + endpoint
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nStreamer local stack is running (store: %s).\n\n", store)
+	if tmpl != "" {
+		fmt.Fprintf(&b, "\nStreamer local stack is running the template %s (store: %s).\n\n", tmpl, store)
+	} else {
+		fmt.Fprintf(&b, "\nStreamer local stack is running (store: %s).\n\n", store)
+	}
 	fmt.Fprintf(&b, "  Demo page     %s/\n", st.URL())
 	fmt.Fprintf(&b, "  WebSocket     %s\n", st.WebSocketURL())
 	fmt.Fprintf(&b, "  @connections  %s/@connections/{id}\n", st.CallbackURL())
-	fmt.Fprintf(&b, "  JWKS          %s\n", st.JWKSURL())
+	if tmpl == "" {
+		fmt.Fprintf(&b, "  JWKS          %s\n", st.JWKSURL())
+	}
 	fmt.Fprintf(&b, "  Metrics       %s/metrics\n\n", st.URL())
 	if token != "" {
 		fmt.Fprintf(&b, "A token for user %s in tenant %s, valid %s (`%s call` reads $STREAMER_TOKEN):\n\n", local.DefaultDevUser, local.DefaultDevTenant, bannerTokenTTL, prog)

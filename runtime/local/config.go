@@ -4,8 +4,10 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
+	"os"
 	"time"
 
 	"github.com/streamer-go/streamer/runtime/contract"
@@ -118,7 +120,8 @@ type Config struct {
 	// WorkerRetryAttempts bounds the retries of a failed worker invocation; negative
 	// means none. Default: DefaultWorkerRetryAttempts.
 	WorkerRetryAttempts int
-	// WorkerRetryDelay is the wait before the first worker retry (doubled for the next).
+	// WorkerRetryDelay is the wait before the first worker retry (doubled for the next);
+	// in template mode, before the first retry of any failed asynchronous invocation.
 	// Default: DefaultWorkerRetryDelay.
 	WorkerRetryDelay time.Duration
 	// Inline runs each worker inside the stream processor's invocation instead of
@@ -131,6 +134,21 @@ type Config struct {
 
 	// Logger receives the stack's and the functions' logs. Default: slog.Default().
 	Logger *slog.Logger
+
+	// Template is the path of a synthesized CloudFormation template
+	// (cdk.out/<Stack>.template.json): the stack runs what it describes instead of App
+	// (docs/guides/local-stack.md, "The deployed stack, from its template"). It requires
+	// DynamoDBEndpoint; the tables, functions (their assets in the template's directory,
+	// run as processes), routes, stream mappings, timeouts, memory sizes, retries and IAM
+	// policies come from the template, so Functions, BatchSize, StreamRetryAttempts,
+	// WorkerRetryAttempts, IdentitySource, Stage, TablePrefix, Inline and App do not
+	// apply. Default: none, the in-process stack.
+	Template string
+	// AccountID is the account of the template's ARNs. Default: "000000000000".
+	AccountID string
+	// FunctionOutput receives what the template's function processes write (their logs),
+	// a JSON record per line. Default: os.Stderr.
+	FunctionOutput io.Writer
 }
 
 // withDefaults fills every zero field with its documented default and validates.
@@ -150,6 +168,16 @@ func (c Config) withDefaults() (Config, error) {
 	c.WorkerRetryAttempts = max(0, cmp.Or(c.WorkerRetryAttempts, DefaultWorkerRetryAttempts))
 	c.WorkerRetryDelay = cmp.Or(c.WorkerRetryDelay, DefaultWorkerRetryDelay)
 	c.Logger = cmp.Or(c.Logger, slog.Default())
+	c.AccountID = cmp.Or(c.AccountID, localAccountID)
+	if c.FunctionOutput == nil {
+		c.FunctionOutput = os.Stderr
+	}
+	if c.Template != "" && c.DynamoDBEndpoint == "" {
+		return c, fmt.Errorf("%w: Template needs DynamoDBEndpoint (the template's tables are created there)", ErrInvalidConfig)
+	}
+	if c.Template != "" && c.App != nil {
+		return c, fmt.Errorf("%w: Template and App are exclusive (the template's functions run)", ErrInvalidConfig)
+	}
 	if len(c.IdentitySource) == 0 {
 		c.IdentitySource = []string{contract.IdentitySourceQueryToken}
 	}

@@ -39,7 +39,7 @@ func TestPeekIDReadsTheIDFromATruncatedFrame(t *testing.T) {
 
 func TestSnapshotSubtracts(t *testing.T) {
 	t.Parallel()
-	m := newCounters(DefaultFunctionSettings())
+	m := newCounters(memorySizes(DefaultFunctionSettings()))
 	m.dynamoCall(TableRequests, OpPutItem, nil)
 	before := m.snapshot(0)
 	m.dynamoCall(TableRequests, OpPutItem, nil)
