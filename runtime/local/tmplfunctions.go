@@ -193,11 +193,18 @@ func (b *assetBuilds) bootstrapFor(res *template.Resource, templateDir string) (
 	workDir := filepath.Join(filepath.Dir(cdkOut), moduleDir)
 	b.log.Info("function asset is built for another machine: rebuilding it for this one from the same Go package",
 		"asset", assetPath, "built_for", goos+"/"+goarch, "machine", runtime.GOOS+"/"+runtime.GOARCH, "package", pkg, "module_dir", workDir)
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", out, pkg)
+	// Built beside its final name, then renamed: stacks starting at once never run a
+	// half-written binary.
+	tmp := out + ".tmp-" + newRequestID()
+	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", tmp, pkg)
 	cmd.Dir = workDir
 	cmd.Env = append(os.Environ(), "GOOS="+runtime.GOOS, "GOARCH="+runtime.GOARCH, "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {
+		_ = os.Remove(tmp)
 		return "", fmt.Errorf("function %s: rebuild %s for %s/%s in %s: %w\n%s", res.LogicalID, pkg, runtime.GOOS, runtime.GOARCH, workDir, err, bytes.TrimSpace(msg))
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		return "", fmt.Errorf("function %s: %w", res.LogicalID, err)
 	}
 	b.done[dir] = out
 	return out, nil
