@@ -70,6 +70,7 @@ type environment struct {
 // start launches a new environment and waits until its runtime asks for the first
 // invocation (its initialization is done), it fails, or InitTimeout passes.
 func (p *Pool) start(ctx context.Context) (*environment, error) {
+	begun := time.Now()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("runtimeapi: %s: listen: %w", p.fn.Name, err)
@@ -110,7 +111,7 @@ func (p *Pool) start(ctx context.Context) (*environment, error) {
 	defer timer.Stop()
 	select {
 	case <-e.ready:
-		p.fn.Logger.Debug("environment started", "pid", cmd.Process.Pid)
+		p.fn.Logger.Debug("environment started", "pid", cmd.Process.Pid, "init", time.Since(begun))
 		return e, nil
 	case <-e.exit:
 		e.stop()
