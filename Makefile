@@ -29,7 +29,7 @@ dev: build ## Run the whole system locally: the local stack with the demo action
 tools: node_modules ## Install what the tests need: the pinned npm tools and Chromium (Debian's package)
 	@if [ -n "$$CHROMIUM" ]; then echo "chromium: $$CHROMIUM"; else scripts/install-chromium.sh; fi
 
-test: tools ## Run every module's tests with -race, against a DynamoDB Local started for the run (Java 17+), then the fuzz targets briefly
+test: tools synth ## Run every module's tests with -race, against a DynamoDB Local started for the run (Java 17+) and the synthesized demo, then the fuzz targets briefly
 	@STREAMER_REQUIRE_DYNAMODB=1 scripts/dynamodb-local.sh run -- bash -c 'set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test -race -count=1 ./...); done'
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 

@@ -211,6 +211,10 @@ type stackMetrics struct {
 	Lambda map[string]struct {
 		Invocations int64 `json:"invocations"`
 	} `json:"lambda"`
+	// Queues are the SQS queues of a stack run from a template.
+	Queues map[string]struct {
+		Sent int64 `json:"sent"`
+	} `json:"sqs"`
 }
 
 // metrics reads GET /metrics.
