@@ -140,9 +140,9 @@ type Config struct {
 	// (docs/guides/local-stack.md, "The deployed stack, from its template"). It requires
 	// DynamoDBEndpoint; the tables, functions (their assets in the template's directory,
 	// run as processes), routes, stream mappings, timeouts, memory sizes, retries and IAM
-	// policies come from the template, so Functions, BatchSize, StreamRetryAttempts,
-	// WorkerRetryAttempts, IdentitySource, Stage, TablePrefix, Inline and App do not
-	// apply. Default: none, the in-process stack.
+	// policies come from the template, so Functions, Shards (ParallelizationFactor),
+	// BatchSize, StreamRetryAttempts, WorkerRetryAttempts, IdentitySource, Stage,
+	// TablePrefix, Inline and App do not apply. Default: none, the in-process stack.
 	Template string
 	// AccountID is the account of the template's ARNs. Default: "000000000000".
 	AccountID string

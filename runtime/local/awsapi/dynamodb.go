@@ -69,6 +69,9 @@ func (e *Endpoint) dynamoDB(w http.ResponseWriter, r *http.Request, caller *Prin
 	out = bytes.ReplaceAll(out, []byte(localARNPrefix), []byte(stackPrefix))
 	if isTable {
 		e.countDynamoDB(op, req, resp.StatusCode, out)
+	} else {
+		// Stream records name DynamoDB Local's region too.
+		out = bytes.ReplaceAll(out, []byte(`"awsRegion":"ddblocal"`), []byte(`"awsRegion":"`+e.cfg.Region+`"`))
 	}
 	for _, h := range []string{"Content-Type", "X-Amzn-Requestid", "X-Amz-Crc32", "X-Amzn-Errortype"} {
 		if v := resp.Header.Get(h); v != "" {
