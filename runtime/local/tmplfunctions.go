@@ -28,9 +28,12 @@ import (
 // FunctionError is a function invocation that failed: the error type and message Lambda
 // reports (the handler's error, Sandbox.Timedout, Runtime.ExitError, ...).
 type FunctionError struct {
+	// Function names the function (its role, or its logical ID).
 	Function string
-	Type     string
-	Message  string
+	// Type is Lambda's error type, such as errorString or Sandbox.Timedout.
+	Type string
+	// Message is the error's message; "Unauthorized" from an authorizer means 401.
+	Message string
 }
 
 func (e *FunctionError) Error() string {

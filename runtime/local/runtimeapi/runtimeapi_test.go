@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -94,7 +95,9 @@ func TestInvokeThroughTheRuntimeAPI(t *testing.T) {
 	require.NotEmpty(t, got.RequestID)
 	require.Equal(t, "arn:aws:lambda:us-east-1:000000000000:function:fn", got.ARN)
 	require.InDelta(t, 5000, got.DeadlineMS, 1000, "the deadline header is the function's timeout")
-	require.Contains(t, out.String(), "handled echo "+got.RequestID, "the function's output is its log")
+	// The output travels through a pipe: it may arrive just after the response.
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "handled echo "+got.RequestID) },
+		5*time.Second, 10*time.Millisecond, "the function's output is its log")
 
 	// A warm environment is reused.
 	r2 := invoke(t, p, map[string]any{"do": "echo"})
@@ -116,7 +119,8 @@ func TestFunctionError(t *testing.T) {
 	require.Equal(t, "errorString", r.ErrorType)
 	require.Equal(t, "failed: boom", r.ErrorMessage)
 	require.JSONEq(t, `{"errorType":"errorString","errorMessage":"failed: boom"}`, string(r.Payload))
-	require.Contains(t, out.String(), "failed: boom", "aws-lambda-go logs the error it reports")
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "failed: boom") },
+		5*time.Second, 10*time.Millisecond, "aws-lambda-go logs the error it reports")
 	// The environment survives a handler error.
 	require.False(t, invoke(t, p, map[string]any{"do": "echo"}).Failed())
 }
