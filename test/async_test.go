@@ -456,13 +456,15 @@ func testFiftyConcurrentJobs(t *testing.T, b *bundle) {
 		require.NoError(t, err)
 	}
 	t.Logf("%d x 1 s process_data jobs sent at once finished in %s", fiftyJobs, elapsed.Round(time.Millisecond))
-	require.Less(t, elapsed, 10*time.Second, "the jobs must run concurrently, not one after another")
+	// One after another they take 50 s; together, about 1 s on a quiet machine. Half of
+	// the serial time leaves a loaded machine all the room it needs.
+	require.Less(t, elapsed, fiftyJobs*time.Second/2, "the jobs must run concurrently, not one after another")
 
 	if ls := b.target.local; ls != nil {
 		// The tests in parallel with this one wait: every worker invocation is one of these jobs.
 		require.Eventually(t, func() bool {
 			after, err := ls.metrics(b.ctx)
 			return err == nil && after.Lambda["worker"].Invocations-before.Lambda["worker"].Invocations == fiftyJobs
-		}, 10*time.Second, 50*time.Millisecond, "one worker invocation per job")
+		}, messageWait, 50*time.Millisecond, "one worker invocation per job")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,9 @@ const (
 	envTokenB = "STREAMER_TOKEN_B"
 	// envDynamoDB is the endpoint of a DynamoDB Local (scripts/dynamodb-local.sh sets it).
 	envDynamoDB = "STREAMER_TEST_DYNAMODB_ENDPOINT"
+	// envTemplate is the synthesized template the local-template variant runs. Default:
+	// cdk.out/StreamerDemo.template.json of the repository (`make synth`).
+	envTemplate = "STREAMER_TEST_TEMPLATE"
 )
 
 // Tenants of the tokens the suite mints on a local stack.
@@ -108,6 +112,7 @@ func TestProtocol(t *testing.T) {
 	}{
 		{"local-memory", openLocalMemory},
 		{"local-dynamodb", openLocalDynamoDB},
+		{"local-template", openLocalTemplate},
 		{"deployed", openDeployed},
 	} {
 		t.Run(tg.name, func(t *testing.T) { runSuite(t, tg.open(t)) })
@@ -123,16 +128,53 @@ func openLocalMemory(t *testing.T) *target {
 // openLocalDynamoDB starts `streamer local` on DynamoDB Local, or skips (fails in CI)
 // without one.
 func openLocalDynamoDB(t *testing.T) *target {
+	ls := startLocal(t, "--dynamodb-endpoint", dynamoDBEndpoint(t))
+	return &target{wsURL: ls.wsURL, local: ls}
+}
+
+// openLocalTemplate starts `streamer local --template` on the synthesized demo template
+// and DynamoDB Local, or skips (fails in CI) without them.
+func openLocalTemplate(t *testing.T) *target {
+	ls := startLocal(t, "--template", demoTemplate(t), "--dynamodb-endpoint", dynamoDBEndpoint(t))
+	return &target{wsURL: ls.wsURL, local: ls}
+}
+
+// dynamoDBEndpoint returns the DynamoDB Local the local variants use, or skips the test
+// (fails it in CI) without one.
+func dynamoDBEndpoint(t *testing.T) string {
+	t.Helper()
 	endpoint := os.Getenv(envDynamoDB)
 	if endpoint == "" {
-		const reason = envDynamoDB + " is not set: run `make test`, or scripts/dynamodb-local.sh run -- go test ./..., to include the DynamoDB Local variant"
-		if os.Getenv("CI") == "true" || os.Getenv("STREAMER_REQUIRE_DYNAMODB") == "1" {
-			t.Fatal(reason)
-		}
-		t.Skip(reason)
+		requireOrSkip(t, envDynamoDB+" is not set: run `make test`, or scripts/dynamodb-local.sh run -- go test ./..., to include the DynamoDB Local variants")
 	}
-	ls := startLocal(t, "--dynamodb-endpoint", endpoint)
-	return &target{wsURL: ls.wsURL, local: ls}
+	return endpoint
+}
+
+// demoTemplate returns the synthesized demo template ($STREAMER_TEST_TEMPLATE, else
+// cdk.out/StreamerDemo.template.json of the repository), or skips the test (fails it in
+// CI) without one.
+func demoTemplate(t *testing.T) string {
+	t.Helper()
+	path := os.Getenv(envTemplate)
+	if path == "" {
+		root, err := repoRoot()
+		require.NoError(t, err)
+		path = filepath.Join(root, "cdk.out", "StreamerDemo.template.json")
+	}
+	if _, err := os.Stat(path); err != nil {
+		requireOrSkip(t, "no synthesized template at "+path+": run `make synth` (make test does), or set "+envTemplate)
+	}
+	return path
+}
+
+// requireOrSkip skips the test for reason, or fails it where every variant must run (CI,
+// STREAMER_REQUIRE_DYNAMODB=1: make test).
+func requireOrSkip(t *testing.T, reason string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" || os.Getenv("STREAMER_REQUIRE_DYNAMODB") == "1" {
+		t.Fatal(reason)
+	}
+	t.Skip(reason)
 }
 
 // openDeployed targets the stack at STREAMER_WS_URL, or skips without one.

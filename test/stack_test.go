@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +26,10 @@ import (
 const (
 	// startTimeout bounds the wait for /healthz (table creation on DynamoDB Local included).
 	startTimeout = 90 * time.Second
+	// templateStartTimeout bounds it for `streamer local --template`, whose first start
+	// of a new asset also rebuilds the functions for this machine (minutes on a cold
+	// build cache); later starts reuse that build.
+	templateStartTimeout = 6 * time.Minute
 	// stopTimeout bounds the clean shutdown after SIGTERM (the CLI allows itself 30 s).
 	stopTimeout = 45 * time.Second
 	// startAttempts is how often a start is tried on another port when the process exits
@@ -86,7 +91,11 @@ func launchLocal(flags []string) (*localStack, error) {
 		s.waitErr = cmd.Wait()
 		close(s.exited)
 	}()
-	if err := s.waitHealthy(); err != nil {
+	timeout := startTimeout
+	if slices.Contains(flags, "--template") {
+		timeout = templateStartTimeout
+	}
+	if err := s.waitHealthy(timeout); err != nil {
 		_ = cmd.Process.Kill()
 		<-s.exited
 		return nil, fmt.Errorf("%w\n--- its output:\n%s", err, logs.tail(30))
@@ -105,10 +114,10 @@ func freeAddr() (string, error) {
 }
 
 // waitHealthy polls /healthz (the process offers no other readiness signal) until it
-// answers 200, the process exits, or startTimeout passes.
-func (s *localStack) waitHealthy() error {
+// answers 200, the process exits, or timeout passes.
+func (s *localStack) waitHealthy(timeout time.Duration) error {
 	hc := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.NewTimer(startTimeout)
+	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -123,7 +132,7 @@ func (s *localStack) waitHealthy() error {
 		case <-s.exited:
 			return fmt.Errorf("streamer local exited before it was healthy: %v", s.waitErr)
 		case <-deadline.C:
-			return fmt.Errorf("streamer local: /healthz not 200 within %s", startTimeout)
+			return fmt.Errorf("streamer local: /healthz not 200 within %s", timeout)
 		case <-tick.C:
 		}
 	}
@@ -211,6 +220,10 @@ type stackMetrics struct {
 	Lambda map[string]struct {
 		Invocations int64 `json:"invocations"`
 	} `json:"lambda"`
+	// Queues are the SQS queues of a stack run from a template.
+	Queues map[string]struct {
+		Sent int64 `json:"sent"`
+	} `json:"sqs"`
 }
 
 // metrics reads GET /metrics.

@@ -44,6 +44,12 @@ func TestUsage(t *testing.T) {
 	code, _, errOut = runCLI(t, "help", "call")
 	require.Equal(t, exitOK, code)
 	require.Contains(t, errOut, "ACTION [PAYLOAD-JSON]")
+	code, _, errOut = runCLI(t, "local", "--template", "cdk.out/StreamerDemo.template.json")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut, "--template needs --dynamodb-endpoint")
+	code, _, errOut = runCLI(t, "local", "--template", "no/such.template.json", "--dynamodb-endpoint", "http://127.0.0.1:1")
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "no/such.template.json")
 }
 
 func TestTokenAndCall(t *testing.T) {

@@ -58,6 +58,13 @@ type StreamerApiProps struct {
 	HmacSecret awssecretsmanager.ISecret
 	// AllowedTenants restricts connections to these tenant ids. Default: every tenant.
 	AllowedTenants *[]*string
+	// AuthorizerIdentitySource is where API Gateway requires the token before it runs the
+	// authorizer: a $connect that lacks any of them is answered 401 without an invocation.
+	// Each entry is one of the two places the authorizer reads a token:
+	// "route.request.querystring.token" (contract.IdentitySourceQueryToken) or
+	// "route.request.header.Authorization" (contract.IdentitySourceAuthorizationHeader).
+	// Default: the query parameter only, the one place a browser can put a token.
+	AuthorizerIdentitySource *[]*string
 
 	// AsyncThreshold: handlers estimated to run longer are queued and run by the worker.
 	// Default: 5 seconds (contract.DefaultAsyncThreshold).
@@ -122,6 +129,13 @@ type StreamerApiProps struct {
 	// WorkerRetryAttempts is how often Lambda retries a failed asynchronous worker
 	// invocation (0-2) before sending it to the dead-letter queue. Default: 2.
 	WorkerRetryAttempts *float64
+	// WorkerReservedConcurrency caps the worker function's concurrent executions (and
+	// reserves them): a burst of long requests then queues in Lambda's asynchronous queue
+	// (retried for up to six hours) instead of taking the account's whole concurrency from
+	// the authorizer and the router, which answer users at once. Default: unset, no cap:
+	// reserving concurrency fails to deploy in accounts whose unreserved concurrency would
+	// drop below 100 (new accounts often have a limit of 10), so it is opt-in.
+	WorkerReservedConcurrency *float64
 
 	// LogRetention of every function's log group and the access log group.
 	// Default: awslogs.RetentionDays_ONE_MONTH.
@@ -170,6 +184,8 @@ type settings struct {
 	streamRetries    int
 	streamMaxAge     time.Duration
 	workerRetries    int
+	workerReserved   int // 0: no reserved concurrency
+	identitySource   []string
 	logLevel         string
 	metricsNamespace string
 	cloudWatchRole   bool
@@ -272,6 +288,12 @@ func resolve(props *StreamerApiProps) (*settings, error) {
 	if s.workerRetries, err = integer("workerRetryAttempts", p.WorkerRetryAttempts, 2, 0, 2); err != nil {
 		return nil, err
 	}
+	if s.workerReserved, err = integer("workerReservedConcurrency", p.WorkerReservedConcurrency, 0, 1, maxReservedConcurrency); err != nil {
+		return nil, err
+	}
+	if s.identitySource, err = identitySource(p.AuthorizerIdentitySource); err != nil {
+		return nil, err
+	}
 
 	s.logLevel = cmp.Or(deref(p.LogLevel), "info")
 	if !slices.Contains(logLevels, s.logLevel) {
@@ -279,6 +301,34 @@ func resolve(props *StreamerApiProps) (*settings, error) {
 	}
 	s.metricsNamespace = cmp.Or(deref(p.MetricsNamespace), "Streamer")
 	return s, nil
+}
+
+// maxReservedConcurrency bounds WorkerReservedConcurrency: a typo such as 1e9 fails at
+// synth instead of at deploy. Accounts can raise their concurrency far above the default
+// 1,000, hence the generous bound.
+const maxReservedConcurrency = 100000
+
+// identitySource returns the authorizer's identity source: the default, or the entries of
+// p, each a place the authorizer reads the token from.
+func identitySource(p *[]*string) ([]string, error) {
+	if p == nil {
+		return []string{contract.IdentitySourceQueryToken}, nil
+	}
+	allowed := []string{contract.IdentitySourceQueryToken, contract.IdentitySourceAuthorizationHeader}
+	var out []string
+	for _, v := range *p {
+		if v == nil || !slices.Contains(allowed, *v) {
+			return nil, fmt.Errorf("streamerapi: authorizerIdentitySource entries must be one of %s (where the authorizer reads the token), got %q",
+				strings.Join(allowed, ", "), deref(v))
+		}
+		if !slices.Contains(out, *v) {
+			out = append(out, *v)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("streamerapi: authorizerIdentitySource must name at least one place; leave it unset for the query parameter")
+	}
+	return out, nil
 }
 
 // checkAuth validates the token verification props.

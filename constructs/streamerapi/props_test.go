@@ -59,6 +59,12 @@ func TestValidateRules(t *testing.T) {
 		{"stream retries", func(p *StreamerApiProps) { p.StreamRetryAttempts = jsii.Number(-1) }, "streamerapi: streamRetryAttempts must be a whole number between 0 and 10000, got -1"},
 		{"stream record age", func(p *StreamerApiProps) { p.StreamMaxRecordAge = awscdk.Duration_Days(jsii.Number(2)) }, "streamerapi: streamMaxRecordAge must be between 1m0s and 24h0m0s, got 48h0m0s"},
 		{"worker retries", func(p *StreamerApiProps) { p.WorkerRetryAttempts = jsii.Number(3) }, "streamerapi: workerRetryAttempts must be a whole number between 0 and 2, got 3"},
+		{"worker reserved concurrency", func(p *StreamerApiProps) { p.WorkerReservedConcurrency = jsii.Number(0) },
+			"streamerapi: workerReservedConcurrency must be a whole number between 1 and 100000, got 0"},
+		{"identity source place", func(p *StreamerApiProps) { p.AuthorizerIdentitySource = jsii.Strings("route.request.querystring.jwt") },
+			`streamerapi: authorizerIdentitySource entries must be one of route.request.querystring.token, route.request.header.Authorization (where the authorizer reads the token), got "route.request.querystring.jwt"`},
+		{"identity source empty", func(p *StreamerApiProps) { p.AuthorizerIdentitySource = &[]*string{} },
+			"streamerapi: authorizerIdentitySource must name at least one place; leave it unset for the query parameter"},
 		{"log level", func(p *StreamerApiProps) { p.LogLevel = jsii.String("trace") }, `streamerapi: logLevel "trace" must be one of debug, info, warn, error`},
 		{"token duration", func(p *StreamerApiProps) {
 			p.WorkerTimeout = awscdk.Duration_Minutes(param.ValueAsNumber())

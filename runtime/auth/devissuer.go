@@ -107,25 +107,61 @@ func (d *DevIssuer) Config(jwksURL string) Config {
 // token that has already expired; note that verifiers tolerate DefaultLeeway of skew, so a
 // token meant to be refused needs a ttl below -DefaultLeeway (for example -time.Minute).
 func (d *DevIssuer) Mint(user, tenant string, ttl time.Duration) (string, error) {
+	return mint(jwa.ES256, d.key, DevIssuerName, DevAudience, user, tenant, ttl)
+}
+
+// HMACIssuer mints HS256 tokens with a shared secret: the tokens a verifier configured
+// with that HMACSecret (and the same issuer and audience) accepts, such as the local
+// stack's for a template whose authorizer reads its key from Secrets Manager. It is for
+// development only: whoever reaches Mint gets any identity.
+type HMACIssuer struct {
+	secret           []byte
+	issuer, audience string
+}
+
+// NewHMACIssuer returns an issuer signing with secret (at least MinHMACSecretBytes);
+// issuer and audience, when not empty, become the iss and aud claims.
+func NewHMACIssuer(secret []byte, issuer, audience string) (*HMACIssuer, error) {
+	if len(secret) < MinHMACSecretBytes {
+		return nil, fmt.Errorf("%w: HMAC secret must be at least %d bytes", ErrInvalidConfig, MinHMACSecretBytes)
+	}
+	return &HMACIssuer{secret: secret, issuer: issuer, audience: audience}, nil
+}
+
+// Mint signs a token for user in tenant that expires ttl from now (see DevIssuer.Mint).
+func (h *HMACIssuer) Mint(user, tenant string, ttl time.Duration) (string, error) {
+	return mint(jwa.HS256, h.secret, h.issuer, h.audience, user, tenant, ttl)
+}
+
+// mint builds and signs a token for user in tenant expiring ttl from now (iss and aud only
+// when not empty).
+func mint(alg jwa.SignatureAlgorithm, key any, issuer, audience, user, tenant string, ttl time.Duration) (string, error) {
+	if user == "" || tenant == "" || ttl == 0 {
+		return "", errors.New("auth: mint: a user, a tenant and a lifetime are required")
+	}
 	now := time.Now().Truncate(time.Second)
 	issuedAt := now
 	if ttl < 0 {
 		issuedAt = now.Add(ttl)
 	}
-	tok, err := jwt.NewBuilder().
-		Issuer(DevIssuerName).
-		Audience([]string{DevAudience}).
+	b := jwt.NewBuilder().
 		Subject(user).
 		IssuedAt(issuedAt).
 		NotBefore(issuedAt).
 		Expiration(now.Add(ttl)).
 		Claim(ClaimUserID, user).
-		Claim(ClaimTenantID, tenant).
-		Build()
+		Claim(ClaimTenantID, tenant)
+	if issuer != "" {
+		b = b.Issuer(issuer)
+	}
+	if audience != "" {
+		b = b.Audience([]string{audience})
+	}
+	tok, err := b.Build()
 	if err != nil {
 		return "", fmt.Errorf("auth: mint: %v", err)
 	}
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256, d.key))
+	signed, err := jwt.Sign(tok, jwt.WithKey(alg, key))
 	if err != nil {
 		return "", fmt.Errorf("auth: mint: %v", err)
 	}

@@ -27,11 +27,13 @@ const (
 
 // localFlags are the flags of the local command.
 type localFlags struct {
-	addr     string
-	endpoint string
-	shards   int
-	level    string
-	watch    bool
+	addr       string
+	endpoint   string
+	shards     int
+	level      string
+	watch      bool
+	template   string        // run this synthesized template instead of the program's App
+	retryDelay time.Duration // template mode: the wait before Lambda's first async retry
 }
 
 // args returns the command line that runs the same stack without --watch: what the
@@ -54,7 +56,9 @@ func Local(ctx context.Context, app *lambdas.App, args []string, opts Options) i
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)
 	fs.SetOutput(opts.Stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: %s local [--addr %s] [--dynamodb-endpoint URL] [--shards 1] [--log-level info] [--watch]\n\nFlags:\n", opts.Name, local.DefaultAddr)
+		fmt.Fprintf(fs.Output(), "Usage: %s local [--addr %s] [--dynamodb-endpoint URL] [--shards 1] [--log-level info] [--watch]\n"+
+			"       %s local --template cdk.out/<Stack>.template.json --dynamodb-endpoint URL [--async-retry-delay 1m]\n\nFlags:\n",
+			opts.Name, local.DefaultAddr, opts.Name)
 		fs.PrintDefaults()
 	}
 	var f localFlags
@@ -63,6 +67,8 @@ func Local(ctx context.Context, app *lambdas.App, args []string, opts Options) i
 	fs.IntVar(&f.shards, "shards", 1, "ordered lanes per stream shard, like the event source mapping's ParallelizationFactor (1-10); the in-memory feed is one shard")
 	fs.StringVar(&f.level, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&f.watch, "watch", false, "rebuild and restart when a source file of this program changes, keeping the port and the dev signing key (run from the program's module, e.g. with go run)")
+	fs.StringVar(&f.template, "template", "", "run the stack this synthesized CloudFormation template describes (its tables, functions from cdk.out, API, stream mapping and IAM policies) instead of this program's actions; needs --dynamodb-endpoint")
+	fs.DurationVar(&f.retryDelay, "async-retry-delay", local.DefaultWorkerRetryDelay, "with --template: the wait before Lambda's first retry of a failed asynchronous invocation (doubled for the second)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -73,6 +79,17 @@ func Local(ctx context.Context, app *lambdas.App, args []string, opts Options) i
 	}
 	logger := slog.New(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: lvl}))
 	cfg := local.Config{Addr: f.addr, DynamoDBEndpoint: f.endpoint, Shards: f.shards, App: app, Logger: logger}
+	if f.template != "" {
+		switch {
+		case f.endpoint == "":
+			fmt.Fprintf(opts.Stderr, "%s local: --template needs --dynamodb-endpoint (the template's tables are created there): start one with scripts/dynamodb-local.sh start\n", opts.Name)
+			return ExitUsage
+		case f.watch:
+			fmt.Fprintf(opts.Stderr, "%s local: --template runs the functions built into cdk.out; rebuild with cdk synth instead of --watch\n", opts.Name)
+			return ExitUsage
+		}
+		cfg.App, cfg.Template, cfg.FunctionOutput, cfg.WorkerRetryDelay = nil, f.template, opts.Stderr, f.retryDelay
+	}
 
 	if h, ok, err := takeHandoff(); ok || err != nil {
 		if err != nil {
@@ -94,7 +111,7 @@ func Local(ctx context.Context, app *lambdas.App, args []string, opts Options) i
 	if err != nil {
 		fmt.Fprintf(opts.Stderr, "%s local: %v\n", opts.Name, err)
 	}
-	banner(opts.Stdout, bannerInfo{cli: opts.CLI, base: st.URL(), endpoint: f.endpoint, token: tok, actions: st.Actions()})
+	banner(opts.Stdout, bannerInfo{cli: opts.CLI, base: st.URL(), endpoint: f.endpoint, template: f.template, token: tok, actions: st.Actions()})
 	<-ctx.Done()
 	return stop(ctx, st, opts)
 }
@@ -116,6 +133,7 @@ type bannerInfo struct {
 	cli      string // the Streamer CLI to suggest
 	base     string // the stack's HTTP URL, e.g. http://127.0.0.1:8080
 	endpoint string // the DynamoDB endpoint, "" for the in-memory store
+	template string // the template run in template mode, "" otherwise
 	token    string // a dev token, "" when none could be minted
 	actions  []local.ActionInfo
 	watching bool
@@ -129,14 +147,22 @@ func banner(w io.Writer, in bannerInfo) {
 	}
 	ws := "ws://" + strings.TrimPrefix(in.base, "http://") + "/"
 	var b strings.Builder
-	fmt.Fprintf(&b, "\nStreamer local stack is running (store: %s).\n\n", store)
+	if in.template != "" {
+		fmt.Fprintf(&b, "\nStreamer local stack is running the template %s (store: %s).\n\n", in.template, store)
+	} else {
+		fmt.Fprintf(&b, "\nStreamer local stack is running (store: %s).\n\n", store)
+	}
 	fmt.Fprintf(&b, "  Page          %s/\n", in.base)
 	fmt.Fprintf(&b, "  WebSocket     %s\n", ws)
 	fmt.Fprintf(&b, "  @connections  %s/@connections/{id}\n", in.base)
-	fmt.Fprintf(&b, "  JWKS          %s%s\n", in.base, auth.JWKSPath)
+	if in.template == "" { // the template's own authorizer verifies tokens
+		fmt.Fprintf(&b, "  JWKS          %s%s\n", in.base, auth.JWKSPath)
+	}
 	fmt.Fprintf(&b, "  Actions       %s/dev/actions\n", in.base)
 	fmt.Fprintf(&b, "  Metrics       %s/metrics\n\n", in.base)
-	if len(in.actions) == 0 {
+	if in.template != "" {
+		fmt.Fprintf(&b, "The functions are the template's own, from cdk.out: send any of their actions.\n\n")
+	} else if len(in.actions) == 0 {
 		fmt.Fprintf(&b, "No actions are registered: only the system actions (streamer.ping, ...) answer.\n\n")
 	} else {
 		names := make([]string, len(in.actions))

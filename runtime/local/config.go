@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net"
+	"os"
 	"time"
 
 	"github.com/streamer-go/streamer/runtime/auth"
@@ -109,6 +111,12 @@ type Config struct {
 	// IntegrationTimeout bounds each route integration ($connect, $default,
 	// $disconnect, the authorizer). Default: contract.IntegrationTimeout.
 	IntegrationTimeout time.Duration
+	// IdentitySource is where a $connect must carry the token, as the authorizer's
+	// identity source in API Gateway: route.request.querystring.<name> or
+	// route.request.header.<name>. A $connect without one of them is answered 401 before
+	// the authorizer runs. Default: contract.IdentitySourceQueryToken, as StreamerApi
+	// deploys it.
+	IdentitySource []string
 
 	// Functions overrides the timeout and memory of some roles; the others keep
 	// DefaultFunctionSettings. Zero fields keep their default too.
@@ -123,7 +131,8 @@ type Config struct {
 	// WorkerRetryAttempts bounds the retries of a failed worker invocation; negative
 	// means none. Default: DefaultWorkerRetryAttempts.
 	WorkerRetryAttempts int
-	// WorkerRetryDelay is the wait before the first worker retry (doubled for the next).
+	// WorkerRetryDelay is the wait before the first worker retry (doubled for the next);
+	// in template mode, before the first retry of any failed asynchronous invocation.
 	// Default: DefaultWorkerRetryDelay.
 	WorkerRetryDelay time.Duration
 	// Inline runs each worker inside the stream processor's invocation instead of
@@ -136,6 +145,21 @@ type Config struct {
 
 	// Logger receives the stack's and the functions' logs. Default: slog.Default().
 	Logger *slog.Logger
+
+	// Template is the path of a synthesized CloudFormation template
+	// (cdk.out/<Stack>.template.json): the stack runs what it describes instead of App
+	// (docs/guides/local-stack.md, "The deployed stack, from its template"). It requires
+	// DynamoDBEndpoint; the tables, functions (their assets in the template's directory,
+	// run as processes), routes, stream mappings, timeouts, memory sizes, retries and IAM
+	// policies come from the template, so Functions, Shards (ParallelizationFactor),
+	// BatchSize, StreamRetryAttempts, WorkerRetryAttempts, IdentitySource, Stage,
+	// TablePrefix, Inline and App do not apply. Default: none, the in-process stack.
+	Template string
+	// AccountID is the account of the template's ARNs. Default: "000000000000".
+	AccountID string
+	// FunctionOutput receives what the template's function processes write (their logs),
+	// a JSON record per line. Default: os.Stderr.
+	FunctionOutput io.Writer
 }
 
 // withDefaults fills every zero field with its documented default and validates.
@@ -155,6 +179,22 @@ func (c Config) withDefaults() (Config, error) {
 	c.WorkerRetryAttempts = max(0, cmp.Or(c.WorkerRetryAttempts, DefaultWorkerRetryAttempts))
 	c.WorkerRetryDelay = cmp.Or(c.WorkerRetryDelay, DefaultWorkerRetryDelay)
 	c.Logger = cmp.Or(c.Logger, slog.Default())
+	c.AccountID = cmp.Or(c.AccountID, localAccountID)
+	if c.FunctionOutput == nil {
+		c.FunctionOutput = os.Stderr
+	}
+	if c.Template != "" && c.DynamoDBEndpoint == "" {
+		return c, fmt.Errorf("%w: Template needs DynamoDBEndpoint (the template's tables are created there)", ErrInvalidConfig)
+	}
+	if c.Template != "" && c.App != nil {
+		return c, fmt.Errorf("%w: Template and App are exclusive (the template's functions run)", ErrInvalidConfig)
+	}
+	if len(c.IdentitySource) == 0 {
+		c.IdentitySource = []string{contract.IdentitySourceQueryToken}
+	}
+	if err := checkIdentitySource(c.IdentitySource); err != nil {
+		return c, err
+	}
 	if c.App == nil {
 		c.App = lambdas.New()
 	}

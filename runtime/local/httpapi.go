@@ -60,7 +60,9 @@ func (s *Stack) routes() http.Handler {
 	mux.Handle("GET /streamer-client.js", static) // the page's client: the browser build of clients/typescript
 	mux.HandleFunc("GET /"+s.cfg.Stage, upgrade)  // the AWS URL shape: wss://host/stage
 	(&connectionsAPI{g: s.gw}).register(mux)
-	mux.Handle("GET "+auth.JWKSPath, s.issuer.JWKSHandler())
+	if s.issuer != nil {
+		mux.Handle("GET "+auth.JWKSPath, s.issuer.JWKSHandler())
+	}
 	mux.HandleFunc("GET /dev/token", s.devToken)
 	mux.HandleFunc("GET /dev/actions", s.devActions)
 	mux.HandleFunc("GET /healthz", s.healthz)
@@ -88,7 +90,11 @@ func (s *Stack) devToken(w http.ResponseWriter, r *http.Request) {
 		}
 		ttl = d
 	}
-	tok, err := s.issuer.Mint(user, tenant, ttl)
+	if s.tokens == nil {
+		writeJSON(w, http.StatusNotImplemented, map[string]string{"message": errNoMinter.Error()})
+		return
+	}
+	tok, err := s.tokens.Mint(user, tenant, ttl)
 	if err != nil {
 		s.cfg.Logger.Error("dev token", "error", err)
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"message": "could not mint a token"})
@@ -125,6 +131,9 @@ type ActionsResponse struct {
 // Actions describes the actions the stack's App registered.
 func (s *Stack) Actions() []ActionInfo {
 	app := s.cfg.App
+	if app == nil { // template mode: the actions are compiled into the template's functions
+		return []ActionInfo{}
+	}
 	reg := app.Registry()
 	threshold := app.AsyncThreshold()
 	names := reg.Actions()
