@@ -56,6 +56,9 @@ client-test: $(CLIENT)/node_modules build ## Test the TypeScript client against 
 fuzz: ## Run each fuzz target for its execution budget (about 10 s each), or for FUZZTIME (make fuzz FUZZTIME=30s)
 	@set -e; cd runtime; for t in $(FUZZ_TARGETS); do IFS=: read -r pkg name count <<<"$$t"; budget="$(or $(FUZZTIME),$${count}x)"; echo "== fuzz $$name ($$pkg, -fuzztime $$budget)"; $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime "$$budget" ./$$pkg; done
 
+soak: ## Run make test N times in a row (N=3) beside two busy processes loading the cores; say which tests failed
+	@scripts/soak-test.sh $(or $(N),3)
+
 lint: $(CLIENT)/node_modules ## gofmt, go vet and staticcheck on every module; tsc and prettier on the TypeScript client; cfn-lint on the synthesized template
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) vet ./... && $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...); done
@@ -84,4 +87,4 @@ $(TEMPLATE): $(SYNTH_INPUTS) | node_modules
 	npx --no-install cdk synth --no-notices --quiet
 	@test -s $@ && touch $@ && echo "$@"
 
-.PHONY: help build dev tools test client-test fuzz lint cfn-lint bench synth
+.PHONY: help build dev tools test client-test fuzz soak lint cfn-lint bench synth
