@@ -174,10 +174,13 @@ func testAsyncReport(t *testing.T, b *bundle) {
 }
 
 func testCoalescing(t *testing.T, b *bundle) {
-	const items = 100
+	// 1,000 reports a millisecond apart, about a second of work: at five pushes a second
+	// at most, the messages stay under a fifth of the reports unless a loaded machine
+	// stretches that second past 40.
+	const items = 1000
 	s := b.dial()
 	id := b.id("coalesce")
-	s.call(actionProcessData, id, processData(items, 10))
+	s.call(actionProcessData, id, processData(items, 1))
 	run := checkAsync(t, s.collect(id))
 	s.quiet(id)
 
