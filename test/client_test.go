@@ -17,7 +17,9 @@ import (
 func testClientSurvivesServerDrop(t *testing.T, b *bundle) {
 	ls := b.needLocal("dropping a connection needs its id, which only the stack's logs show, and the @connections API")
 	c := b.client(client.Options{ReconnectBaseDelay: 50 * time.Millisecond})
-	call, err := c.Call(b.ctx, actionProcessData, processData(20, 100), client.WithID(b.id("dropped")))
+	// 5 s of work: the drop, after the first progress, comes well before the end even on
+	// a loaded machine, so the call is still running when its socket goes away.
+	call, err := c.Call(b.ctx, actionProcessData, processData(50, 100), client.WithID(b.id("dropped")))
 	require.NoError(t, err)
 
 	before := waitProgress(t, b, call)
@@ -32,7 +34,7 @@ func testClientSurvivesServerDrop(t *testing.T, b *bundle) {
 	}
 	res, err := call.Wait(b.ctx)
 	require.NoError(t, err)
-	require.JSONEq(t, `{"items_processed":20}`, string(res.Data))
+	require.JSONEq(t, `{"items_processed":50}`, string(res.Data))
 	require.Equal(t, 1, c.Reconnects(), "the client reconnected once")
 	require.NotZero(t, updates, "progress went on after the reconnect")
 	require.InDelta(t, 100, after, 0.001, "the last progress reached the resumed call")

@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os/exec"
@@ -32,9 +30,6 @@ const (
 	templateStartTimeout = 6 * time.Minute
 	// stopTimeout bounds the clean shutdown after SIGTERM (the CLI allows itself 30 s).
 	stopTimeout = 45 * time.Second
-	// startAttempts is how often a start is tried on another port when the process exits
-	// before it is healthy (another process took the port meanwhile).
-	startAttempts = 3
 )
 
 // localStack is a `streamer local` process started by the suite, reached only through
@@ -50,42 +45,33 @@ type localStack struct {
 	waitErr error         // the process's exit status; read after exited is closed
 }
 
-// startLocal starts `streamer local` on a free loopback port with extra flags, waits
-// until /healthz answers 200, and stops it with SIGTERM when the test ends, failing the
-// test unless it exits cleanly.
+// startLocal starts `streamer local` on a loopback port the kernel picks, waits until
+// /healthz answers 200, and stops it with SIGTERM when the test ends, failing the test
+// unless it exits cleanly.
 func startLocal(t *testing.T, flags ...string) *localStack {
 	t.Helper()
-	var errs []error
-	for range startAttempts {
-		s, err := launchLocal(flags)
-		if err == nil {
-			t.Cleanup(func() { s.stop(t) })
-			return s
-		}
-		errs = append(errs, err)
+	s, err := launchLocal(flags)
+	if err != nil {
+		t.Fatalf("streamer local did not start: %v", err)
 	}
-	t.Fatalf("streamer local did not start: %v", errors.Join(errs...))
-	return nil
+	t.Cleanup(func() { s.stop(t) })
+	return s
 }
 
 func launchLocal(flags []string) (*localStack, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
 	logs := &logBuffer{changed: make(chan struct{})}
-	// Not exec.CommandContext: the stop must be a SIGTERM, not the context's kill.
-	cmd := exec.Command(streamerBin, append([]string{"local", "--addr", addr}, flags...)...)
+	// Port 0: the kernel picks a free port, which no other process can take between
+	// the pick and the listen; the banner says which. Not exec.CommandContext: the stop
+	// must be a SIGTERM, not the context's kill.
+	cmd := exec.Command(streamerBin, append([]string{"local", "--addr", "127.0.0.1:0"}, flags...)...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", streamerBin, err)
 	}
 	s := &localStack{
-		httpURL: "http://" + addr,
-		wsURL:   "ws://" + addr + "/",
-		logs:    logs,
-		cmd:     cmd,
-		exited:  make(chan struct{}),
+		logs:   logs,
+		cmd:    cmd,
+		exited: make(chan struct{}),
 	}
 	go func() {
 		s.waitErr = cmd.Wait()
@@ -95,7 +81,7 @@ func launchLocal(flags []string) (*localStack, error) {
 	if slices.Contains(flags, "--template") {
 		timeout = templateStartTimeout
 	}
-	if err := s.waitHealthy(timeout); err != nil {
+	if err := s.waitReady(timeout); err != nil {
 		_ = cmd.Process.Kill()
 		<-s.exited
 		return nil, fmt.Errorf("%w\n--- its output:\n%s", err, logs.tail(30))
@@ -103,22 +89,30 @@ func launchLocal(flags []string) (*localStack, error) {
 	return s, nil
 }
 
-// freeAddr returns a loopback address with a port nobody listens on right now.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	addr := ln.Addr().String()
-	return addr, ln.Close()
-}
+// bannerURL matches the line of `streamer local`'s banner that gives its base URL.
+var bannerURL = regexp.MustCompile(`(?m)^ +Page +http://(127\.0\.0\.1:\d+)/$`)
 
-// waitHealthy polls /healthz (the process offers no other readiness signal) until it
-// answers 200, the process exits, or timeout passes.
-func (s *localStack) waitHealthy(timeout time.Duration) error {
-	hc := &http.Client{Timeout: 2 * time.Second}
+// waitReady reads the stack's address from its banner, then polls /healthz (the
+// process offers no other readiness signal) until it answers 200; it gives up when the
+// process exits or timeout passes.
+func (s *localStack) waitReady(timeout time.Duration) error {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
+	for s.httpURL == "" {
+		text, changed := s.logs.snapshot()
+		if m := bannerURL.FindStringSubmatch(text); m != nil {
+			s.httpURL, s.wsURL = "http://"+m[1], "ws://"+m[1]+"/"
+			break
+		}
+		select {
+		case <-s.exited:
+			return fmt.Errorf("streamer local exited before it printed its address: %v", s.waitErr)
+		case <-deadline.C:
+			return fmt.Errorf("streamer local: no address in its output within %s", timeout)
+		case <-changed:
+		}
+	}
+	hc := &http.Client{Timeout: 2 * time.Second}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {

@@ -140,9 +140,12 @@ func TestTokenAndCall(t *testing.T) {
 		require.NoError(t, err)
 		var errOut syncBuffer
 		exited := make(chan int, 1)
+		// The job (5 s) outlasts the time the stack takes to go away once it runs; the
+		// call then gives up at its --timeout, which leaves a loaded machine room to
+		// dial, start the job and shut the stack down first.
 		go func() {
 			exited <- run(t.Context(), env{prog: "streamer", stdout: io.Discard, stderr: &errOut},
-				[]string{"call", "--url", doomed.WebSocketURL(), "--token", tok, "--timeout", "3s", "process_data", `{"items":30,"item_ms":100}`})
+				[]string{"call", "--url", doomed.WebSocketURL(), "--token", tok, "--timeout", "10s", "process_data", `{"items":50,"item_ms":100}`})
 		}()
 		require.Eventually(t, func() bool { return strings.Contains(errOut.String(), "running ") }, 30*time.Second, 10*time.Millisecond)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -374,11 +374,11 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 		elapsed := time.Since(start)
 		peak := mostAtOnce(first, done)
 		t.Logf("%d two-second jobs on one shard finished in %s; at most %d ran at once", jobs, elapsed.Round(time.Millisecond), peak)
-		// One at a time would take 100 s, ten at a time (a stream consumer with the
-		// largest ParallelizationFactor) 10 s with at most 10 running together. Jobs of
-		// 2 s leave a loaded machine time to start 41 of them before the first ends.
+		// One at a time, or ten at a time (a stream consumer with the largest
+		// ParallelizationFactor), at most 1 or 10 would run together. The peak is the
+		// check, not the elapsed time, which a loaded machine stretches (to a minute,
+		// seen); jobs of 2 s leave it time to start 41 of them before the first ends.
 		require.Greater(t, peak, 40, "the dispatcher must not serialise long work")
-		require.Less(t, elapsed, 50*time.Second, "half the time they take one after another")
 		require.Eventually(t, func() bool { return st.Metrics().Lambda["worker"].Invocations == jobs },
 			waitFor, 10*time.Millisecond, "one worker invocation per job")
 	})
