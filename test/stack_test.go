@@ -8,10 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"os/exec"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,8 +31,7 @@ const (
 
 // localStack is a `streamer local` process started by the suite, reached only through
 // what it offers any user: its WebSocket API, its HTTP endpoints (/healthz, /metrics, the
-// dev token endpoint behind `streamer token`, the @connections management API) and its
-// log output.
+// dev endpoints, the @connections management API) and its log output.
 type localStack struct {
 	httpURL string
 	wsURL   string
@@ -155,57 +151,6 @@ func (s *localStack) stop(t *testing.T) {
 	}
 }
 
-// token mints a token for user in tenant with `streamer token` (the stack's dev token
-// endpoint); a negative ttl gives an expired one.
-func (s *localStack) token(t *testing.T, user, tenant string, ttl time.Duration) string {
-	t.Helper()
-	cmd := exec.Command(streamerBin, "token", "--url", s.httpURL, "--user", user, "--tenant", tenant, "--ttl", ttl.String())
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	require.NoError(t, err, "streamer token: %s", stderr.String())
-	tok := strings.TrimSpace(string(out))
-	require.NotEmpty(t, tok, "streamer token printed nothing")
-	return tok
-}
-
-// connectionID returns the id API Gateway gave the latest connection of user, read from
-// the stack's "connected" log line (as one would read it from CloudWatch Logs): a client
-// is never told its own connection id.
-func (s *localStack) connectionID(ctx context.Context, t *testing.T, user string) string {
-	t.Helper()
-	for {
-		text, changed := s.logs.snapshot()
-		id := ""
-		for line := range strings.SplitSeq(text, "\n") {
-			f := logFields(line)
-			if f["msg"] == "connected" && f["user_id"] == user && f["connection_id"] != "" {
-				id = f["connection_id"]
-			}
-		}
-		if id != "" {
-			return id
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			t.Fatalf("no \"connected\" log line for user %s: %v\n%s", user, ctx.Err(), s.logs.tail(20))
-		}
-	}
-}
-
-// dropConnection disconnects a client from the server side, as API Gateway's
-// DeleteConnection (DELETE /@connections/{id}) does.
-func (s *localStack) dropConnection(ctx context.Context, t *testing.T, connectionID string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, s.httpURL+"/@connections/"+url.PathEscape(connectionID), nil)
-	require.NoError(t, err)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	require.NoError(t, resp.Body.Close())
-	require.Equal(t, http.StatusNoContent, resp.StatusCode, "DeleteConnection %s", connectionID)
-}
-
 // stackMetrics is the part of GET /metrics the suite reads.
 type stackMetrics struct {
 	Lambda map[string]struct {
@@ -263,31 +208,4 @@ func (l *logBuffer) tail(n int) string {
 	text, _ := l.snapshot()
 	lines := strings.Split(strings.TrimRight(text, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
-// logField matches one key=value pair of a log/slog text line; the value may be quoted.
-var logField = regexp.MustCompile(`([A-Za-z_][\w.]*)=("(?:[^"\\]|\\.)*"|\S*)`)
-
-// logFields parses a log line: slog's text format (key=value) or its JSON format.
-func logFields(line string) map[string]string {
-	fields := make(map[string]string)
-	if strings.HasPrefix(line, "{") {
-		var obj map[string]any
-		if json.Unmarshal([]byte(line), &obj) == nil {
-			for k, v := range obj {
-				if s, ok := v.(string); ok {
-					fields[k] = s
-				}
-			}
-		}
-		return fields
-	}
-	for _, m := range logField.FindAllStringSubmatch(line, -1) {
-		v := m[2]
-		if u, err := strconv.Unquote(v); err == nil {
-			v = u
-		}
-		fields[m[1]] = v
-	}
-	return fields
 }
