@@ -5,22 +5,26 @@ import (
 	"encoding/json"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/streamer-go/streamer/runtime/client"
 	"github.com/streamer-go/streamer/runtime/protocol"
 )
 
 // testAsyncLifecycle: an asynchronous request is acknowledged first (PENDING), its
-// progress never goes down and comes at most once per 200 ms, and exactly one terminal
+// progress never goes down and comes at most once per 200 ms (give or take the flush of
+// the latest state before the end), and exactly one terminal
 // message (its result) ends it, after all progress; the Go client sees the ack, ordered
 // progress and the result.
 func testAsyncLifecycle(e *env) {
 	a := e.cfg.Async
 	s := e.dial()
 	id := e.id("async")
+	sent := time.Now()
 	s.Call(a.Name, id, a.Payload)
 	run := CheckAsync(e.t, id, s.Collect(id))
 	s.Quiet(id)
+	checkRate(e.t, id, sent, run)
 	must(e.t, run.Ack.Action == a.Name, "the ack names the action %q: %s", a.Name, run.Ack.Raw)
 	must(e.t, len(run.Status) == 0, "a status nobody asked for: %s", firstRaw(run.Status))
 	must(e.t, !a.Progress || len(run.Progress) > 0, "Config.Async.Progress is set but no progress message arrived")

@@ -39,10 +39,9 @@ type AsyncRun struct {
 // CheckAsync checks the guarantees every async request has on the connection it was sent
 // on, given its messages in arrival order up to its terminal one (Conn.Collect), and
 // sorts them: an ack first (PENDING, with the request's id); progress with a timestamp,
-// never going down, never after the terminal message, and at most one per
-// ProgressInterval (on arrival times, with one interval of slack for delivery jitter);
-// exactly one terminal message. It also runs streamertest.RequireProtocol on them. Call
-// Conn.Quiet afterwards to check that nothing follows.
+// never going down, never after the terminal message; exactly one terminal message. It
+// also runs streamertest.RequireProtocol on them. Call Conn.Quiet afterwards to check
+// that nothing follows.
 func CheckAsync(tb testing.TB, id string, msgs []Frame) AsyncRun {
 	tb.Helper()
 	must(tb, len(msgs) > 0, "request %s: no messages", id)
@@ -70,7 +69,6 @@ func CheckAsync(tb testing.TB, id string, msgs []Frame) AsyncRun {
 		}
 	}
 	CheckTerminal(tb, run.Terminal)
-	checkRate(tb, id, run.Progress)
 	streamertest.RequireProtocol(tb, Messages(msgs), id)
 	return run
 }
@@ -90,16 +88,16 @@ func CheckTerminal(tb testing.TB, terminal []Frame) {
 	}
 }
 
-// checkRate requires at most one progress message per ProgressInterval, on arrival
-// times with one interval of slack.
-func checkRate(tb testing.TB, id string, progress []Frame) {
+// checkRate requires at most one progress message per ProgressInterval, plus the one
+// that flushes the latest state before the terminal message. The progress was sent after
+// the request (sent, on this clock) and before the terminal message arrived: arrival
+// times can bunch up on a loaded machine, but that span cannot shrink, so the bound
+// never fails a stack that coalesces.
+func checkRate(tb testing.TB, id string, sent time.Time, run AsyncRun) {
 	tb.Helper()
-	if len(progress) < 2 {
-		return
-	}
-	span := progress[len(progress)-1].At.Sub(progress[0].At)
+	span := run.Terminal[0].At.Sub(sent)
 	allowed := int(span/ProgressInterval) + 2
-	must(tb, len(progress) <= allowed, "request %s: %d progress messages in %s: more than one per %s", id, len(progress), span, ProgressInterval)
+	must(tb, len(run.Progress) <= allowed, "request %s: %d progress messages within %s: more than one per %s", id, len(run.Progress), span, ProgressInterval)
 }
 
 // Data returns the data of the request's result: a whole result's, or the concatenated

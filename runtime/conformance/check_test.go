@@ -78,10 +78,34 @@ func TestCheckAsyncFailsOnBrokenGuarantees(t *testing.T) {
 		{"parts out of order", []Frame{ack, part(1, 2), part(0, 2)}, "arrived as number"},
 		{"a part missing", []Frame{ack, part(0, 3), part(1, 3)}, "part count"},
 		{"no terminal message", []Frame{ack, progress(100, 10)}, "no terminal"},
-		{"progress not coalesced", []Frame{ack, progress(100, 1), progress(110, 2), progress(120, 3), progress(130, 4), result}, "more than one per"},
 		{"another request's message", []Frame{ack, frame(t, at(5), `{"type":"progress","request_id":"q","percentage":1}`), result}, "another request"},
 	} {
 		got := failureOf(func(tb testing.TB) { CheckAsync(tb, "r", tc.msgs) })
+		if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
+			t.Errorf("%s: failure %q, want one containing %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestCheckRate(t *testing.T) {
+	sent := time.Now()
+	run := func(progress, endMS int) AsyncRun {
+		r := AsyncRun{Terminal: []Frame{{Type: "result", At: sent.Add(time.Duration(endMS) * time.Millisecond)}}}
+		for range progress {
+			r.Progress = append(r.Progress, Frame{Type: "progress", At: sent}) // arrival times bunched up
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		name            string
+		progress, endMS int
+		want            string
+	}{
+		{"one per interval and the flush", 7, 1000, ""},
+		{"bunched, but the span allows them", 12, 2000, ""},
+		{"not coalesced", 10, 1000, "more than one per"},
+	} {
+		got := failureOf(func(tb testing.TB) { checkRate(tb, "r", sent, run(tc.progress, tc.endMS)) })
 		if tc.want == "" && got != "" || !strings.Contains(got, tc.want) {
 			t.Errorf("%s: failure %q, want one containing %q", tc.name, got, tc.want)
 		}
