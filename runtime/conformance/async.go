@@ -13,9 +13,8 @@ import (
 
 // testAsyncLifecycle: an asynchronous request is acknowledged first (PENDING), its
 // progress never goes down and comes at most once per 200 ms (give or take the flush of
-// the latest state before the end), and exactly one terminal
-// message (its result) ends it, after all progress; the Go client sees the ack, ordered
-// progress and the result.
+// the latest state before the end), and exactly one terminal message (its result) ends
+// it, after all progress; the Go client sees the ack, ordered progress and the result.
 func testAsyncLifecycle(e *env) {
 	a := e.cfg.Async
 	s := e.dial()
