@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -170,43 +169,6 @@ func (s *localStack) token(t *testing.T, user, tenant string, ttl time.Duration)
 	tok := strings.TrimSpace(string(out))
 	require.NotEmpty(t, tok, "streamer token printed nothing")
 	return tok
-}
-
-// connectionID returns the id API Gateway gave the latest connection of user, read from
-// the stack's "connected" log line (as one would read it from CloudWatch Logs): a client
-// is never told its own connection id.
-func (s *localStack) connectionID(ctx context.Context, t *testing.T, user string) string {
-	t.Helper()
-	for {
-		text, changed := s.logs.snapshot()
-		id := ""
-		for line := range strings.SplitSeq(text, "\n") {
-			f := logFields(line)
-			if f["msg"] == "connected" && f["user_id"] == user && f["connection_id"] != "" {
-				id = f["connection_id"]
-			}
-		}
-		if id != "" {
-			return id
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			t.Fatalf("no \"connected\" log line for user %s: %v\n%s", user, ctx.Err(), s.logs.tail(20))
-		}
-	}
-}
-
-// dropConnection disconnects a client from the server side, as API Gateway's
-// DeleteConnection (DELETE /@connections/{id}) does.
-func (s *localStack) dropConnection(ctx context.Context, t *testing.T, connectionID string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, s.httpURL+"/@connections/"+url.PathEscape(connectionID), nil)
-	require.NoError(t, err)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	require.NoError(t, resp.Body.Close())
-	require.Equal(t, http.StatusNoContent, resp.StatusCode, "DeleteConnection %s", connectionID)
 }
 
 // stackMetrics is the part of GET /metrics the suite reads.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/streamer-go/streamer/runtime/conformance"
 	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
@@ -118,7 +119,7 @@ type grantCase struct {
 	// function is the function whose log names the denial.
 	function string
 	// after checks what the client and the stack show once the request is sent.
-	after func(t *testing.T, ls *localStack, s *socket, id string)
+	after func(t *testing.T, ls *localStack, s *conformance.Conn, id string)
 }
 
 // TestTemplateGrantsOfTheAsyncPath removes, one at a time, each IAM grant the async path
@@ -130,20 +131,20 @@ func TestTemplateGrantsOfTheAsyncPath(t *testing.T) {
 	demoTemplate(t)
 	for _, tc := range []grantCase{
 		{name: "RouterPutItem", role: "StreamerRouterRole", action: "dynamodb:PutItem", function: "router",
-			after: func(t *testing.T, _ *localStack, s *socket, id string) {
+			after: func(t *testing.T, _ *localStack, s *conformance.Conn, id string) {
 				// The router cannot queue the request: a retryable error, no ack.
-				m := s.next()
-				require.Equal(t, protocol.TypeError, m.Type, m.raw)
-				require.Equal(t, streamer.ErrCodeServiceUnavail, m.Error.Code, m.raw)
+				m := s.Next()
+				require.Equal(t, protocol.TypeError, m.Type, m.Raw)
+				require.Equal(t, streamer.ErrCodeServiceUnavail, m.Error.Code, m.Raw)
 			}},
 		{name: "ProcessorGetRecords", role: "StreamerProcessorRole", action: "dynamodb:GetRecords", function: "processor",
-			after: func(t *testing.T, _ *localStack, s *socket, id string) {
+			after: func(t *testing.T, _ *localStack, s *conformance.Conn, id string) {
 				// The event source mapping cannot read the stream: the request stays PENDING.
 				requireAck(t, s)
 				requireStatus(t, s, id, protocol.StatusPending)
 			}},
 		{name: "ProcessorInvokeWorker", role: "StreamerProcessorRole", action: "lambda:InvokeFunction", function: "processor",
-			after: func(t *testing.T, ls *localStack, s *socket, id string) {
+			after: func(t *testing.T, ls *localStack, s *conformance.Conn, id string) {
 				// The processor reports the record failed; the mapping retries it, then
 				// sends it to the on-failure destination; the request stays PENDING.
 				requireAck(t, s)
@@ -151,13 +152,13 @@ func TestTemplateGrantsOfTheAsyncPath(t *testing.T) {
 				requireStatus(t, s, id, protocol.StatusPending)
 			}},
 		{name: "WorkerGetItem", role: "StreamerWorkerRole", action: "dynamodb:GetItem", function: "worker",
-			after: func(t *testing.T, ls *localStack, s *socket, id string) {
+			after: func(t *testing.T, ls *localStack, s *conformance.Conn, id string) {
 				requireAck(t, s)
 				requireDeadLetters(t, ls)
 				requireStatus(t, s, id, protocol.StatusPending)
 			}},
 		{name: "WorkerUpdateItem", role: "StreamerWorkerRole", action: "dynamodb:UpdateItem", function: "worker",
-			after: func(t *testing.T, ls *localStack, s *socket, id string) {
+			after: func(t *testing.T, ls *localStack, s *conformance.Conn, id string) {
 				// The worker cannot claim the request: its invocation fails, Lambda retries
 				// it, then writes the event to the on-failure destination. Nothing ran, so
 				// the request is still PENDING and no terminal message comes.
@@ -166,7 +167,7 @@ func TestTemplateGrantsOfTheAsyncPath(t *testing.T) {
 				requireStatus(t, s, id, protocol.StatusPending)
 			}},
 		{name: "WorkerPostToConnection", role: "StreamerWorkerRole", action: "execute-api:ManageConnections", function: "worker",
-			after: func(t *testing.T, _ *localStack, s *socket, id string) {
+			after: func(t *testing.T, _ *localStack, s *conformance.Conn, id string) {
 				// The work is done and stored, but no progress or result reaches the
 				// client; streamer.status (the router's reply) has it.
 				requireAck(t, s)
@@ -179,9 +180,9 @@ func TestTemplateGrantsOfTheAsyncPath(t *testing.T) {
 			ls := startLocal(t, "--template", path, "--dynamodb-endpoint", endpoint, "--async-retry-delay", "100ms")
 			ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 			defer cancel()
-			s := dialSocket(ctx, t, ls.wsURL, ls.token(t, "grant-user", tenantA, time.Hour))
+			s := conformance.Dial(ctx, t, ls.wsURL, ls.token(t, "grant-user", conformance.DefaultTenant, time.Hour))
 			id := "grant-" + strings.ToLower(tc.name)
-			s.call(actionProcessData, id, processData(2, 10))
+			s.Call(actionProcessData, id, processData(2, 10))
 			tc.after(t, ls, s, id)
 			ls.requireLog(ctx, t, func(f map[string]string, line string) bool {
 				return f["function"] == tc.function && strings.Contains(line, "AccessDenied") && strings.Contains(line, tc.action)
@@ -191,27 +192,27 @@ func TestTemplateGrantsOfTheAsyncPath(t *testing.T) {
 }
 
 // requireAck reads the request's ack.
-func requireAck(t *testing.T, s *socket) {
+func requireAck(t *testing.T, s *conformance.Conn) {
 	t.Helper()
-	m := s.next()
-	require.Equal(t, protocol.TypeAck, m.Type, m.raw)
+	m := s.Next()
+	require.Equal(t, protocol.TypeAck, m.Type, m.Raw)
 }
 
 // requireStatus asks for the request's status until it is want (a while at most).
-func requireStatus(t *testing.T, s *socket, id, want string) {
+func requireStatus(t *testing.T, s *conformance.Conn, id, want string) {
 	t.Helper()
 	deadline := time.Now().Add(failureWait)
 	for {
-		s.call(protocol.ActionStatus, "", map[string]string{"id": id})
-		m := s.next()
+		s.Call(protocol.ActionStatus, "", map[string]string{"id": id})
+		m := s.Next()
 		for m.Type != protocol.TypeStatus {
-			require.NotEqual(t, protocol.TypeResult, m.Type, "no result reaches the client: %s", m.raw)
-			m = s.next()
+			require.NotEqual(t, protocol.TypeResult, m.Type, "no result reaches the client: %s", m.Raw)
+			m = s.Next()
 		}
 		if m.Status == want {
 			return
 		}
-		require.True(t, time.Now().Before(deadline), "status %s, want %s: %s", m.Status, want, m.raw)
+		require.True(t, time.Now().Before(deadline), "status %s, want %s: %s", m.Status, want, m.Raw)
 		time.Sleep(500 * time.Millisecond)
 	}
 }

@@ -2,12 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,31 +16,14 @@ import (
 	"github.com/streamer-go/streamer/runtime/local"
 )
 
-// fetchToken asks the local stack at baseURL for a dev token.
+// fetchToken asks the local stack at baseURL for a dev token, saying what to check when
+// nothing answers.
 func fetchToken(ctx context.Context, baseURL, user, tenant string, ttl time.Duration) (*local.TokenResponse, error) {
-	q := url.Values{"user": {user}, "tenant": {tenant}, "ttl": {ttl.String()}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(baseURL, "/")+"/dev/token?"+q.Encode(), nil)
-	if err != nil {
-		return nil, fmt.Errorf("bad --url: %w", err)
-	}
-	client := &http.Client{Timeout: 10 * time.Second}
-	resp, err := client.Do(req)
-	if err != nil {
+	tok, err := local.DevToken(ctx, baseURL, user, tenant, ttl)
+	if errors.Is(err, local.ErrUnreachable) {
 		return nil, fmt.Errorf("is `streamer local` running? %w", err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		var body struct {
-			Message string `json:"message"`
-		}
-		_ = json.NewDecoder(resp.Body).Decode(&body)
-		return nil, fmt.Errorf("%s answered %s: %s", baseURL, resp.Status, body.Message)
-	}
-	var tok local.TokenResponse
-	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil {
-		return nil, fmt.Errorf("decode the token response: %w", err)
-	}
-	return &tok, nil
+	return tok, err
 }
 
 // runToken implements `streamer token`: a dev token from a local stack, or an HS256

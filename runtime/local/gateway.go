@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/streamer-go/streamer/runtime/auth"
+	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
@@ -147,6 +149,21 @@ func (g *gateway) lookup(id string) (*wsConn, bool) {
 	defer g.mu.Unlock()
 	c, ok := g.conns[id]
 	return c, ok
+}
+
+// openOf returns the open connections of user in tenant (the identity the authorizer
+// verified), oldest first; an empty user or tenant matches any.
+func (g *gateway) openOf(user, tenant string) []*wsConn {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []*wsConn
+	for _, c := range g.conns {
+		if (user == "" || c.authorizer[contract.AuthUserID] == user) && (tenant == "" || c.authorizer[contract.AuthTenantID] == tenant) {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b *wsConn) int { return a.connectedAt.Compare(b.connectedAt) })
+	return out
 }
 
 // openAge returns the summed age of the open connections, for connection minutes.

@@ -36,9 +36,23 @@ type TokenResponse struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
+// ConnectionInfo is one open connection, as GET /dev/connections lists it.
+type ConnectionInfo struct {
+	// ConnectionID is the id API Gateway gives the connection, the one the @connections
+	// API takes.
+	ConnectionID string    `json:"connection_id"`
+	ConnectedAt  time.Time `json:"connected_at"`
+}
+
+// ConnectionsResponse is the body of GET /dev/connections.
+type ConnectionsResponse struct {
+	// Connections are the open connections of the identity asked for, oldest first.
+	Connections []ConnectionInfo `json:"connections"`
+}
+
 // routes returns the stack's HTTP handler: the WebSocket API and the page on /, the
-// page's client library, the @connections API, the JWKS, the dev token and actions
-// endpoints, health and metrics.
+// page's client library, the @connections API, the JWKS, the dev token, actions and
+// connections endpoints, health and metrics.
 func (s *Stack) routes() http.Handler {
 	mux := http.NewServeMux()
 	page, _ := fs.Sub(webFiles, "web") // the embedded directory always exists
@@ -65,6 +79,7 @@ func (s *Stack) routes() http.Handler {
 	}
 	mux.HandleFunc("GET /dev/token", s.devToken)
 	mux.HandleFunc("GET /dev/actions", s.devActions)
+	mux.HandleFunc("GET /dev/connections", s.devConnections)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /metrics", s.metrics)
 	return mux
@@ -158,6 +173,18 @@ func (s *Stack) Actions() []ActionInfo {
 // devActions lists the registered actions, for the page's forms and for tools.
 func (s *Stack) devActions(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, ActionsResponse{Actions: s.Actions()})
+}
+
+// devConnections lists the open connections of ?user= in ?tenant= (either may be left
+// out to match any): what a deployed stack's Connections table and logs tell, so that a
+// test can drop a client's socket through the @connections API. Local only.
+func (s *Stack) devConnections(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	resp := ConnectionsResponse{Connections: []ConnectionInfo{}}
+	for _, c := range s.gw.openOf(q.Get("user"), q.Get("tenant")) {
+		resp.Connections = append(resp.Connections, ConnectionInfo{ConnectionID: c.id, ConnectedAt: c.connectedAt.UTC()})
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 func (s *Stack) healthz(w http.ResponseWriter, _ *http.Request) {

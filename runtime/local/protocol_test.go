@@ -89,6 +89,7 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 		t.Parallel()
 		st := newStack(t, Config{})
 		c := dial(t, st, token(t, st, "alice", "acme"))
+		sent := time.Now()
 		c.call("process_data", "p-1", map[string]any{"items": 10, "item_ms": 60})
 		msgs := c.terminalOf("p-1")
 		checkAsyncOrder(t, msgs)
@@ -105,9 +106,11 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 		}
 		require.NotEmpty(t, progress)
 		require.InDelta(t, 100, progress[len(progress)-1].Percentage, 0.001, "the final state is delivered")
-		// At most one progress message per 200 ms (with slack for delivery jitter).
-		span := progress[len(progress)-1].At.Sub(progress[0].At)
-		require.LessOrEqual(t, len(progress), int(span/(200*time.Millisecond))+2, "progress messages: %d over %s", len(progress), span)
+		// At most one progress message per 200 ms, plus the flush before the result. Every
+		// one was sent after the request and before the result arrived; arrival times
+		// bunch up on a loaded machine, that span cannot shrink.
+		span := res.At.Sub(sent)
+		require.LessOrEqual(t, len(progress), int(span/(200*time.Millisecond))+2, "progress messages: %d within %s", len(progress), span)
 		c.quiet(300 * time.Millisecond) // nothing after the terminal message
 
 		// The same id again never runs the work twice: a status with the current state
