@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/stretchr/testify/require"
+
+	"github.com/streamer-go/streamer/runtime/contract"
 )
 
 // fixture is one synthesized stack and its template as plain JSON.
@@ -33,6 +35,7 @@ type fixture struct {
 type cfnResource struct {
 	Type           string         `json:"Type"`
 	Properties     map[string]any `json:"Properties"`
+	Metadata       map[string]any `json:"Metadata"`
 	DeletionPolicy string         `json:"DeletionPolicy"`
 }
 
@@ -81,6 +84,8 @@ var (
 				ThrottlingBurstLimit:       jsii.Number(200),
 				LogRetention:               awslogs.RetentionDays_ONE_WEEK,
 				LogLevel:                   jsii.String("debug"),
+				WorkerReservedConcurrency:  jsii.Number(50),
+				AuthorizerIdentitySource:   jsii.Strings(contract.IdentitySourceAuthorizationHeader),
 			}
 		}, func(stack awscdk.Stack, api StreamerApi) {
 			backend := awsiam.NewRole(stack, jsii.String("Backend"), &awsiam.RoleProps{

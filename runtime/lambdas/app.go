@@ -108,11 +108,13 @@ func New(opts ...Option) *App {
 			maxAttempts:    contract.DefaultMaxAttempts,
 		},
 	}
-	a.configure(opts...)
+	a.Configure(opts...)
 	return a
 }
 
-func (a *App) configure(opts ...Option) {
+// Configure applies opts to the App's settings, as New does: the local command sets its
+// flags (limits, the re-drive bound) with it. Call it before Functions or Handler.
+func (a *App) Configure(opts ...Option) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, o := range opts {
@@ -156,6 +158,14 @@ var (
 	_ Queue  = (*store.Queue)(nil)
 	_ Sender = (*connection.Manager)(nil)
 )
+
+// AsyncThreshold returns the estimate above which the router queues a request: with
+// streamer.RunsAsync it tells whether an action runs at once or on the worker.
+func (a *App) AsyncThreshold() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.settings.asyncThreshold
+}
 
 // Deps are the dependencies of the functions. Each function needs only some of them (see
 // Handler); Functions needs all the required ones.

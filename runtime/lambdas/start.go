@@ -63,7 +63,7 @@ func (a *App) fromEnv(ctx context.Context, getenv func(string) string, cfg aws.C
 	if err != nil {
 		return nil, err
 	}
-	a.configure(opts...)
+	a.Configure(opts...)
 	env := requiredEnv{getenv: getenv}
 	deps := Deps{
 		Logger:      logger.With(slog.String("function", role)),

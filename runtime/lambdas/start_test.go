@@ -137,7 +137,7 @@ func TestFromEnvAppliesRouterSettings(t *testing.T) {
 		contract.EnvTenantBurst:      "300",
 		contract.EnvRedriveAfter:     "20m",
 	}
-	app.configure(WithLimits(store.Limits{TenantMaxInFlight: 50}))
+	app.Configure(WithLimits(store.Limits{TenantMaxInFlight: 50}))
 	h, err := buildFromEnv(t, app, env, offlineAWS(""))
 	require.NoError(t, err)
 	require.Equal(t, settings{

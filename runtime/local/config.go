@@ -4,12 +4,15 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net"
+	"os"
 	"strings"
 	"time"
 
+	"github.com/streamer-go/streamer/runtime/auth"
 	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/lambdas"
 	"github.com/streamer-go/streamer/runtime/protocol"
@@ -91,6 +94,15 @@ type Config struct {
 	// (its dev endpoints, which mint tokens and post to connections, still answer only
 	// requests from loopback to a loopback host name). Default: false.
 	InsecureExposeToNetwork bool
+	// Listener, when set, is served instead of listening on Addr (which is then
+	// ignored), and closed by Shutdown: a supervisor that restarts the stack hands each
+	// run the socket it holds, so the port never closes. Default: listen on Addr.
+	Listener net.Listener
+	// Issuer is the dev identity provider whose tokens the stack accepts and mints
+	// (/dev/token). A restarted stack given its predecessor's issuer (see
+	// auth.NewDevIssuerFromKey) keeps accepting the tokens clients hold. Default: a new
+	// issuer with a fresh key.
+	Issuer *auth.DevIssuer
 	// DynamoDBEndpoint, when set, stores connections, requests and limits in DynamoDB at
 	// this URL (DynamoDB Local, or any DynamoDB), and reads the requests table's stream
 	// through the DynamoDB Streams API. Tables that exist are used as they are: requests
@@ -144,6 +156,12 @@ type Config struct {
 	// IntegrationTimeout bounds each route integration ($connect, $default,
 	// $disconnect, the authorizer). Default: contract.IntegrationTimeout.
 	IntegrationTimeout time.Duration
+	// IdentitySource is where a $connect must carry the token, as the authorizer's
+	// identity source in API Gateway: route.request.querystring.<name> or
+	// route.request.header.<name>. A $connect without one of them is answered 401 before
+	// the authorizer runs. Default: contract.IdentitySourceQueryToken, as StreamerApi
+	// deploys it.
+	IdentitySource []string
 
 	// Functions overrides the timeout and memory of some roles; the others keep
 	// DefaultFunctionSettings. Zero fields keep their default too.
@@ -158,7 +176,8 @@ type Config struct {
 	// WorkerRetryAttempts bounds the retries of a failed worker invocation; negative
 	// means none. Default: DefaultWorkerRetryAttempts.
 	WorkerRetryAttempts int
-	// WorkerRetryDelay is the wait before the first worker retry (doubled for the next).
+	// WorkerRetryDelay is the wait before the first worker retry (doubled for the next);
+	// in template mode, before the first retry of any failed asynchronous invocation.
 	// Default: DefaultWorkerRetryDelay.
 	WorkerRetryDelay time.Duration
 	// Inline runs each worker inside the stream processor's invocation instead of
@@ -171,6 +190,21 @@ type Config struct {
 
 	// Logger receives the stack's and the functions' logs. Default: slog.Default().
 	Logger *slog.Logger
+
+	// Template is the path of a synthesized CloudFormation template
+	// (cdk.out/<Stack>.template.json): the stack runs what it describes instead of App
+	// (docs/guides/local-stack.md, "The deployed stack, from its template"). It requires
+	// DynamoDBEndpoint; the tables, functions (their assets in the template's directory,
+	// run as processes), routes, stream mappings, timeouts, memory sizes, retries and IAM
+	// policies come from the template, so Functions, Shards (ParallelizationFactor),
+	// BatchSize, StreamRetryAttempts, WorkerRetryAttempts, IdentitySource, Stage,
+	// TablePrefix, Inline and App do not apply. Default: none, the in-process stack.
+	Template string
+	// AccountID is the account of the template's ARNs. Default: "000000000000".
+	AccountID string
+	// FunctionOutput receives what the template's function processes write (their logs),
+	// a JSON record per line. Default: os.Stderr.
+	FunctionOutput io.Writer
 }
 
 // withDefaults fills every zero field with its documented default and validates.
@@ -193,6 +227,22 @@ func (c Config) withDefaults() (Config, error) {
 	c.WorkerRetryAttempts = max(0, cmp.Or(c.WorkerRetryAttempts, DefaultWorkerRetryAttempts))
 	c.WorkerRetryDelay = cmp.Or(c.WorkerRetryDelay, DefaultWorkerRetryDelay)
 	c.Logger = cmp.Or(c.Logger, slog.Default())
+	c.AccountID = cmp.Or(c.AccountID, localAccountID)
+	if c.FunctionOutput == nil {
+		c.FunctionOutput = os.Stderr
+	}
+	if c.Template != "" && c.DynamoDBEndpoint == "" {
+		return c, fmt.Errorf("%w: Template needs DynamoDBEndpoint (the template's tables are created there)", ErrInvalidConfig)
+	}
+	if c.Template != "" && c.App != nil {
+		return c, fmt.Errorf("%w: Template and App are exclusive (the template's functions run)", ErrInvalidConfig)
+	}
+	if len(c.IdentitySource) == 0 {
+		c.IdentitySource = []string{contract.IdentitySourceQueryToken}
+	}
+	if err := checkIdentitySource(c.IdentitySource); err != nil {
+		return c, err
+	}
 	if c.App == nil {
 		c.App = lambdas.New()
 	}
@@ -207,7 +257,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	c.Functions = maps.Clone(fns)
 
-	if !c.InsecureExposeToNetwork && !loopbackAddr(c.Addr) {
+	if !c.InsecureExposeToNetwork && !IsLoopbackAddr(c.Addr) {
 		return c, fmt.Errorf("%w: Addr %s is %w: anyone who reaches it could use the stack (set InsecureExposeToNetwork to allow it)", ErrInvalidConfig, c.Addr, ErrNotLoopback)
 	}
 	switch {
@@ -221,9 +271,9 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// loopbackAddr reports whether a listen address (host:port) binds loopback only: a
+// IsLoopbackAddr reports whether a listen address (host:port) binds loopback only: a
 // loopback IP or "localhost"; an empty host binds every interface.
-func loopbackAddr(addr string) bool {
+func IsLoopbackAddr(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		host = addr

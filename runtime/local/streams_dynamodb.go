@@ -52,31 +52,23 @@ func (s *dynamoStream) Shards(ctx context.Context) ([]string, error) {
 	}
 }
 
-// Iterator returns a TRIM_HORIZON iterator, or AFTER_SEQUENCE_NUMBER after.
+// Iterator returns a TRIM_HORIZON iterator, a LATEST one for latestPosition, or
+// AFTER_SEQUENCE_NUMBER after.
 func (s *dynamoStream) Iterator(ctx context.Context, shardID, after string) (string, error) {
 	in := &dynamodbstreams.GetShardIteratorInput{
 		StreamArn:         aws.String(s.streamARN),
 		ShardId:           aws.String(shardID),
 		ShardIteratorType: types.ShardIteratorTypeTrimHorizon,
 	}
-	if after != "" {
+	switch after {
+	case "":
+	case latestPosition:
+		in.ShardIteratorType = types.ShardIteratorTypeLatest
+	default:
 		in.ShardIteratorType = types.ShardIteratorTypeAfterSequenceNumber
 		in.SequenceNumber = aws.String(after)
 	}
 	out, err := s.api.GetShardIterator(ctx, in)
-	if err != nil {
-		return "", fmt.Errorf("local: get shard iterator: %w", err)
-	}
-	return aws.ToString(out.ShardIterator), nil
-}
-
-// Latest returns a LATEST iterator.
-func (s *dynamoStream) Latest(ctx context.Context, shardID string) (string, error) {
-	out, err := s.api.GetShardIterator(ctx, &dynamodbstreams.GetShardIteratorInput{
-		StreamArn:         aws.String(s.streamARN),
-		ShardId:           aws.String(shardID),
-		ShardIteratorType: types.ShardIteratorTypeLatest,
-	})
 	if err != nil {
 		return "", fmt.Errorf("local: get shard iterator: %w", err)
 	}

@@ -38,14 +38,6 @@ func (s *memoryStream) Iterator(_ context.Context, shardID, after string) (strin
 	return iteratorPrefix + after, nil
 }
 
-// Latest encodes the checkpoint of the feed's newest record.
-func (s *memoryStream) Latest(_ context.Context, shardID string) (string, error) {
-	if shardID != memoryShardID {
-		return "", fmt.Errorf("local: memory stream: unknown shard %q", shardID)
-	}
-	return iteratorPrefix + s.feed.Latest(), nil
-}
-
 // Records reads up to limit records after the iterator's checkpoint without waiting.
 func (s *memoryStream) Records(ctx context.Context, iterator string, limit int) ([]events.DynamoDBEventRecord, string, error) {
 	after, ok := strings.CutPrefix(iterator, iteratorPrefix)

@@ -29,10 +29,7 @@ func TestCreateTablesSchema(t *testing.T) {
 	require.Empty(t, conns.RangeKey)
 	require.True(t, conns.OnDemand)
 	require.False(t, conns.StreamEnabled, "only the Requests table has a stream")
-	require.Equal(t, map[string][2]string{
-		contract.IndexConnectionsByUser:   {contract.AttrUserID, ""},
-		contract.IndexConnectionsByTenant: {contract.AttrTenantID, ""},
-	}, indexes(conns.GSI))
+	require.Empty(t, conns.GSI, "the runtime reads connections by key only")
 
 	reqs, err := db.Table(tables.Requests).Describe().Run(ctx)
 	require.NoError(t, err)
@@ -41,8 +38,7 @@ func TestCreateTablesSchema(t *testing.T) {
 	require.True(t, reqs.StreamEnabled)
 	require.Equal(t, dynamo.NewImageView, reqs.StreamView)
 	require.Equal(t, map[string][2]string{
-		contract.IndexRequestsByConnection: {contract.AttrRequestConnectionID, ""},
-		contract.IndexUnfinished:           {contract.AttrUnfinishedShard, contract.AttrCreatedAt},
+		contract.IndexUnfinished: {contract.AttrUnfinishedShard, contract.AttrCreatedAt},
 	}, indexes(reqs.GSI))
 	for _, g := range reqs.GSI {
 		if g.Name == contract.IndexUnfinished {
@@ -64,6 +60,7 @@ func TestCreateTablesSchema(t *testing.T) {
 	}
 }
 
+// indexes maps each GSI's name to its hash and range key.
 func indexes(gsis []dynamo.Index) map[string][2]string {
 	out := make(map[string][2]string, len(gsis))
 	for _, g := range gsis {

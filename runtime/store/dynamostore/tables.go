@@ -24,10 +24,9 @@ type (
 	}
 )
 
-// CreateTables creates the three tables as the StreamerApi construct does (on-demand;
-// TTL on ttl; the Connections GSIs user-connections and tenant-connections, the Requests
-// GSIs connection-requests, projecting every attribute, and the sparse unfinished index,
-// keys only; a NEW_IMAGE stream on Requests) and waits until they are active. It is for
+// CreateTables creates the three tables as the StreamerApi construct does (on-demand,
+// keyed by connection_id, request_id and limit_key; TTL on ttl; on Requests a NEW_IMAGE
+// stream and the sparse unfinished index, keys only) and waits until they are active. It is for
 // tests and the local stack; production tables come from the construct.
 func CreateTables(ctx context.Context, db *dynamo.DB, tables Tables) error {
 	for _, t := range tableSpecs(tables) {
@@ -94,12 +93,8 @@ func tableSpecs(tables Tables) []tableSpec {
 		return idx
 	}
 	return []tableSpec{
-		{name: tables.Connections, key: connectionKey{}, indexes: []dynamo.Index{
-			gsi(contract.IndexConnectionsByUser, contract.AttrUserID, "", dynamo.AllProjection),
-			gsi(contract.IndexConnectionsByTenant, contract.AttrTenantID, "", dynamo.AllProjection),
-		}},
+		{name: tables.Connections, key: connectionKey{}},
 		{name: tables.Requests, key: requestKey{}, stream: true, indexes: []dynamo.Index{
-			gsi(contract.IndexRequestsByConnection, contract.AttrRequestConnectionID, "", dynamo.AllProjection),
 			gsi(contract.IndexUnfinished, contract.AttrUnfinishedShard, contract.AttrCreatedAt, dynamo.KeysOnlyProjection),
 		}},
 		{name: tables.Limits, key: limitKey{}},
