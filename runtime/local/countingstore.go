@@ -122,6 +122,11 @@ func (q *countingRequests) Release(ctx context.Context, requestID, owner string,
 	return r, q.count(OpUpdateItem, err)
 }
 
+func (q *countingRequests) Continue(ctx context.Context, requestID, owner string, p store.ProgressState) (*store.AsyncRequest, error) {
+	r, err := q.next.Continue(ctx, requestID, owner, p)
+	return r, q.count(OpUpdateItem, err)
+}
+
 func (q *countingRequests) Rebind(ctx context.Context, owner store.Owner, clientID, connectionID string) (*store.AsyncRequest, error) {
 	r, err := q.next.Rebind(ctx, owner, clientID, connectionID)
 	return r, q.count(OpUpdateItem, err)

@@ -187,7 +187,7 @@ func (q *Queue) Checkpoint(ctx context.Context, requestID, owner string, p Progr
 	if err != nil {
 		return nil, err
 	}
-	return q.apply(ctx, requestID, held(now, owner), r, slices.Concat(progressNames, []string{contract.AttrLeaseUntil})...)
+	return q.apply(ctx, requestID, held(now, owner), r, progressWrite(p, contract.AttrLeaseUntil)...)
 }
 
 // Finish implements RequestQueue.
@@ -203,7 +203,8 @@ func (q *Queue) Finish(ctx context.Context, requestID, owner string, status Requ
 	if err != nil {
 		return nil, err
 	}
-	names := slices.Concat(progressNames, []string{contract.AttrStatus, contract.AttrEndedAt, contract.AttrLeaseUntil})
+	r.Checkpoint = nil // a finished request has nothing to resume
+	names := slices.Concat(progressNames, []string{contract.AttrStatus, contract.AttrEndedAt, contract.AttrLeaseUntil, contract.AttrCheckpoint})
 	if len(result) > 0 {
 		names = append(names, contract.AttrResult)
 	}
@@ -228,7 +229,26 @@ func (q *Queue) Release(ctx context.Context, requestID, owner string, errJSON js
 	if err != nil {
 		return nil, fmt.Errorf("store: release %s: %w", requestID, err)
 	}
-	t.IncrementAttempt = true
+	t.Increment = []string{contract.AttrAttempt}
+	return q.update(ctx, requestID, t)
+}
+
+// Continue implements RequestQueue. Unlike Release it uses no attempt and records no
+// error: the request is not failing, it is going on in another invocation.
+func (q *Queue) Continue(ctx context.Context, requestID, owner string, p ProgressState) (*AsyncRequest, error) {
+	if err := checkOwner("continue", requestID, owner); err != nil {
+		return nil, err
+	}
+	now := q.now()
+	r, err := withProgress(&AsyncRequest{Status: StatusPending, UpdatedAt: now}, p)
+	if err != nil {
+		return nil, err
+	}
+	t, err := change(held(now, owner), r, progressWrite(p, contract.AttrStatus, contract.AttrLeaseOwner, contract.AttrLeaseUntil)...)
+	if err != nil {
+		return nil, fmt.Errorf("store: continue %s: %w", requestID, err)
+	}
+	t.Increment = []string{contract.AttrContinuations}
 	return q.update(ctx, requestID, t)
 }
 

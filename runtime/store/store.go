@@ -4,8 +4,9 @@
 // package storetest holds the conformance suite both pass.
 //
 // Every status change is a conditional write: PENDING -> PROCESSING -> COMPLETED | FAILED
-// | CANCELLED, with PROCESSING -> PENDING (attempt+1) for a retryable failure, and a
-// PROCESSING request whose lease expired claimable again.
+// | CANCELLED, with PROCESSING -> PENDING (attempt+1) for a retryable failure,
+// PROCESSING -> PENDING (continuations+1) for a job that goes on in a new invocation, and
+// a PROCESSING request whose lease expired claimable again.
 //
 // The rules live here once: Queue implements RequestQueue on a RequestTable (the three
 // primitives conditional create, consistent read, conditional update), and both stores
@@ -109,6 +110,8 @@ type AsyncRequest struct {
 	Result           json.RawMessage // JSON of the result data
 	Error            json.RawMessage // JSON of a streamer.Error
 	CancelRequested  bool            // the client asked to cancel while it was PROCESSING
+	Checkpoint       json.RawMessage // JSON the handler saved to resume from; removed by Finish
+	Continuations    int             // invocations that handed the request on to the next (Continue)
 
 	// Multi-tenancy: from the verified token.
 	UserID   string
@@ -138,11 +141,14 @@ type Owner struct {
 	UserID   string
 }
 
-// ProgressState is the progress persisted for a request.
+// ProgressState is the progress persisted for a request, with the handler's latest
+// checkpoint.
 type ProgressState struct {
 	Percentage float64
 	Message    string
 	Metadata   map[string]any
+	// Checkpoint is the JSON the handler saved to resume from; nil keeps the stored one.
+	Checkpoint json.RawMessage
 }
 
 // ConnectionStore keeps the records of open connections.
@@ -191,12 +197,14 @@ type RequestQueue interface {
 	// claimable (already claimed, finished, or cancel requested while PENDING is handled
 	// by RequestCancel), ErrNotFound when missing.
 	Claim(ctx context.Context, requestID, owner string, now, leaseUntil time.Time) (*AsyncRequest, error)
-	// Checkpoint persists progress and extends the lease, if owner still holds it.
-	// Returns the request as stored after the write, so the worker sees cancel_requested
-	// and the current connection_id (a resumed client). ErrConflict when the lease is lost.
+	// Checkpoint persists progress (and p.Checkpoint, when set) and extends the lease, if
+	// owner still holds it. Returns the request as stored after the write, so the worker
+	// sees cancel_requested and the current connection_id (a resumed client). ErrConflict
+	// when the lease is lost.
 	Checkpoint(ctx context.Context, requestID, owner string, p ProgressState, leaseUntil time.Time) (*AsyncRequest, error)
 	// Finish moves a PROCESSING request held by owner to COMPLETED (result set), FAILED
-	// or CANCELLED (errJSON set), records progress p and EndedAt. Returns the stored
+	// or CANCELLED (errJSON set), records progress p and EndedAt, and removes the
+	// checkpoint. Returns the stored
 	// request; ErrConflict when the lease is lost; ErrTooLarge when result is over the
 	// item limit (the caller then fails the request with PAYLOAD_TOO_LARGE).
 	Finish(ctx context.Context, requestID, owner string, status RequestStatus, p ProgressState, result, errJSON json.RawMessage) (*AsyncRequest, error)
@@ -205,6 +213,11 @@ type RequestQueue interface {
 	// errJSON as the last error. That write re-triggers the stream. ErrConflict when the
 	// lease is lost.
 	Release(ctx context.Context, requestID, owner string, errJSON json.RawMessage) (*AsyncRequest, error)
+	// Continue puts a PROCESSING request held by owner back to PENDING for a new
+	// invocation to carry on (its worker is about to run out of time and the handler
+	// checkpointed): Continuations+1, Attempt unchanged, no lease, progress and checkpoint
+	// from p. That write re-triggers the stream. ErrConflict when the lease is lost.
+	Continue(ctx context.Context, requestID, owner string, p ProgressState) (*AsyncRequest, error)
 	// Rebind points the owner's request at connectionID (resume after reconnect) and
 	// returns it; ErrNotFound when it is not the owner's.
 	Rebind(ctx context.Context, owner Owner, clientID, connectionID string) (*AsyncRequest, error)
