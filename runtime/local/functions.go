@@ -13,9 +13,9 @@ import (
 // functions builds the Lambda handlers from the App exactly as they run in AWS, over
 // local dependencies: the counting stores, a connection manager whose SDK client posts
 // to this stack's @connections API, a verifier that reads this stack's JWKS over HTTP,
-// and the in-process worker invoker. The HTTP server must be serving (the verifier
-// fetches the JWKS at once).
-func (s *Stack) functions(ctx context.Context, conns store.ConnectionStore, reqs store.RequestQueue, inv *workerInvoker) (*lambdas.Functions, error) {
+// and the in-process worker invokers of the processor and of the router's direct
+// dispatch. The HTTP server must be serving (the verifier fetches the JWKS at once).
+func (s *Stack) functions(ctx context.Context, conns store.ConnectionStore, reqs store.RequestQueue, inv, dispatch *workerInvoker) (*lambdas.Functions, error) {
 	verifier, err := auth.NewVerifier(ctx, s.issuer.Config(s.JWKSURL()))
 	if err != nil {
 		return nil, fmt.Errorf("local: verifier: %w", err)
@@ -27,6 +27,7 @@ func (s *Stack) functions(ctx context.Context, conns store.ConnectionStore, reqs
 		Sender:      sender,
 		Verifier:    verifier,
 		Invoker:     inv,
+		Dispatch:    dispatch,
 		Logger:      s.cfg.Logger,
 		CallbackURL: s.CallbackURL(),
 	})

@@ -123,11 +123,15 @@ func (s *Stack) build(ctx context.Context) error {
 		delay:   s.cfg.WorkerRetryDelay,
 		inline:  s.cfg.Inline,
 	}
-	fns, err := s.functions(ctx, conns, reqs, inv)
+	// The router's direct dispatch is an asynchronous invoke even with Inline, which only
+	// models a stream consumer that runs handlers itself.
+	dispatch := *inv
+	dispatch.inline = false
+	fns, err := s.functions(ctx, conns, reqs, inv, &dispatch)
 	if err != nil {
 		return errors.Join(err, s.srv.Close(), st.cleanup(context.WithoutCancel(ctx)))
 	}
-	inv.worker = fns.Worker
+	inv.worker, dispatch.worker = fns.Worker, fns.Worker
 	s.gw.fns = fns
 
 	p := &poller{
