@@ -121,8 +121,13 @@ func (a *attempt) run() error {
 		defer stop.Stop()
 	}
 	if a.req.Progress > 0 {
-		// A retry carries on from the progress the client has seen: it never goes down.
-		_ = a.c.Report(a.req.Progress, a.req.ProgressMessage)
+		// A retry or a continuation carries on from the progress the client has seen: it
+		// never goes down.
+		var meta map[string]any
+		if len(a.req.ProgressMetadata) > 0 && json.Unmarshal(a.req.ProgressMetadata, &meta) != nil {
+			meta = nil // stored by a worker as a JSON object; anything else is dropped
+		}
+		_ = a.c.Report(a.req.Progress, a.req.ProgressMessage, meta)
 	}
 	stopKeeper := a.keepLease()
 	out := a.execute()
@@ -484,16 +489,17 @@ func (a *attempt) persist(ctx context.Context, u progress.ProgressUpdate) error 
 	return nil
 }
 
-// keepLease renews the lease whenever it is Lease/3 old (checked every Lease/6) while the
-// handler runs, for handlers that report rarely or never, so that a live holder's lease
-// always has more than Lease/2 left and a duplicate delivery never waits for it (each
-// renewal also notices a cancel request). It returns the function that stops it.
+// keepLease renews the lease whenever it is Lease/3 old (checked every Lease/12) while
+// the handler runs, for handlers that report rarely or never, so that a live holder
+// writes the request at least every 5/12 of a Lease and a duplicate delivery, which
+// leaves a request written within Lease/2 alone, never waits for it (each renewal also
+// notices a cancel request). It returns the function that stops it.
 func (a *attempt) keepLease() (stop func()) {
 	every := a.w.cfg.Lease / 3
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(every / 2)
+		t := time.NewTicker(every / 4)
 		defer t.Stop()
 		for {
 			select {

@@ -19,7 +19,7 @@ const (
 	DefaultSafetyMargin = 10 * time.Second
 	// DefaultConcurrency is how many worker invocations the processor starts at once.
 	DefaultConcurrency = 10
-	// MinLease is the shortest Lease accepted: renewals are checked every Lease/6.
+	// MinLease is the shortest Lease accepted: renewals are checked every Lease/12.
 	MinLease = 100 * time.Millisecond
 )
 

@@ -139,12 +139,13 @@ func (in *invocation) leaseUntil(now time.Time) time.Time {
 }
 
 // claim takes the request for this invocation. It returns nil, nil when there is nothing
-// to do. A request held by another worker is left to it (this is a duplicate delivery,
-// such as the stream's record of a request the router dispatched directly), unless its
-// lease ends within Lease/3: a live holder renews it before that, so the holder is
-// probably dead, and the lease is waited for once: if the holder renews it after all,
-// the claim fails; if it died, its lease expires and this invocation takes the request
-// over.
+// to do. A request held by a worker that wrote it within the last Lease/2 is left to it:
+// a live holder writes at least that often, so this is a duplicate delivery (such as the
+// stream's record of a request the router dispatched directly, or of one handed on). A
+// holder silent for longer is probably dead (this may be the retry of its crashed
+// invocation), and its lease is waited for once, when it ends within one Lease and
+// before this invocation's stop time: if the holder renews it after all, the claim
+// fails; if it died, its lease expires and this invocation takes the request over.
 func (in *invocation) claim() (*store.AsyncRequest, error) {
 	if in.bounded && time.Now().After(in.stopAt) {
 		return nil, fmt.Errorf("executor: %s: no time left to run the request", in.id)
@@ -162,9 +163,8 @@ func (in *invocation) claim() (*store.AsyncRequest, error) {
 	}
 	now := in.w.cfg.Now()
 	if cur.Status == store.StatusProcessing && cur.LeaseUntil.After(now) {
-		left := cur.LeaseUntil.Sub(now)
-		wait := left + leaseSlack
-		if left > in.w.cfg.Lease/3 || (in.bounded && time.Now().Add(wait).After(in.stopAt)) {
+		wait := cur.LeaseUntil.Sub(now) + leaseSlack
+		if now.Sub(cur.UpdatedAt) < in.w.cfg.Lease/2 || wait > in.w.cfg.Lease+leaseSlack || (in.bounded && time.Now().Add(wait).After(in.stopAt)) {
 			in.log.Debug("executor: request held by another worker", slog.String("holder", cur.LeaseOwner))
 			return nil, nil
 		}
