@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/streamer-go/streamer/cmd/demo"
+	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/lambdas"
 	"github.com/streamer-go/streamer/runtime/local"
 )
@@ -24,27 +25,37 @@ const (
 
 // runLocal implements `streamer local`: the whole system with the demo actions.
 func runLocal(ctx context.Context, e env, args []string) int {
-	fs := newFlagSet(e, "local", "local [--addr 127.0.0.1:8080] [--dynamodb-endpoint URL] [--shards 1] [--log-level info]")
+	fs := newFlagSet(e, "local", "local [--addr 127.0.0.1:8080] [--dynamodb-endpoint URL] [--shards 1] [--worker-timeout 15m] [--direct-dispatch=true] [--log-level info]")
 	addr := fs.String("addr", local.DefaultAddr, "listen address (loopback: nothing but the WebSocket API is authenticated)")
 	endpoint := fs.String("dynamodb-endpoint", "", "use DynamoDB at this URL (e.g. DynamoDB Local) in fresh tables, and its Streams API; default: the in-memory store")
 	shards := fs.Int("shards", 1, "ordered lanes per stream shard, like the event source mapping's ParallelizationFactor (1-10); the in-memory feed is one shard")
+	workerTimeout := fs.Duration("worker-timeout", local.DefaultFunctionSettings()[contract.RoleWorker].Timeout,
+		"the worker function's timeout; a short one (e.g. 2s) shows long_job going on in new invocations")
+	direct := fs.Bool("direct-dispatch", true, "the router starts a worker at once after queuing a request; false leaves every request to the stream")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
 	var lvl slog.Level
-	if fs.NArg() > 0 || lvl.UnmarshalText([]byte(*level)) != nil {
+	if fs.NArg() > 0 || lvl.UnmarshalText([]byte(*level)) != nil || *workerTimeout <= 0 {
 		fs.Usage()
 		return exitUsage
 	}
 	logger := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: lvl}))
 
-	app := lambdas.New()
+	app := lambdas.New(lambdas.WithDirectDispatch(*direct))
 	if err := demo.Register(app); err != nil {
 		fmt.Fprintln(e.stderr, "streamer local: register the demo actions:", err)
 		return exitError
 	}
-	st, err := local.Start(ctx, local.Config{Addr: *addr, DynamoDBEndpoint: *endpoint, Shards: *shards, App: app, Logger: logger})
+	st, err := local.Start(ctx, local.Config{
+		Addr:             *addr,
+		DynamoDBEndpoint: *endpoint,
+		Shards:           *shards,
+		App:              app,
+		Logger:           logger,
+		Functions:        map[string]local.FunctionSettings{contract.RoleWorker: {Timeout: *workerTimeout}},
+	})
 	if err != nil {
 		fmt.Fprintln(e.stderr, "streamer local:", err)
 		return exitError
@@ -86,7 +97,8 @@ func banner(w io.Writer, prog string, st *local.Stack, endpoint, token string) {
 	fmt.Fprintf(&b, "Try it:\n\n")
 	fmt.Fprintf(&b, "  open %s/ in a browser\n", st.URL())
 	fmt.Fprintf(&b, "  %s call --url %s generate_report '{\"start_date\":\"2026-01-01\",\"end_date\":\"2026-01-31\"}'\n", prog, st.WebSocketURL())
-	fmt.Fprintf(&b, "  %s call --url %s --token \"$(%s token --url %s --user alice --tenant acme)\" process_data '{\"items\":20,\"item_ms\":100}'\n\n", prog, st.WebSocketURL(), prog, st.URL())
+	fmt.Fprintf(&b, "  %s call --url %s --token \"$(%s token --url %s --user alice --tenant acme)\" process_data '{\"items\":20,\"item_ms\":100}'\n", prog, st.WebSocketURL(), prog, st.URL())
+	fmt.Fprintf(&b, "  %s call --url %s long_job '{\"steps\":30,\"step_ms\":200}'   (start with --worker-timeout 2s to see it go on in new invocations)\n\n", prog, st.WebSocketURL())
 	fmt.Fprintf(&b, "Press Ctrl-C to stop.\n\n")
 	_, _ = io.WriteString(w, b.String())
 }
