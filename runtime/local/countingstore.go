@@ -20,10 +20,12 @@ var (
 type countingConnections struct {
 	next store.ConnectionStore
 	m    *counters
+	lag  time.Duration // Latency.DynamoDB, added to every call
 }
 
 func (c *countingConnections) count(op string, err error) error {
 	c.m.dynamoCall(TableConnections, op, err)
+	wait(context.Background(), c.lag)
 	return err
 }
 
@@ -60,10 +62,12 @@ func (c *countingConnections) ListByTenant(ctx context.Context, tenantID string)
 type countingRequests struct {
 	next store.RequestQueue
 	m    *counters
+	lag  time.Duration // Latency.DynamoDB, added to every call
 }
 
 func (q *countingRequests) count(op string, err error) error {
 	q.m.dynamoCall(TableRequests, op, err)
+	wait(context.Background(), q.lag)
 	return err
 }
 

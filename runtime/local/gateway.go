@@ -252,6 +252,7 @@ func (g *gateway) read(c *wsConn, rd *connReader) {
 	}
 	rd.routing.Add(1)
 	go g.read(c, rd)
+	wait(g.base, g.cfg.Latency.APIGateway)
 	g.route(c, m, rd.routing.Done)
 }
 
@@ -364,6 +365,7 @@ func (g *gateway) respond(c *wsConn, requestID string, resp events.APIGatewayPro
 		g.log.Error("router failed", "connection_id", c.id, "error", err)
 		g.sendJSON(c, gatewayMessage{Message: "Internal server error", ConnectionID: c.id, RequestID: requestID})
 	case resp.Body != "":
+		wait(g.base, g.cfg.Latency.APIGateway)
 		g.send(c, []byte(resp.Body))
 	}
 }

@@ -66,6 +66,8 @@ type poller struct {
 	batchSize int
 	lanes     int
 	retries   int
+	// propagation holds each record back until it is this old (Latency.StreamPropagation).
+	propagation time.Duration
 
 	mu     sync.Mutex
 	shards map[string]bool // shards being read or read to their end
@@ -126,9 +128,19 @@ func (p *poller) readShard(ctx context.Context, shardID string) {
 			continue
 		}
 		p.m.streams.add(StreamRecordsRead, int64(len(recs)))
+		held := false
+		if n := readable(recs, p.propagation, time.Now()); n < len(recs) {
+			// Not readable yet: the next poll reads them again, after the last delivered.
+			recs, held = recs[:n], true
+		}
 		if len(recs) > 0 {
 			p.deliver(ctx, recs)
 			last = recs[len(recs)-1].Change.SequenceNumber
+		}
+		if held {
+			it = ""
+			sleep(ctx, p.interval)
+			continue
 		}
 		if next == "" {
 			p.discover(ctx)

@@ -113,8 +113,8 @@ func (s *Stack) build(ctx context.Context) error {
 	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.serving <- s.srv.Serve(s.ln) }()
 
-	conns := &countingConnections{next: st.connections, m: s.m}
-	reqs := &countingRequests{next: st.requests, m: s.m}
+	conns := &countingConnections{next: st.connections, m: s.m, lag: s.cfg.Latency.DynamoDB}
+	reqs := &countingRequests{next: st.requests, m: s.m, lag: s.cfg.Latency.DynamoDB}
 	inv := &workerInvoker{
 		rt:      s.rt,
 		base:    s.base,
@@ -122,6 +122,7 @@ func (s *Stack) build(ctx context.Context) error {
 		retries: s.cfg.WorkerRetryAttempts,
 		delay:   s.cfg.WorkerRetryDelay,
 		inline:  s.cfg.Inline,
+		lat:     s.cfg.Latency,
 	}
 	// The router's direct dispatch is an asynchronous invoke even with Inline, which only
 	// models a stream consumer that runs handlers itself.
@@ -135,15 +136,17 @@ func (s *Stack) build(ctx context.Context) error {
 	s.gw.fns = fns
 
 	p := &poller{
-		src:       st.stream,
-		m:         s.m,
-		log:       s.cfg.Logger,
-		interval:  s.cfg.PollInterval,
-		batchSize: s.cfg.BatchSize,
-		lanes:     s.cfg.Shards,
-		retries:   s.cfg.StreamRetryAttempts,
-		shards:    make(map[string]bool),
-		process: func(_ context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+		src:         st.stream,
+		m:           s.m,
+		log:         s.cfg.Logger,
+		interval:    s.cfg.PollInterval,
+		batchSize:   s.cfg.BatchSize,
+		lanes:       s.cfg.Shards,
+		retries:     s.cfg.StreamRetryAttempts,
+		propagation: s.cfg.Latency.StreamPropagation,
+		shards:      make(map[string]bool),
+		process: func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+			wait(ctx, s.cfg.Latency.InvokeCall)
 			timeout := s.cfg.Functions[contract.RoleProcessor].Timeout
 			return invoke(s.base, s.rt, contract.RoleProcessor, timeout, timeout, fns.Processor, ev)
 		},
