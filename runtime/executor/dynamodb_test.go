@@ -336,9 +336,11 @@ func TestLongJobCancelledDuringItsSecondInvocationOnDynamoDB(t *testing.T) {
 
 	require.True(t, cancelled)
 	require.Equal(t, store.StatusCancelled, r.Status)
-	require.Equal(t, 1, r.Continuations, "cancelled in the second invocation, before a third")
+	// The second invocation sees the cancel at its next progress write; if it ends first
+	// (a loaded machine), the hand-on carries the cancel and the next claim ends the job.
 	resumes, done := s.log.snapshot()
-	require.Len(t, resumes, 2)
+	require.Len(t, resumes, 2, "no run after the one the cancel came in")
+	require.LessOrEqual(t, r.Continuations, 2)
 	require.Less(t, len(done), 60, "the work stopped")
 	term := requireOneTerminalLast(t, s.b.sender.messages("r-cancel"))
 	require.Equal(t, protocol.TypeError, term.Type)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/protocol"
@@ -365,8 +366,10 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 		// largest ParallelizationFactor) 5 s with at most 10 running together.
 		require.Greater(t, peak, 40, "the dispatcher must not serialise long work")
 		require.Less(t, elapsed, 10*time.Second)
-		require.Eventually(t, func() bool { return st.Metrics().Lambda["worker"].Invocations == 2*jobs },
-			waitFor, 10*time.Millisecond, "two worker invocations per job: the router's dispatch and the stream's record")
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
+			assert.Equal(c, int64(2*jobs), st.Metrics().Lambda["worker"].Invocations,
+				"two worker invocations per job: the router's dispatch and the stream's record")
+		}, waitFor, 10*time.Millisecond)
 	})
 }
 
