@@ -363,6 +363,31 @@ func testCancelRunning(t *testing.T, b *bundle) {
 	require.Equal(t, streamer.ErrCodeCancelled, se.Code)
 }
 
+// testCancelRightAfterAck cancels a request as soon as its ack arrives. A worker may have
+// it already (direct dispatch starts one at once) or not (it waits for the stream): the
+// client gets CANCELLED either way, once, and nothing after.
+func testCancelRightAfterAck(t *testing.T, b *bundle) {
+	s := b.dial()
+	id := b.id("cancel-early")
+	s.call(actionProcessData, id, processData(10, 100))
+	ack := s.next()
+	require.Equal(t, protocol.TypeAck, ack.Type, ack.raw)
+	s.call(protocol.ActionCancel, "", map[string]string{"id": id})
+	st := s.next()
+	require.Equal(t, protocol.TypeStatus, st.Type, "streamer.cancel answers status: %s", st.raw)
+	require.Equal(t, id, st.RequestID)
+	if st.Status == "CANCELLED" {
+		require.NotNil(t, st.Error, st.raw)
+		require.Equal(t, streamer.ErrCodeCancelled, st.Error.Code, st.raw)
+		pendingCancelEnd(t, s, id)
+		return
+	}
+	require.Contains(t, []string{"PROCESSING", "PENDING"}, st.Status, st.raw)
+	run := checkAsync(t, append([]frame{ack, st}, s.collect(id)...))
+	require.Equal(t, streamer.ErrCodeCancelled, run.errorCode(t))
+	s.quiet(id)
+}
+
 // pendingAttempts bounds the tries to cancel a request before a worker picks it up (the
 // stream poller can win the race; that try then is a running cancel).
 const pendingAttempts = 5

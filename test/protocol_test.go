@@ -86,7 +86,7 @@ func protocolTests() []protocolTest {
 		{name: "ResumeAfterReconnect", run: testResumeAfterReconnect},
 		{name: "ResultAfterDisconnect", run: testResultAfterDisconnect},
 		{name: "CancelRunning", run: testCancelRunning},
-		{name: "CancelPending", run: testCancelPending},
+		{name: "CancelRightAfterAck", run: testCancelRightAfterAck},
 		{name: "TenantIsolation", run: testTenantIsolation},
 		{name: "BadFrames", run: testBadFrames},
 		{name: "OversizedFrame", run: testOversizedFrame},
@@ -150,27 +150,40 @@ func openDeployed(t *testing.T) *target {
 
 // runSuite runs every protocol test against tg.
 func runSuite(t *testing.T, tg *target) {
-	setup := func(t *testing.T) *bundle {
-		ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
-		t.Cleanup(cancel)
-		b := &bundle{t: t, target: tg, ctx: ctx, prefix: idPrefix(t)}
-		if tg.local != nil {
-			b.user, b.tenant = "user-"+strings.ToLower(rand.Text()[:10]), tenantA
-			b.token = tg.local.token(t, b.user, b.tenant, time.Hour)
-		} else {
-			b.token = tg.tokenA
-			b.user, b.tenant = tokenIdentity(t, b.token)
-		}
-		return b
-	}
 	for _, tc := range protocolTests() {
 		t.Run(tc.name, func(t *testing.T) {
 			if !tc.serial {
 				t.Parallel()
 			}
-			tc.run(t, setup(t))
+			tc.run(t, newBundle(t, tg))
 		})
 	}
+}
+
+// newBundle is one test's bundle on tg: a fresh user on a local target, the token's on a
+// deployed one.
+func newBundle(t *testing.T, tg *target) *bundle {
+	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
+	t.Cleanup(cancel)
+	b := &bundle{t: t, target: tg, ctx: ctx, prefix: idPrefix(t)}
+	if tg.local != nil {
+		b.user, b.tenant = "user-"+strings.ToLower(rand.Text()[:10]), tenantA
+		b.token = tg.local.token(t, b.user, b.tenant, time.Hour)
+	} else {
+		b.token = tg.tokenA
+		b.user, b.tenant = tokenIdentity(t, b.token)
+	}
+	return b
+}
+
+// TestCancelPendingWithoutDirectDispatch runs the pending-cancel test on a local stack
+// whose router leaves requests to the stream (`--direct-dispatch=false`): there a
+// request waits for the stream's poll, so a cancel right after the ack finds it PENDING.
+// With direct dispatch a worker usually has it before the cancel arrives (the suite's
+// CancelRightAfterAck); the pending path is the same code either way.
+func TestCancelPendingWithoutDirectDispatch(t *testing.T) {
+	ls := startLocal(t, "--direct-dispatch=false")
+	testCancelPending(t, newBundle(t, &target{wsURL: ls.wsURL, local: ls}))
 }
 
 // tokenIdentity reads the user (user_id, else sub) and tenant_id claims of a JWT without
