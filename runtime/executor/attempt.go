@@ -238,6 +238,11 @@ func (a *attempt) complete(o outcome) error {
 	if len(data) > contract.MaxItemBytes {
 		return a.fail(tooLarge(len(data)))
 	}
+	elapsed := o.elapsed
+	if a.req.Continuations > 0 && !a.req.CreatedAt.IsZero() {
+		// A job that ran in several invocations: its whole time, from the enqueue.
+		elapsed = a.w.cfg.Now().Sub(a.req.CreatedAt)
+	}
 	msg := &protocol.ResultMessage{
 		Type:       protocol.TypeResult,
 		RequestID:  a.req.ClientID,
@@ -245,7 +250,7 @@ func (a *attempt) complete(o outcome) error {
 		Success:    true,
 		Data:       data,
 		Metadata:   o.result.Metadata,
-		DurationMS: cmp.Or(o.result.Duration, o.elapsed).Milliseconds(),
+		DurationMS: cmp.Or(o.result.Duration, elapsed).Milliseconds(),
 	}
 	err = a.finish(store.StatusCompleted, data, nil, msg)
 	if errors.Is(err, store.ErrTooLarge) {

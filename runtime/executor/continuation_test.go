@@ -159,6 +159,9 @@ func TestWorkerContinuesACheckpointedJobInANewInvocation(t *testing.T) {
 	term := requireOneTerminalLast(t, b.sender.messages("r-long"))
 	require.Equal(t, protocol.TypeResult, term.Type)
 	require.JSONEq(t, `24`, string(term.Data))
+	var result protocol.ResultMessage
+	require.NoError(t, json.Unmarshal(term.Raw, &result))
+	require.GreaterOrEqual(t, result.DurationMS, int64(2400), "the whole job's time, not its last run's")
 }
 
 func TestWorkerRetriesAnInvocationThatSavedNoCheckpoint(t *testing.T) {
