@@ -16,9 +16,11 @@ import (
 
 // Cold start settings.
 const (
-	// BootstrapSizeGoalMB is issue 7's bound on the stripped bootstrap.
+	// BootstrapSizeGoalMB is the goal for the stripped bootstrap's size
+	// (docs/PERFORMANCE.md).
 	BootstrapSizeGoalMB = 15
-	// ReadyGoalMS is issue 7's bound on the time from process start to ready.
+	// ReadyGoalMS is the goal for the time from process start to ready
+	// (docs/PERFORMANCE.md).
 	ReadyGoalMS = 50
 	// coldStartMinLimit is the least time coldstart gets, whatever the duration limit:
 	// building two bootstraps with a cold build cache takes minutes on 2 cores.

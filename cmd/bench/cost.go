@@ -97,7 +97,7 @@ func UsageOf(d local.Snapshot, n int, extraWriteUnits float64) Usage {
 	var u Usage
 	for _, ops := range d.DynamoDB {
 		u.DynamoDBWrites += float64(ops[local.OpPutItem] + ops[local.OpUpdateItem] + ops[local.OpDeleteItem])
-		u.DynamoDBReads += float64(ops[local.OpGetItem] + ops[local.OpQuery])
+		u.DynamoDBReads += float64(ops[local.OpGetItem])
 	}
 	u.WriteUnits = u.DynamoDBWrites + extraWriteUnits
 	u.StreamGetRecords = float64(d.DynamoDBStreams[local.StreamGetRecords])

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/streamer-go/streamer/cmd/demo"
+	"github.com/streamer-go/streamer/runtime/client"
 	"github.com/streamer-go/streamer/runtime/local"
 	"github.com/streamer-go/streamer/runtime/protocol"
 )
@@ -18,10 +21,20 @@ import (
 // machine hits both alike.
 const floorRounds = 3
 
-// echoServer is a bare WebSocket echo server on gorilla/websocket, the library of the
-// local stack: every text message goes back as it came. It is the floor of a round trip.
+// echoReply is the local stack's reply to the echo request.
+func echoReply() []byte {
+	b, _ := json.Marshal(protocol.ResultMessage{Type: protocol.TypeResult, RequestID: echoID, Action: demo.ActionEcho,
+		Success: true, Data: json.RawMessage(echoPayload)}) // a ResultMessage of valid JSON always encodes
+	return b
+}
+
+// echoServer is a bare WebSocket server on gorilla/websocket, the library of the local
+// stack: it answers every text message with echoReply, the reply of the local stack to
+// the echo request (whose id never changes), without parsing it. It is the floor of a
+// round trip.
 func echoServer() *httptest.Server {
 	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	reply := echoReply()
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ws, err := up.Upgrade(w, r, nil)
 		if err != nil {
@@ -29,11 +42,11 @@ func echoServer() *httptest.Server {
 		}
 		defer ws.Close()
 		for {
-			mt, data, err := ws.ReadMessage()
+			mt, _, err := ws.ReadMessage()
 			if err != nil {
 				return
 			}
-			if err := ws.WriteMessage(mt, data); err != nil {
+			if err := ws.WriteMessage(mt, reply); err != nil {
 				return
 			}
 		}
@@ -42,11 +55,10 @@ func echoServer() *httptest.Server {
 
 // floorTarget is one side of the floor comparison.
 type floorTarget struct {
-	name  string
-	dial  dialFunc
-	check func([]byte) error
-	one   loadResult // one connection: latency
-	many  loadResult // C connections: throughput
+	name string
+	dial dialFunc
+	one  loadResult // one connection: latency
+	many loadResult // C connections: throughput
 }
 
 // floor measures the echo round trip of a local stack in this process against a bare
@@ -65,14 +77,8 @@ func (r *runner) floor(ctx context.Context) (Result, error) {
 	}
 	bareURL := "ws" + strings.TrimPrefix(srv.URL, "http")
 	targets := []*floorTarget{
-		{name: "bare echo server", dial: func(ctx context.Context) (*websocket.Conn, error) { return dial(ctx, bareURL, "") },
-			check: func(reply []byte) error {
-				if string(reply) != echoFrame {
-					return fmt.Errorf("%w: %.200s", ErrUnexpectedReply, reply)
-				}
-				return nil
-			}},
-		{name: "local stack", dial: t.dialer(), check: expectType(protocol.TypeResult)},
+		{name: "bare echo server", dial: func(ctx context.Context) (*client.Client, error) { return dial(ctx, bareURL, "") }},
+		{name: "local stack", dial: t.dialer()},
 	}
 	n, c := r.opts.requests(ScenarioFloor), r.opts.Connections
 	nOne := max(n/5, 1)
@@ -90,7 +96,7 @@ func (r *runner) floor(ctx context.Context) (Result, error) {
 	}
 	bare, stack := targets[0], targets[1]
 	res := Result{Notes: []string{
-		fmt.Sprintf("both in this process with the client, same frame %s and client loop; 1 connection: one round trip to each in turn; %d connections: %d rounds alternating bare and stack", echoFrame, c, floorRounds),
+		fmt.Sprintf("both in this process with the client (runtime/client), same request (action echo, id %q, payload %s) and client loop; the bare server answers every message with the stack's reply %s; 1 connection: one round trip to each in turn; %d connections: %d rounds alternating bare and stack", echoID, echoPayload, echoReply(), c, floorRounds),
 		"a local stack round trip: read the frame, invoke the router function (parse, route, echo handler), write the route response",
 	}}
 	for _, ft := range targets {
@@ -112,7 +118,7 @@ func (r *runner) floor(ctx context.Context) (Result, error) {
 // one to each in turn, so both see the same moment's load; each target's wall time is
 // the sum of its own round trips.
 func latencySideBySide(ctx context.Context, targets []*floorTarget, n int, bar *progressBar) error {
-	conns := make([]*websocket.Conn, len(targets))
+	conns := make([]*client.Client, len(targets))
 	defer closeAll(conns)
 	for i, ft := range targets {
 		c, err := ft.dial(ctx)
@@ -120,18 +126,21 @@ func latencySideBySide(ctx context.Context, targets []*floorTarget, n int, bar *
 			return err
 		}
 		conns[i] = c
-		_, _ = roundTrip(c, []byte(echoFrame), ft.check) // warm-up
+		_, _ = echo(ctx, c) // warm-up
 	}
 	for range n {
 		if ctx.Err() != nil {
 			return nil
 		}
 		for i, ft := range targets {
-			d, err := roundTrip(conns[i], []byte(echoFrame), ft.check)
+			d, err := echo(ctx, conns[i])
 			bar.Add(1)
 			if err != nil {
+				if ctx.Err() != nil {
+					return nil // cut off by the limit
+				}
 				ft.one.errors++
-				if errors.Is(err, ErrConnectionLost) {
+				if errors.Is(err, client.ErrClosed) {
 					return err
 				}
 				continue
@@ -150,6 +159,6 @@ func (ft *floorTarget) measure(ctx context.Context, conns, n int, into *loadResu
 		return err
 	}
 	defer closeAll(cs)
-	into.merge(echoLoad(ctx, cs, n, []byte(echoFrame), ft.check, bar))
+	into.merge(echoLoad(ctx, cs, n, bar))
 	return nil
 }

@@ -73,8 +73,7 @@ func (r *runner) cost(ctx context.Context, t *target) (Result, error) {
 	if err != nil {
 		return res, err
 	}
-	mux := newMuxConn(conn)
-	defer mux.Close()
+	defer conn.Close()
 	for ci, c := range cases {
 		count, workers := n, 1
 		if c.async {
@@ -89,7 +88,7 @@ func (r *runner) cost(ctx context.Context, t *target) (Result, error) {
 			run jobRun
 		)
 		run.done = closedLoop(ctx, workers, count, bar, func(ctx context.Context, _, i int) (time.Duration, bool, error) {
-			jt, err := mux.job(ctx, r.id(fmt.Sprintf("cost%d", ci), i), c.action, rawPayload(c.payload))
+			jt, err := request(ctx, conn, r.id(fmt.Sprintf("cost%d", ci), i), c.action, rawPayload(c.payload))
 			if err == nil {
 				mu.Lock()
 				run.add(jt)
@@ -123,8 +122,9 @@ func (r *runner) cost(ctx context.Context, t *target) (Result, error) {
 	return res, nil
 }
 
-// rawPayload returns the JSON payload to send: none for an empty one.
-func rawPayload(payload string) json.RawMessage {
+// rawPayload returns the JSON payload to send: none (a nil interface, which
+// client.Call sends as no payload) for an empty one.
+func rawPayload(payload string) any {
 	if payload == "" {
 		return nil
 	}

@@ -7,16 +7,18 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/streamer-go/streamer/cmd/demo"
+	"github.com/streamer-go/streamer/runtime/client"
 	"github.com/streamer-go/streamer/runtime/lambdas"
 	"github.com/streamer-go/streamer/runtime/local"
-	"github.com/streamer-go/streamer/runtime/protocol"
 )
 
-// echoFrame is the message of echo and floor: a demo echo with a small payload.
-const echoFrame = `{"action":"echo","id":"echo","payload":{"message":"hello"}}`
+// The request of echo and floor: a demo echo with a small payload, sent as
+// {"action":"echo","id":"echo","payload":{"message":"hello"}}.
+const (
+	echoID      = "echo"
+	echoPayload = `{"message":"hello"}`
+)
 
 // Payloads of process_data: async's short job (200 ms, 10 reports), the one-second job
 // of fanout, concurrency and dispatch (10 reports), and cost's job that reports 1,000
@@ -28,7 +30,7 @@ const (
 )
 
 func (t *target) dialer() dialFunc {
-	return func(ctx context.Context) (*websocket.Conn, error) { return dial(ctx, t.url, t.token) }
+	return func(ctx context.Context) (*client.Client, error) { return dial(ctx, t.url, t.token) }
 }
 
 // echo measures synchronous round trips over C connections.
@@ -41,7 +43,7 @@ func (r *runner) echo(ctx context.Context, t *target) (Result, error) {
 	}
 	defer closeAll(conns)
 	bar := newProgressBar(r.opts.Progress, ScenarioEcho, n)
-	lr := echoLoad(ctx, conns, n, []byte(echoFrame), expectType(protocol.TypeResult), bar)
+	lr := echoLoad(ctx, conns, n, bar)
 	bar.Finish()
 	return Result{
 		Latencies: []Latency{{Name: fmt.Sprintf("echo round trip, %d connections", c), Summary: lr.summary()}},
@@ -52,7 +54,7 @@ func (r *runner) echo(ctx context.Context, t *target) (Result, error) {
 // jobRun is what a set of async jobs measured.
 type jobRun struct {
 	ack, first, done loadResult
-	messages         int64         // messages received on the connections
+	messages         int64         // messages received about the completed requests
 	gaps             int           // summed intervals between a job's progress messages, but the last
 	pushSpan         time.Duration // summed time those intervals took
 	running          time.Duration // summed time from ack to completion
@@ -75,6 +77,7 @@ func (j *jobRun) add(t jobTimes) {
 		j.running += t.done - t.ack
 	}
 	j.resultBytes += int64(t.resultBytes)
+	j.messages += int64(t.messages)
 }
 
 // pushRate is the rate of progress messages while a job pushes them: intervals between
@@ -101,12 +104,9 @@ func (j jobRun) latencies(prefix string) []Latency {
 
 // runJobs runs n jobs of payload over conns: with closed set, each connection runs its
 // jobs one after another; otherwise every job starts at once. Latencies count from the
-// moment each job was sent.
-func (r *runner) runJobs(ctx context.Context, conns []*websocket.Conn, kind string, n int, payload string, closed bool, bar *progressBar) jobRun {
-	mux := make([]*muxConn, len(conns))
-	for i, c := range conns {
-		mux[i] = newMuxConn(c)
-	}
+// moment each job was sent. It closes conns.
+func (r *runner) runJobs(ctx context.Context, conns []*client.Client, kind string, n int, payload string, closed bool, bar *progressBar) jobRun {
+	defer closeAll(conns)
 	var (
 		mu  sync.Mutex
 		run jobRun
@@ -117,7 +117,7 @@ func (r *runner) runJobs(ctx context.Context, conns []*websocket.Conn, kind stri
 	}
 	start := time.Now()
 	run.done = closedLoop(ctx, workers, n, bar, func(ctx context.Context, w, i int) (time.Duration, bool, error) {
-		t, err := mux[w%len(mux)].job(ctx, r.id(kind, i), demo.ActionProcessData, json.RawMessage(payload))
+		t, err := request(ctx, conns[w%len(conns)], r.id(kind, i), demo.ActionProcessData, json.RawMessage(payload))
 		if err == nil {
 			mu.Lock()
 			run.add(t)
@@ -127,10 +127,6 @@ func (r *runner) runJobs(ctx context.Context, conns []*websocket.Conn, kind stri
 	})
 	wall := time.Since(start)
 	run.ack.wall, run.first.wall = wall, wall
-	for _, m := range mux {
-		run.messages += m.received.Load()
-		_ = m.Close()
-	}
 	return run
 }
 

@@ -102,22 +102,30 @@ type GenerateReport struct {
 // Run builds the report, reporting progress at each of its four steps.
 func (g *GenerateReport) Run(ctx context.Context, job *streamer.Job[ReportRequest]) (Report, error) {
 	r := buildReport(job.Payload, g.now())
-	for _, step := range []struct {
-		percentage float64
-		message    string
-		details    map[string]any
-	}{
+	for _, s := range r.steps() {
+		if err := sleep(ctx, cmp.Or(g.StepDelay, DefaultReportStepDelay)); err != nil {
+			return Report{}, err
+		}
+		_ = job.Report(s.percentage, s.message, s.details) // progress never fails the report
+	}
+	return r, nil
+}
+
+// step is one stage of building a report, as its progress tells it.
+type step struct {
+	percentage float64
+	message    string
+	details    map[string]any
+}
+
+// steps are the stages of building r.
+func (r Report) steps() []step {
+	return []step{
 		{10, "Loading daily figures", map[string]any{"days": r.Days}},
 		{30, "Computing totals", nil},
 		{60, "Laying out pages", map[string]any{"pages": r.Pages}},
 		{90, "Rendering report", map[string]any{"size_bytes": r.SizeBytes}},
-	} {
-		if err := sleep(ctx, cmp.Or(g.StepDelay, DefaultReportStepDelay)); err != nil {
-			return Report{}, err
-		}
-		_ = job.Report(step.percentage, step.message, step.details) // progress never fails the report
 	}
-	return r, nil
 }
 
 func (g *GenerateReport) now() time.Time {

@@ -1,11 +1,18 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,9 +36,15 @@ func chromiumPath() string {
 // startDemoStack runs the local stack with the demo actions until the test ends.
 func startDemoStack(t *testing.T) *local.Stack {
 	t.Helper()
+	return startLoggedDemoStack(t, slog.New(slog.DiscardHandler))
+}
+
+// startLoggedDemoStack is startDemoStack with the stack's logs going to logger.
+func startLoggedDemoStack(t *testing.T, logger *slog.Logger) *local.Stack {
+	t.Helper()
 	app := lambdas.New()
 	require.NoError(t, demo.Register(app))
-	st, err := local.Start(t.Context(), local.Config{Addr: "127.0.0.1:0", App: app, Logger: slog.New(slog.DiscardHandler)})
+	st, err := local.Start(t.Context(), local.Config{Addr: "127.0.0.1:0", App: app, Logger: logger})
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -39,6 +52,74 @@ func startDemoStack(t *testing.T) *local.Stack {
 		require.NoError(t, st.Shutdown(ctx))
 	})
 	return st
+}
+
+// stackLogs collects the stack's JSON log lines.
+type stackLogs struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *stackLogs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// lastConnection returns the id of the latest connection the "connected" log lines
+// show: a client is never told its own id, the logs are where an operator finds it.
+func (l *stackLogs) lastConnection() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	id := ""
+	sc := bufio.NewScanner(bytes.NewReader(l.buf.Bytes()))
+	for sc.Scan() {
+		var line struct {
+			Msg          string `json:"msg"`
+			ConnectionID string `json:"connection_id"`
+		}
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "connected" {
+			id = line.ConnectionID
+		}
+	}
+	return id
+}
+
+// dropConnection disconnects a client from the server side, as API Gateway's
+// DeleteConnection does.
+func dropConnection(t *testing.T, st *local.Stack, id string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodDelete, st.CallbackURL()+"/@connections/"+url.PathEscape(id), nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusNoContent, resp.StatusCode)
+}
+
+// TestDemoPageHasNoProtocolCode checks that the page leaves the protocol to the
+// package's browser build, which the stack serves next to it.
+func TestDemoPageHasNoProtocolCode(t *testing.T) {
+	t.Parallel()
+	st := startDemoStack(t)
+	get := func(path string) (string, string) {
+		resp, err := http.Get(st.URL() + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, path)
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return string(body), resp.Header.Get("Content-Type")
+	}
+	page, _ := get("/")
+	require.Contains(t, page, `from "./streamer-client.js"`)
+	for _, protocol := range []string{"WebSocket(", ".send(", "streamer.status", "streamer.cancel", "streamer.ping", "request_id", "data_part", `"pong"`} {
+		require.False(t, strings.Contains(page, protocol), "the page speaks the protocol itself: %q", protocol)
+	}
+	lib, typ := get("/streamer-client.js")
+	require.Contains(t, typ, "javascript")
+	require.Contains(t, lib, "@streamer-go/client")
+	require.Contains(t, lib, "data_part", "the browser build reassembles split results")
 }
 
 // browser starts a headless Chromium with a throwaway profile and returns a tab.
@@ -78,12 +159,14 @@ func browser(t *testing.T) context.Context {
 }
 
 // TestDemoPageRunsAReport opens the demo page in headless Chromium, runs
-// generate_report and watches its bar reach 100 % and its result appear. The
-// screenshot goes to the test's temp dir, and to docs/images/demo.png with
-// STREAMER_UPDATE_SCREENSHOTS=1.
+// generate_report and watches its bar reach 100 % and its result appear, runs the other
+// actions, then drops the page's connection from the server side in the middle of a
+// process_data that completes all the same. The screenshot goes to the test's temp dir,
+// and to docs/images/demo.png with STREAMER_UPDATE_SCREENSHOTS=1.
 func TestDemoPageRunsAReport(t *testing.T) {
 	t.Parallel()
-	st := startDemoStack(t)
+	logs := &stackLogs{}
+	st := startLoggedDemoStack(t, slog.New(slog.NewJSONHandler(logs, nil)))
 	ctx := browser(t)
 	wait := chromedp.WithPollingTimeout(30 * time.Second)
 
@@ -117,8 +200,8 @@ func TestDemoPageRunsAReport(t *testing.T) {
 	// The other two actions, and an error: each request shows its outcome.
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.ID("run-health"))))
 	_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => {
-		document.getElementById("items").value = "5";
-		document.getElementById("item-ms").value = "100";
+		document.getElementById("process_data-items").value = "5";
+		document.getElementById("process_data-item_ms").value = "100";
 		document.getElementById("echo-payload").value = "";
 		return true;
 	})()`))
@@ -138,6 +221,36 @@ func TestDemoPageRunsAReport(t *testing.T) {
 	shown, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.request[data-action="process_data"] pre.result`)))
 	require.NoError(t, err)
 	require.Contains(t, shown, `"items_processed": 5`)
+
+	// A server-side drop (DeleteConnection, as after API Gateway's 2 hours) in the middle
+	// of a request: the page's client reconnects and resumes it, the card completes.
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => {
+		document.getElementById("process_data-items").value = "20";
+		document.getElementById("process_data-item_ms").value = "150";
+		return true;
+	})()`))
+	require.NoError(t, err)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.ID("run-process_data"))))
+	running := `document.querySelector('.request[data-action="process_data"]')`
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`(() => {
+		const pct = parseFloat(`+running+`.querySelector('.pct').textContent);
+		return pct > 0 && pct < 100;
+	})()`, wait, chromedp.WithPollingInterval(20*time.Millisecond)))
+	require.NoError(t, err, "the second process_data runs")
+	id := logs.lastConnection()
+	require.NotEmpty(t, id, "the stack logged the page's connection")
+	dropConnection(t, st, id)
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`(() => {
+		const r = `+running+`;
+		return !!r.querySelector('pre.result') && document.getElementById("conn").textContent.includes("1 reconnect");
+	})()`, wait))
+	require.NoError(t, err, "the request completes after the reconnect")
+	shown, err = chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`.request[data-action="process_data"] pre.result`)))
+	require.NoError(t, err)
+	require.Contains(t, shown, `"items_processed": 20`)
+	results, err := chromedp.Run(ctx, chromedp.Evaluate[int](running+`.querySelectorAll('pre').length`))
+	require.NoError(t, err)
+	require.Equal(t, 1, results, "one outcome on the card")
 
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	require.NoError(t, err)

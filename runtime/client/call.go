@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -21,6 +22,7 @@ type CallOption func(*callConfig)
 type callConfig struct {
 	id         string
 	onProgress func(protocol.ProgressMessage)
+	onMessage  func(Message)
 }
 
 // WithID sets the request id (at most 128 characters of [A-Za-z0-9._:-]). Sending an id
@@ -35,6 +37,28 @@ func OnProgress(f func(protocol.ProgressMessage)) CallOption {
 	return func(c *callConfig) { c.onProgress = f }
 }
 
+// Message is one message from the server about a call, as it came off the socket.
+type Message struct {
+	// Type is the message's type: protocol.TypeAck, TypeProgress, TypeResult (one
+	// message per part of a split result), TypeError or TypeStatus.
+	Type string
+	// Data is the message's JSON as received. It may be kept, but not changed.
+	Data []byte
+	// Received is when the client read the message from the socket.
+	Received time.Time
+}
+
+// OnMessage calls f with every message the server sends about the call, in order, with
+// the time it was read: the acknowledgement, every progress update (none skipped), each
+// part of a split result, the status answers after a reconnect. It is for tracing,
+// logging and timing a call, where OnProgress and Wait give the digested outcome.
+// f runs on the goroutine that reads the socket, before the client applies the
+// message, so every run of f has returned before Done is closed; it must be quick and
+// must not wait for the client (it holds up every call on the socket).
+func OnMessage(f func(Message)) CallOption {
+	return func(c *callConfig) { c.onMessage = f }
+}
+
 // Call is one request in flight: its progress, acknowledgement and outcome.
 type Call struct {
 	// ID is the request id.
@@ -42,12 +66,13 @@ type Call struct {
 	// Action is the action called.
 	Action string
 
-	client   *Client
-	frame    []byte // the client message, sent again after a reconnect until acknowledged
-	progress chan protocol.ProgressMessage
-	inbox    chan protocol.ProgressMessage // to the OnProgress goroutine; nil without one
-	cbDone   chan struct{}                 // closed when the OnProgress goroutine has ended
-	done     chan struct{}
+	client    *Client
+	frame     []byte        // the client message, sent again after a reconnect until acknowledged
+	onMessage func(Message) // nil without OnMessage
+	progress  chan protocol.ProgressMessage
+	inbox     chan protocol.ProgressMessage // to the OnProgress goroutine; nil without one
+	cbDone    chan struct{}                 // closed when the OnProgress goroutine has ended
+	done      chan struct{}
 
 	mu       sync.Mutex
 	ack      *protocol.AckMessage
@@ -141,7 +166,7 @@ func encodePayload(payload any) (json.RawMessage, error) {
 
 func newCall(c *Client, cfg callConfig, action string, frame []byte) *Call {
 	call := &Call{
-		ID: cfg.id, Action: action, client: c, frame: frame,
+		ID: cfg.id, Action: action, client: c, frame: frame, onMessage: cfg.onMessage,
 		progress: make(chan protocol.ProgressMessage, c.opts.ProgressBuffer),
 		done:     make(chan struct{}),
 	}
@@ -279,17 +304,10 @@ func (c *Client) finish(call *Call, res *protocol.ResultMessage, err error) {
 	call.complete(res, err)
 }
 
-// dispatch handles one message from the server.
-func (c *Client) dispatch(data []byte) {
-	var head struct {
-		Type      string `json:"type"`
-		RequestID string `json:"request_id"`
-	}
-	if err := json.Unmarshal(data, &head); err != nil {
-		c.opts.Logger.Warn("streamer client: unreadable message", slog.String("error", err.Error()))
-		return
-	}
-	if head.Type == protocol.TypePong {
+// dispatch handles one message from the server, read at received.
+func (c *Client) dispatch(data []byte, received time.Time) {
+	m, err := decodeMessage(data)
+	if m.typ == protocol.TypePong && err == nil {
 		c.mu.Lock()
 		for _, ch := range c.pongs {
 			close(ch)
@@ -298,60 +316,159 @@ func (c *Client) dispatch(data []byte) {
 		c.mu.Unlock()
 		return
 	}
-	call := c.lookup(head.RequestID)
+	call := c.lookup(m.requestID)
 	if call == nil {
-		c.opts.Logger.Debug("streamer client: message for no call in flight", slog.String("type", head.Type), slog.String("request_id", head.RequestID))
+		if err != nil {
+			c.opts.Logger.Warn("streamer client: unreadable message", slog.String("error", err.Error()))
+		} else {
+			c.opts.Logger.Debug("streamer client: message for no call in flight", slog.String("type", m.typ), slog.String("request_id", m.requestID))
+		}
 		return
 	}
-	if err := c.handle(call, head.Type, data); err != nil {
+	if call.onMessage != nil {
+		call.onMessage(Message{Type: m.typ, Data: data, Received: received})
+	}
+	if err == nil {
+		err = c.handle(call, m)
+	}
+	if err != nil {
 		c.finish(call, nil, err)
 	}
 }
 
-// handle applies one message to its call; an error ends the call with it.
-func (c *Client) handle(call *Call, typ string, data []byte) error {
+// serverMessage is one message from the server, decoded: its type and request id, and
+// the message itself in the field of its type (none for a type the client does not
+// know).
+type serverMessage struct {
+	typ, requestID string
+
+	ack      *protocol.AckMessage
+	progress *protocol.ProgressMessage
+	result   *protocol.ResultMessage
+	failure  *protocol.ErrorMessage
+	status   *protocol.StatusMessage
+}
+
+// decodeMessage decodes one message from the server. Servers write the type first
+// ({"type":"result",...}), so the message is decoded once, as the type its start names;
+// a message in another shape has its type and request id read first. A message of a
+// known type that does not decode as that type gives an error with typ and requestID
+// set, so that its call can fail.
+func decodeMessage(data []byte) (serverMessage, error) {
+	if typ := leadingType(data); typ != "" {
+		if m, err := decodeAs(typ, data); err == nil && m.typ == typ {
+			return m, nil
+		}
+	}
+	var head messageHead
+	if err := json.Unmarshal(data, &head); err != nil {
+		return serverMessage{}, fmt.Errorf("client: unreadable message: %w", err)
+	}
+	m, err := decodeAs(head.Type, data)
+	m.typ, m.requestID = head.Type, head.RequestID
+	return m, err
+}
+
+// messageHead is what every server message starts with.
+type messageHead struct {
+	Type      string `json:"type"`
+	RequestID string `json:"request_id"`
+}
+
+// leadingType returns the type a message names at its very start, when it is one the
+// client knows, else "". It is only a guess: decodeAs reads the real type.
+func leadingType(data []byte) string {
+	const prefix = `{"type":"`
+	rest, ok := bytes.CutPrefix(data, []byte(prefix))
+	if !ok {
+		return ""
+	}
+	typ, _, ok := bytes.Cut(rest, []byte(`"`))
+	if !ok {
+		return ""
+	}
+	switch string(typ) {
+	case protocol.TypeAck:
+		return protocol.TypeAck
+	case protocol.TypeProgress:
+		return protocol.TypeProgress
+	case protocol.TypeResult:
+		return protocol.TypeResult
+	case protocol.TypeError:
+		return protocol.TypeError
+	case protocol.TypeStatus:
+		return protocol.TypeStatus
+	case protocol.TypePong:
+		return protocol.TypePong
+	}
+	return ""
+}
+
+// decodeAs decodes data as a message of type typ, and sets typ and requestID from what
+// it decoded. A type the client does not know decodes to nothing but its name.
+func decodeAs(typ string, data []byte) (serverMessage, error) {
+	var (
+		m   serverMessage
+		err error
+	)
 	switch typ {
 	case protocol.TypeAck:
-		var m protocol.AckMessage
-		if err := json.Unmarshal(data, &m); err != nil {
-			return fmt.Errorf("client: bad ack: %w", err)
-		}
-		call.setAck(&m)
+		m.ack = new(protocol.AckMessage)
+		err = json.Unmarshal(data, m.ack)
+		m.typ, m.requestID = m.ack.Type, m.ack.RequestID
 	case protocol.TypeProgress:
-		var m protocol.ProgressMessage
-		if err := json.Unmarshal(data, &m); err != nil {
-			return fmt.Errorf("client: bad progress: %w", err)
-		}
-		call.deliver(m, false)
+		m.progress = new(protocol.ProgressMessage)
+		err = json.Unmarshal(data, m.progress)
+		m.typ, m.requestID = m.progress.Type, m.progress.RequestID
 	case protocol.TypeResult:
-		var m protocol.ResultMessage
-		if err := json.Unmarshal(data, &m); err != nil {
-			return fmt.Errorf("client: bad result: %w", err)
-		}
-		whole, done, err := c.parts.Add(m)
+		m.result = new(protocol.ResultMessage)
+		err = json.Unmarshal(data, m.result)
+		m.typ, m.requestID = m.result.Type, m.result.RequestID
+	case protocol.TypeError:
+		m.failure = new(protocol.ErrorMessage)
+		err = json.Unmarshal(data, m.failure)
+		m.typ, m.requestID = m.failure.Type, m.failure.RequestID
+	case protocol.TypeStatus:
+		m.status = new(protocol.StatusMessage)
+		err = json.Unmarshal(data, m.status)
+		m.typ, m.requestID = m.status.Type, m.status.RequestID
+	case protocol.TypePong:
+		var head messageHead // a pong has nothing else
+		err = json.Unmarshal(data, &head)
+		m.typ, m.requestID = head.Type, head.RequestID
+	default:
+		m.typ = typ
+	}
+	if err != nil {
+		return m, fmt.Errorf("client: bad %s message: %w", typ, err)
+	}
+	return m, nil
+}
+
+// handle applies one decoded message to its call; an error ends the call with it.
+func (c *Client) handle(call *Call, m serverMessage) error {
+	switch {
+	case m.ack != nil:
+		call.setAck(m.ack)
+	case m.progress != nil:
+		call.deliver(*m.progress, false)
+	case m.result != nil:
+		whole, done, err := c.parts.Add(*m.result)
 		if err != nil {
 			return fmt.Errorf("client: %w", err)
 		}
 		if done {
 			c.finish(call, whole, nil)
 		}
-	case protocol.TypeError:
-		var m protocol.ErrorMessage
-		if err := json.Unmarshal(data, &m); err != nil {
-			return fmt.Errorf("client: bad error message: %w", err)
+	case m.failure != nil:
+		if m.failure.Error == nil {
+			m.failure.Error = &protocol.Error{Code: protocol.CodeInternalError, Message: "error without details"}
 		}
-		if m.Error == nil {
-			m.Error = &protocol.Error{Code: protocol.CodeInternalError, Message: "error without details"}
-		}
-		c.finish(call, nil, m.Error)
-	case protocol.TypeStatus:
-		var m protocol.StatusMessage
-		if err := json.Unmarshal(data, &m); err != nil {
-			return fmt.Errorf("client: bad status: %w", err)
-		}
-		c.status(call, &m)
+		c.finish(call, nil, m.failure.Error)
+	case m.status != nil:
+		c.status(call, m.status)
 	default:
-		c.opts.Logger.Debug("streamer client: unknown message type", slog.String("type", typ))
+		c.opts.Logger.Debug("streamer client: unknown message type", slog.String("type", m.typ))
 	}
 	return nil
 }

@@ -8,7 +8,9 @@
 // and resumes every call in flight: acknowledged (async) requests with streamer.status,
 // which also routes their later progress to the new socket, and unacknowledged ones by
 // sending them again with the same id, which the server answers idempotently. Results
-// split into parts are reassembled. A Client is safe for concurrent use.
+// split into parts are reassembled. OnMessage shows a call's raw messages as they
+// arrive, with the time each was read, to trace or time it. A Client is safe for
+// concurrent use.
 package client
 
 import (
@@ -304,7 +306,7 @@ func (c *Client) read(conn *websocket.Conn) error {
 		if err != nil {
 			return err
 		}
-		c.dispatch(data)
+		c.dispatch(data, time.Now())
 	}
 }
 

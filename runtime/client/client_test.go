@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -121,6 +122,118 @@ func TestSplitResultReassembled(t *testing.T) {
 	require.Greater(t, len(want), 300*1000)
 	require.Equal(t, string(want), string(res.Data), "byte-exact after reassembly")
 	require.Nil(t, res.Part)
+}
+
+// observed collects what an OnMessage callback saw. It is written on the client's
+// reading goroutine and read after Wait returns, which orders the two.
+type observed struct {
+	types []string
+	bytes int
+	times []time.Time
+	ids   map[string]bool
+}
+
+func (o *observed) option() client.CallOption {
+	o.ids = map[string]bool{}
+	return client.OnMessage(func(m client.Message) {
+		var head struct {
+			RequestID string `json:"request_id"`
+		}
+		_ = json.Unmarshal(m.Data, &head)
+		o.ids[head.RequestID] = true
+		o.types = append(o.types, m.Type)
+		o.bytes += len(m.Data)
+		o.times = append(o.times, m.Received)
+	})
+}
+
+func TestOnMessageSeesEveryMessageOfItsCallBeforeWaitReturns(t *testing.T) {
+	t.Parallel()
+	b := setup(t, client.Options{})
+	start := time.Now()
+	var progress, big, echo observed
+	pc, err := b.c.Call(t.Context(), "progress", json.RawMessage(`{"n":1}`), client.WithID("om-p"), progress.option())
+	require.NoError(t, err)
+	bc, err := b.c.Call(t.Context(), "big", nil, client.WithID("om-big"), big.option())
+	require.NoError(t, err)
+	ec, err := b.c.Call(t.Context(), "echo", json.RawMessage(`{}`), client.WithID("om-e"), echo.option())
+	require.NoError(t, err)
+	for _, call := range []*client.Call{pc, bc, ec} {
+		_, err := wait(t, call)
+		require.NoError(t, err)
+	}
+	end := time.Now()
+
+	require.Equal(t, []string{"ack", "progress", "progress", "progress", "progress", "progress", "result"}, progress.types,
+		"every message, in order, no progress update skipped")
+	require.Equal(t, []string{"result"}, echo.types)
+	require.Equal(t, "ack", big.types[0])
+	require.Greater(t, len(big.types), 2, "each part of the split result is seen")
+	for _, typ := range big.types[1:] {
+		require.Equal(t, "result", typ)
+	}
+	require.Greater(t, big.bytes, 300*1000, "the parts carry the whole result")
+	for id, o := range map[string]observed{"om-p": progress, "om-big": big, "om-e": echo} {
+		require.Equal(t, map[string]bool{id: true}, o.ids, "only the call's own messages")
+		require.True(t, slices.IsSortedFunc(o.times, time.Time.Compare), "read in order")
+		require.False(t, o.times[0].Before(start))
+		require.False(t, o.times[len(o.times)-1].After(end), "seen before Wait returned")
+	}
+}
+
+func TestOnMessageSeesTheStatusOfAResume(t *testing.T) {
+	t.Parallel()
+	b := setup(t, fastReconnect)
+	var seen observed
+	call, err := b.c.Call(t.Context(), "hold", json.RawMessage(`1`), client.WithID("om-h"), seen.option())
+	require.NoError(t, err)
+	require.Equal(t, "om-h", recv(t, b.srv.held))
+	b.srv.dropAll()
+	require.Equal(t, "om-h", recv(t, b.srv.statuses))
+	b.srv.releaseHeld("om-h")
+	_, err = wait(t, call)
+	require.NoError(t, err)
+	require.Equal(t, "ack", seen.types[0])
+	require.Equal(t, []string{"status", "result"}, seen.types[len(seen.types)-2:], "the answer to streamer.status, then the result")
+}
+
+func TestMessagesInAnyShape(t *testing.T) {
+	t.Parallel()
+	b := setup(t, client.Options{})
+	var seen observed
+	call, err := b.c.Call(t.Context(), "raw", []string{
+		`not JSON: ignored`,
+		`{ "request_id" : "$ID", "status" : "PENDING", "action" : "raw", "type" : "ack" }`,
+		`{"request_id":"$ID","type":"progress","percentage":50,"message":"half","timestamp":"2026-01-02T03:04:05Z"}`,
+		`{"type":"progress","request_id":"someone-else","percentage":60}`,
+		`{"data":{"type":"ack"},"success":true,"request_id":"$ID","type":"result"}`,
+	}, client.WithID("shapes"), seen.option())
+	require.NoError(t, err)
+	p := recv(t, call.Progress())
+	require.Equal(t, 50.0, p.Percentage)
+	require.Equal(t, "half", p.Message)
+	res, err := wait(t, call)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"type":"ack"}`, string(res.Data))
+	require.Equal(t, "PENDING", call.Ack().Status)
+	require.Equal(t, []string{"ack", "progress", "result"}, seen.types)
+}
+
+func TestMalformedMessageFailsItsCall(t *testing.T) {
+	t.Parallel()
+	b := setup(t, client.Options{})
+	call, err := b.c.Call(t.Context(), "raw", []string{
+		`{"type":"ack","request_id":"$ID","action":"raw","status":"PENDING"}`,
+		`{"type":"progress","request_id":"$ID","percentage":"half"}`,
+	}, client.WithID("malformed"))
+	require.NoError(t, err)
+	_, err = wait(t, call)
+	require.ErrorContains(t, err, "bad progress message")
+
+	next, err := b.c.Call(t.Context(), "echo", json.RawMessage(`1`))
+	require.NoError(t, err)
+	_, err = wait(t, next)
+	require.NoError(t, err, "the client goes on")
 }
 
 func TestResumeAfterDropThenComplete(t *testing.T) {

@@ -27,6 +27,8 @@ const testToken = "good-token"
 //	big       async: ack, a result of about 300 KB split into parts
 //	hold      async: ack, then waits for release(id) and completes with data = payload
 //	syncwait  sync: the first run waits for release(id); every run answers data = payload
+//	raw       sends each string of the payload (a JSON array) as one message, as it is but
+//	          for $ID, replaced by the request id
 //
 // and the system actions streamer.ping, streamer.status (rebinds the request to the
 // asking socket, like the router) and streamer.cancel. An async id sent again gets a
@@ -223,6 +225,14 @@ func (s *protoServer) handle(sc *serverConn, m *protocol.ClientMessage) {
 			return
 		}
 		sc.send(result(m.ID, m.Action, m.Payload))
+	case "raw":
+		var frames []string
+		if err := json.Unmarshal(m.Payload, &frames); err != nil {
+			s.t.Errorf("raw: payload: %v", err)
+		}
+		for _, f := range frames {
+			sc.sendRaw([]byte(strings.ReplaceAll(f, "$ID", m.ID)))
+		}
 	case "progress", "big", "hold":
 		s.async(sc, m)
 	default:

@@ -5,7 +5,7 @@
 // throttling (429) and server errors (5xx) with jittered exponential backoff inside the
 // caller's context, splits result messages over the 128 KiB message limit into parts
 // (PROTOCOL.md) and refuses any other oversized message, so nothing is silently dropped.
-// It counts what it does (GetMetrics) at the cost of a few atomic adds per call.
+// It counts what it does (Manager.Stats) at the cost of a few atomic adds per call.
 package connection
 
 import (
@@ -33,8 +33,10 @@ var (
 	ErrUnavailable = errors.New("connection: service unavailable")
 )
 
-// ConnectionManager sends messages to connected WebSocket clients. A message is any
-// value that marshals to JSON, or a []byte / json.RawMessage sent as it is.
+// ConnectionManager sends messages to connected WebSocket clients: the interface for
+// application code, which *Manager implements. The runtime's own components depend on a
+// one-method port instead (router.Sender, progress.Sender). A message is any value that
+// marshals to JSON, or a []byte / json.RawMessage sent as it is.
 type ConnectionManager interface {
 	// Send delivers one message to one connection.
 	Send(ctx context.Context, connectionID string, message any) error
@@ -42,7 +44,7 @@ type ConnectionManager interface {
 	IsActive(ctx context.Context, connectionID string) bool
 	// Broadcast delivers one message to many connections and returns the failures joined.
 	Broadcast(ctx context.Context, connectionIDs []string, message any) error
-	// GetMetrics returns counters and latency figures, cheap to call.
+	// GetMetrics returns counters and latency figures as a map, cheap to call.
 	GetMetrics() map[string]any
 }
 
@@ -51,7 +53,6 @@ type ConnectionManager interface {
 type API interface {
 	PostToConnection(ctx context.Context, params *apigatewaymanagementapi.PostToConnectionInput, optFns ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.PostToConnectionOutput, error)
 	GetConnection(ctx context.Context, params *apigatewaymanagementapi.GetConnectionInput, optFns ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.GetConnectionOutput, error)
-	DeleteConnection(ctx context.Context, params *apigatewaymanagementapi.DeleteConnectionInput, optFns ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.DeleteConnectionOutput, error)
 }
 
 // Deleter removes connection records; the connection stores of packages dynamostore and

@@ -33,7 +33,7 @@ func ExampleNewManager() {
 // A result over API Gateway's 128 KiB limit goes out in ordered parts; the client puts
 // them back together.
 func ExampleManager_Send() {
-	api := streamertest.NewTestableAPIGatewayClient(nil) // in a test, pass t: it closes the server
+	api := streamertest.NewAPIGateway(nil) // in a test, pass t: it closes the server
 	defer api.Close()
 	api.AddConnection("conn-1", nil)
 	mgr := connection.NewManager(nil, api.Client(), connection.Options{BaseDelay: time.Millisecond})

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi/types"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/streamer-go/streamer/runtime/internal/apigw"
 	"github.com/streamer-go/streamer/runtime/protocol"
 )
 
@@ -121,49 +122,34 @@ func (m *Manager) IsActive(ctx context.Context, connectionID string) bool {
 	return !errors.Is(err, ErrGone)
 }
 
-// GetMetrics returns the Manager's counters and the latency of its @connections calls.
-// It reads atomics only, so it is cheap enough to call per request. The keys:
-//
-//	sent               uint64     messages delivered (a split result counts once)
-//	posts              uint64     successful PostToConnection calls (one per part)
-//	bytes              uint64     bytes delivered
-//	split              uint64     messages sent in parts
-//	failed             uint64     messages not delivered (Send or Broadcast target errors)
-//	gone               uint64     410 answers (records deleted)
-//	throttled          uint64     429 answers
-//	retries            uint64     calls retried
-//	calls              uint64     @connections calls made, retries included
-//	latency_bounds_ms  []float64  upper bounds of the latency buckets
-//	latency_counts     []uint64   calls per bucket; the last one is above every bound
-//	latency_sum_ms     float64    total latency of all calls
-//	latency_max_ms     float64    slowest call
-//	latency_p50_ms     float64    median, as the upper bound of its bucket
-//	latency_p99_ms     float64    99th percentile, as the upper bound of its bucket
-func (m *Manager) GetMetrics() map[string]any { return m.metrics.snapshot() }
+// Stats returns the Manager's counters and the latency of its @connections calls. It
+// reads atomics only, so it is cheap enough to call per request; the counters are read
+// without stopping writers, so they may be a few calls out of step with each other.
+func (m *Manager) Stats() Stats { return m.metrics.snapshot() }
 
-// Encode returns the text Send posts for message (before a result over the limit is
-// split): a []byte or json.RawMessage as it is, anything else as JSON. A nil message, or
-// one that cannot be marshalled, is an error. Fakes of a ConnectionManager use it to
-// record exactly what the Manager would send.
-func Encode(message any) ([]byte, error) {
-	switch v := message.(type) {
-	case nil:
-		return nil, errors.New("connection: nil message")
-	case []byte:
-		return v, nil
-	case json.RawMessage:
-		return v, nil
-	}
-	b, err := json.Marshal(message)
-	if err != nil {
-		return nil, fmt.Errorf("connection: encode message: %w", err)
-	}
-	return b, nil
-}
+// GetMetrics returns Stats as a map, for code written against ConnectionManager. The
+// keys:
+//
+//	sent               uint64     Stats.Sent
+//	posts              uint64     Stats.Posts
+//	bytes              uint64     Stats.Bytes
+//	split              uint64     Stats.Split
+//	failed             uint64     Stats.Failed
+//	gone               uint64     Stats.Gone
+//	throttled          uint64     Stats.Throttled
+//	retries            uint64     Stats.Retries
+//	calls              uint64     Latency.Calls: @connections calls made, retries included
+//	latency_bounds_ms  []float64  Latency.BoundsMS
+//	latency_counts     []uint64   Latency.Counts
+//	latency_sum_ms     float64    Latency.SumMS
+//	latency_max_ms     float64    Latency.MaxMS
+//	latency_p50_ms     float64    Latency.Quantile(0.50)
+//	latency_p99_ms     float64    Latency.Quantile(0.99)
+func (m *Manager) GetMetrics() map[string]any { return m.Stats().asMap() }
 
 // encode turns message into the frames to post: one, or the parts of a split result.
 func (m *Manager) encode(message any) ([][]byte, error) {
-	data, err := Encode(message)
+	data, err := apigw.Encode(message)
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,41 +15,50 @@ import (
 
 	"github.com/streamer-go/streamer/runtime/connection"
 	"github.com/streamer-go/streamer/runtime/protocol"
-	"github.com/streamer-go/streamer/runtime/store"
-	"github.com/streamer-go/streamer/runtime/store/memstore"
 	"github.com/streamer-go/streamer/runtime/streamertest"
 )
 
 type bundle struct {
-	gw    *streamertest.TestableAPIGatewayClient
-	conns store.ConnectionStore
+	gw    *streamertest.APIGateway
+	conns *deleter
 	mgr   *connection.Manager
+}
+
+// deleter records the connection records the Manager deletes.
+type deleter struct {
+	mu      sync.Mutex
+	deleted []string
+}
+
+func (d *deleter) Delete(_ context.Context, connectionID string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.deleted = append(d.deleted, connectionID)
+	return nil
+}
+
+func (d *deleter) ids() []string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return slices.Clone(d.deleted)
 }
 
 // setup starts a fake @connections API and a Manager on it with short backoffs; opts
 // overrides them.
 func setup(t *testing.T, opts connection.Options) *bundle {
 	t.Helper()
-	gw := streamertest.NewTestableAPIGatewayClient(t)
-	conns := memstore.New(memstore.Options{}).Connections()
+	gw := streamertest.NewAPIGateway(t)
+	conns := &deleter{}
 	if opts.BaseDelay == 0 {
 		opts.BaseDelay, opts.MaxDelay = time.Millisecond, 5*time.Millisecond
 	}
 	return &bundle{gw: gw, conns: conns, mgr: connection.NewManager(conns, gw.Client(), opts)}
 }
 
-// connect opens id on the fake and saves its record.
+// connect opens id on the fake.
 func (b *bundle) connect(t *testing.T, id string) {
 	t.Helper()
 	b.gw.AddConnection(id, nil)
-	require.NoError(t, b.conns.Save(t.Context(), &store.Connection{ConnectionID: id, UserID: "u", TenantID: "t"}))
-}
-
-func metric(t *testing.T, m *connection.Manager, key string) uint64 {
-	t.Helper()
-	v, ok := m.GetMetrics()[key].(uint64)
-	require.True(t, ok, "metric %s", key)
-	return v
 }
 
 func TestSendDeliversJSON(t *testing.T) {
@@ -70,9 +81,9 @@ func TestSendDeliversJSON(t *testing.T) {
 	require.JSONEq(t, `{"type":"pong"}`, string(got[1].JSON))
 	require.Equal(t, "ack", got[2].Type)
 
-	require.EqualValues(t, 3, metric(t, b.mgr, "sent"))
-	require.EqualValues(t, 0, metric(t, b.mgr, "failed"))
-	require.EqualValues(t, len(got[0].JSON)+len(got[1].JSON)+len(got[2].JSON), metric(t, b.mgr, "bytes"))
+	require.EqualValues(t, 3, b.mgr.Stats().Sent)
+	require.EqualValues(t, 0, b.mgr.Stats().Failed)
+	require.EqualValues(t, len(got[0].JSON)+len(got[1].JSON)+len(got[2].JSON), b.mgr.Stats().Bytes)
 }
 
 func TestSendGoneDeletesRecord(t *testing.T) {
@@ -84,14 +95,13 @@ func TestSendGoneDeletesRecord(t *testing.T) {
 	err := b.mgr.Send(t.Context(), "c1", map[string]string{"type": "pong"})
 	require.ErrorIs(t, err, connection.ErrGone)
 	require.ErrorContains(t, err, "connection: gone: c1")
-	_, err = b.conns.Get(t.Context(), "c1")
-	require.ErrorIs(t, err, store.ErrNotFound, "the record of a gone connection is deleted")
+	require.Equal(t, []string{"c1"}, b.conns.ids(), "the record of a gone connection is deleted")
 	require.Equal(t, 1, b.gw.Attempts("c1"), "gone is not retried")
 
 	// A connection API Gateway never knew is gone too.
 	require.ErrorIs(t, b.mgr.Send(t.Context(), "nobody", []byte(`{}`)), connection.ErrGone)
-	require.EqualValues(t, 2, metric(t, b.mgr, "gone"))
-	require.EqualValues(t, 2, metric(t, b.mgr, "failed"))
+	require.EqualValues(t, 2, b.mgr.Stats().Gone)
+	require.EqualValues(t, 2, b.mgr.Stats().Failed)
 }
 
 func TestSendRetriesThrottlingAndServerErrors(t *testing.T) {
@@ -109,11 +119,11 @@ func TestSendRetriesThrottlingAndServerErrors(t *testing.T) {
 	require.NoError(t, b.mgr.Send(t.Context(), "c1", []byte(`{"n":2}`)))
 	require.Equal(t, 7, b.gw.Attempts("c1"))
 
-	m := b.mgr.GetMetrics()
-	require.EqualValues(t, 3, m["throttled"])
-	require.EqualValues(t, 5, m["retries"])
-	require.EqualValues(t, 2, m["sent"])
-	require.EqualValues(t, 7, m["calls"])
+	st := b.mgr.Stats()
+	require.EqualValues(t, 3, st.Throttled)
+	require.EqualValues(t, 5, st.Retries)
+	require.EqualValues(t, 2, st.Sent)
+	require.EqualValues(t, 7, st.Latency.Calls())
 }
 
 func TestSendGivesUpAfterMaxRetries(t *testing.T) {
@@ -177,7 +187,7 @@ func TestSendRefusals(t *testing.T) {
 
 	require.Error(t, b.mgr.Send(ctx, "c1", nil))
 	require.ErrorContains(t, b.mgr.Send(ctx, "c1", make(chan int)), "encode")
-	require.EqualValues(t, 6, metric(t, b.mgr, "failed"))
+	require.EqualValues(t, 6, b.mgr.Stats().Failed)
 	require.Empty(t, b.gw.GetMessages("c1"))
 }
 
@@ -205,10 +215,10 @@ func TestSendSplitsLargeResult(t *testing.T) {
 	require.NoError(t, b.mgr.Send(t.Context(), "c2", raw))
 	requireReassembles(t, b.gw.GetMessages("c2"), data)
 
-	m := b.mgr.GetMetrics()
-	require.EqualValues(t, 2, m["sent"])
-	require.EqualValues(t, 2, m["split"])
-	require.EqualValues(t, 2*len(got), m["posts"])
+	st := b.mgr.Stats()
+	require.EqualValues(t, 2, st.Sent)
+	require.EqualValues(t, 2, st.Split)
+	require.EqualValues(t, 2*len(got), st.Posts)
 }
 
 // requireReassembles checks that got are the ordered parts of a result whose data is data.
@@ -250,7 +260,7 @@ func TestBroadcastBoundsConcurrency(t *testing.T) {
 	}
 	require.LessOrEqual(t, b.gw.MaxConcurrent(), 4)
 	require.GreaterOrEqual(t, b.gw.MaxConcurrent(), 2, "broadcast runs in parallel")
-	require.EqualValues(t, 40, metric(t, b.mgr, "sent"))
+	require.EqualValues(t, 40, b.mgr.Stats().Sent)
 }
 
 func TestBroadcastJoinsFailures(t *testing.T) {
@@ -268,8 +278,7 @@ func TestBroadcastJoinsFailures(t *testing.T) {
 	require.Len(t, err.(interface{ Unwrap() []error }).Unwrap(), 2)
 	require.Len(t, b.gw.GetMessages("ok1"), 1)
 	require.Len(t, b.gw.GetMessages("ok2"), 1)
-	_, gerr := b.conns.Get(t.Context(), "gone")
-	require.ErrorIs(t, gerr, store.ErrNotFound)
+	require.Equal(t, []string{"gone"}, b.conns.ids(), "only the gone connection's record is deleted")
 
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -304,24 +313,75 @@ func TestMetricsHistogram(t *testing.T) {
 	for range 20 {
 		require.NoError(t, b.mgr.Send(t.Context(), "c1", []byte(`{}`)))
 	}
-	m := b.mgr.GetMetrics()
-	counts := m["latency_counts"].([]uint64)
-	require.Len(t, counts, len(m["latency_bounds_ms"].([]float64))+1)
-	var total uint64
-	for _, c := range counts {
-		total += c
-	}
-	require.EqualValues(t, 20, total)
-	require.EqualValues(t, 20, m["calls"])
-	require.Greater(t, m["latency_sum_ms"].(float64), 0.0)
-	require.Greater(t, m["latency_p50_ms"].(float64), 0.0)
-	require.LessOrEqual(t, m["latency_p50_ms"].(float64), m["latency_p99_ms"].(float64))
-	require.LessOrEqual(t, m["latency_p99_ms"].(float64), m["latency_max_ms"].(float64))
+	lat := b.mgr.Stats().Latency
+	require.Len(t, lat.Counts, len(lat.BoundsMS)+1)
+	require.EqualValues(t, 20, lat.Calls())
+	require.Greater(t, lat.SumMS, 0.0)
+	require.Greater(t, lat.Quantile(0.5), 0.0)
+	require.LessOrEqual(t, lat.Quantile(0.5), lat.Quantile(0.99))
+	require.LessOrEqual(t, lat.Quantile(0.99), lat.MaxMS)
+}
+
+func TestLatencyQuantile(t *testing.T) {
+	t.Parallel()
+	lat := connection.Latency{BoundsMS: []float64{1, 10, 100}, Counts: []uint64{50, 40, 9, 1}, MaxMS: 250}
+	require.Equal(t, 1.0, lat.Quantile(0.5), "the median call is in the first bucket")
+	require.Equal(t, 10.0, lat.Quantile(0.9))
+	require.Equal(t, 100.0, lat.Quantile(0.99))
+	require.Equal(t, 250.0, lat.Quantile(1), "above every bound: the slowest call")
+	lat.MaxMS = 0.5
+	require.Equal(t, 0.5, lat.Quantile(0.5), "never above the slowest call")
+	require.Zero(t, connection.Latency{BoundsMS: []float64{1}, Counts: []uint64{0, 0}}.Quantile(0.5))
+}
+
+// GetMetrics, the ConnectionManager view, carries the same figures as Stats.
+func TestGetMetricsIsStatsAsAMap(t *testing.T) {
+	t.Parallel()
+	b := setup(t, connection.Options{})
+	b.connect(t, "c1")
+	b.gw.SimulateThrottling("c1", 1)
+	require.NoError(t, b.mgr.Send(t.Context(), "c1", []byte(`{"type":"pong"}`)))
+	st := b.mgr.Stats()
+	require.Equal(t, map[string]any{
+		"sent": st.Sent, "posts": st.Posts, "bytes": st.Bytes, "split": st.Split, "failed": st.Failed,
+		"gone": st.Gone, "throttled": st.Throttled, "retries": st.Retries, "calls": uint64(2),
+		"latency_bounds_ms": st.Latency.BoundsMS, "latency_counts": st.Latency.Counts,
+		"latency_sum_ms": st.Latency.SumMS, "latency_max_ms": st.Latency.MaxMS,
+		"latency_p50_ms": st.Latency.Quantile(0.5), "latency_p99_ms": st.Latency.Quantile(0.99),
+	}, b.mgr.GetMetrics())
+	require.EqualValues(t, 1, st.Throttled)
+	require.EqualValues(t, 1, st.Sent)
+}
+
+func TestStatsSub(t *testing.T) {
+	t.Parallel()
+	b := setup(t, connection.Options{})
+	b.connect(t, "c1")
+	require.NoError(t, b.mgr.Send(t.Context(), "c1", []byte(`{"n":1}`)))
+	before := b.mgr.Stats()
+	b.gw.SimulateThrottling("c1", 2)
+	require.NoError(t, b.mgr.Send(t.Context(), "c1", []byte(`{"n":22}`)))
+	require.ErrorIs(t, b.mgr.Send(t.Context(), "nobody", []byte(`{}`)), connection.ErrGone)
+	after := b.mgr.Stats()
+
+	d := after.Sub(before)
+	require.EqualValues(t, 1, d.Sent)
+	require.EqualValues(t, 1, d.Posts)
+	require.EqualValues(t, len(`{"n":22}`), d.Bytes)
+	require.EqualValues(t, 1, d.Failed)
+	require.EqualValues(t, 1, d.Gone)
+	require.EqualValues(t, 2, d.Throttled)
+	require.EqualValues(t, 2, d.Retries)
+	require.EqualValues(t, 4, d.Latency.Calls(), "three tries and one gone")
+	require.Equal(t, after.Latency.BoundsMS, d.Latency.BoundsMS)
+	require.InDelta(t, after.Latency.SumMS-before.Latency.SumMS, d.Latency.SumMS, 1e-9)
+	require.Equal(t, after.Latency.MaxMS, d.Latency.MaxMS)
+	require.Equal(t, after, after.Sub(connection.Stats{}), "from nothing: everything")
 }
 
 func TestNewAPIClientWithStageAndNoCredentials(t *testing.T) {
 	t.Parallel()
-	gw := streamertest.NewTestableAPIGatewayClient(t)
+	gw := streamertest.NewAPIGateway(t)
 	gw.AddConnection("abc=", nil)
 	// An empty configuration (the local stack) works, and the stage path is kept.
 	api := connection.NewAPIClient(aws.Config{}, gw.URL()+"/prod")
@@ -332,7 +392,7 @@ func TestNewAPIClientWithStageAndNoCredentials(t *testing.T) {
 }
 
 func BenchmarkSend(b *testing.B) {
-	gw := streamertest.NewTestableAPIGatewayClient(b)
+	gw := streamertest.NewAPIGateway(b)
 	gw.AddConnection("c1", nil)
 	mgr := connection.NewManager(nil, gw.Client(), connection.Options{})
 	msg := &protocol.ProgressMessage{Type: protocol.TypeProgress, RequestID: "r1", Percentage: 50, Message: "half"}

@@ -413,7 +413,7 @@ func (a *attempt) finish(status store.RequestStatus, result, errJSON json.RawMes
 	if status == store.StatusCompleted {
 		p.Percentage = 100
 	}
-	_, err := a.w.queue.Finish(a.final, a.id, a.owner, status, p, result, errJSON)
+	stored, err := a.w.queue.Finish(a.final, a.id, a.owner, status, p, result, errJSON)
 	switch {
 	case errors.Is(err, store.ErrTooLarge):
 		return fmt.Errorf("executor: finish %s: %w", a.id, err)
@@ -426,6 +426,10 @@ func (a *attempt) finish(status store.RequestStatus, result, errJSON json.RawMes
 		return fmt.Errorf("executor: finish %s: %w", a.id, err)
 	}
 	a.log.Info("executor: request finished", slog.String("status", string(status)))
+	if stored.ConnectionID != "" && stored.ConnectionID != a.connectionID {
+		// The client resumed after the last checkpoint: the terminal message follows it.
+		a.c.SetConnectionID(stored.ConnectionID)
+	}
 	if err := a.c.Finish(a.final, msg); err != nil {
 		// The outcome is stored: a client that resumes (streamer.status) gets it.
 		level := slog.LevelWarn

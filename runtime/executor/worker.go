@@ -14,7 +14,8 @@ import (
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
-// Queue is the part of store.RequestQueue the worker uses: the lease-checked transitions.
+// Queue is the part of the request queue the worker uses: a read and the lease-checked
+// transitions. *store.Queue (dynamostore, memstore) implements it.
 type Queue interface {
 	Get(ctx context.Context, requestID string) (*store.AsyncRequest, error)
 	Claim(ctx context.Context, requestID, owner string, now, leaseUntil time.Time) (*store.AsyncRequest, error)
@@ -36,7 +37,7 @@ type Registry interface {
 type Sender = progress.Sender
 
 var (
-	_ Queue    = store.RequestQueue(nil)
+	_ Queue    = (*store.Queue)(nil)
 	_ Registry = (*streamer.Registry)(nil)
 )
 

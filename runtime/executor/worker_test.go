@@ -326,6 +326,29 @@ func TestWorkerFollowsResumedClient(t *testing.T) {
 	require.JSONEq(t, `"found you"`, string(term.Data))
 }
 
+// TestTerminalFollowsAResumeJustBeforeFinish: a client that resumes after the worker's
+// last checkpoint gets the terminal message on its new connection; the worker learns
+// of the move from what Finish stored.
+func TestTerminalFollowsAResumeJustBeforeFinish(t *testing.T) {
+	t.Parallel()
+	cfg := fastConfig()
+	cfg.PersistInterval = time.Hour // no checkpoint between the resume and the finish
+	cfg.Lease = time.Hour
+	b := setup(t, cfg)
+	b.register(t, "job", func(context.Context, int, *streamer.Request, streamer.Reporter) (*streamer.Result, error) {
+		b.sender.markGone(testConn)
+		_, err := b.queue.Rebind(t.Context(), testOwner, "r-late", "conn-2")
+		require.NoError(t, err)
+		return &streamer.Result{Data: "here"}, nil
+	})
+	id := b.enqueue(t, "r-late", "job", 0)
+	require.NoError(t, b.worker.Handle(t.Context(), executor.WorkerEvent{RequestID: id}))
+
+	term := requireOneTerminalLast(t, b.sender.messages("r-late"))
+	require.Equal(t, "conn-2", term.Connection)
+	require.JSONEq(t, `"here"`, string(term.Data))
+}
+
 func TestWorkerFailsWithoutRunning(t *testing.T) {
 	t.Parallel()
 	b := setup(t, fastConfig())

@@ -136,6 +136,25 @@ func (a *App) DirectDispatch() bool {
 	return a.settings.directDispatch
 }
 
+// Queue is the request queue of the functions: what the router and the worker use.
+// *store.Queue (dynamostore, memstore) implements it.
+type Queue interface {
+	router.Queue
+	executor.Queue
+}
+
+// Sender pushes one message to one connection: the router's oversized synchronous
+// results, the worker's progress and terminal messages. *connection.Manager implements
+// it.
+type Sender interface {
+	Send(ctx context.Context, connectionID string, message any) error
+}
+
+var (
+	_ Queue  = (*store.Queue)(nil)
+	_ Sender = (*connection.Manager)(nil)
+)
+
 // Deps are the dependencies of the functions. Each function needs only some of them (see
 // Handler); Functions needs all the required ones.
 type Deps struct {
@@ -143,10 +162,10 @@ type Deps struct {
 	// and disconnect.
 	Connections store.ConnectionStore
 	// Requests is the request queue. Required by router and worker.
-	Requests store.RequestQueue
+	Requests Queue
 	// Sender pushes messages to clients (oversized synchronous results, progress,
 	// terminal messages). Required by router and worker.
-	Sender connection.ConnectionManager
+	Sender Sender
 	// Verifier checks tokens at $connect. Required by authorizer.
 	Verifier auth.TokenVerifier
 	// Invoker starts workers. Required by processor.

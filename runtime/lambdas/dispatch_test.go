@@ -58,7 +58,7 @@ func (b *bundle) awaitResult(t *testing.T) {
 // stored returns request r-1 as stored.
 func (b *bundle) stored(t *testing.T) *store.AsyncRequest {
 	t.Helper()
-	r, err := b.store.Requests().GetForOwner(t.Context(), store.Owner{TenantID: "acme", UserID: "user-7"}, "r-1")
+	r, err := b.store.Requests().Get(t.Context(), store.ScopedID("acme", "user-7", "r-1"))
 	require.NoError(t, err)
 	return r
 }

@@ -47,12 +47,53 @@ func (slowReport) ProcessWithProgress(ctx context.Context, req *streamer.Request
 	return r.Complete(map[string]any{"echo": json.RawMessage(req.Payload)})
 }
 
+// connections is memstore's connection store that also keeps a copy of every record it
+// holds, for the tests to read: the runtime never reads a connection record back.
+type connections struct {
+	store.ConnectionStore
+	mu      sync.Mutex
+	records map[string]store.Connection
+}
+
+func newConnections(st *memstore.Store) *connections {
+	return &connections{ConnectionStore: st.Connections(), records: make(map[string]store.Connection)}
+}
+
+func (c *connections) Save(ctx context.Context, conn *store.Connection) error {
+	if err := c.ConnectionStore.Save(ctx, conn); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.records[conn.ConnectionID] = *conn
+	return nil
+}
+
+func (c *connections) Delete(ctx context.Context, connectionID string) error {
+	if err := c.ConnectionStore.Delete(ctx, connectionID); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.records, connectionID)
+	return nil
+}
+
+// get returns the record of connectionID and whether there is one.
+func (c *connections) get(connectionID string) (store.Connection, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	conn, ok := c.records[connectionID]
+	return conn, ok
+}
+
 // bundle is a complete deployment in one process: dev identity provider, in-memory
 // store, the fake @connections API behind the real SDK client, and every function.
 type bundle struct {
 	issuer  *auth.DevIssuer
 	store   *memstore.Store
-	gateway *streamertest.TestableAPIGatewayClient
+	conns   *connections
+	gateway *streamertest.APIGateway
 	app     *lambdas.App
 	fns     *lambdas.Functions
 	metrics *logtest.Buffer
@@ -72,7 +113,7 @@ func setupWith(t *testing.T, dispatch func(b *bundle) executor.Invoker, opts ...
 	ctx := context.Background()
 	b := &bundle{
 		store:   memstore.New(memstore.Options{}),
-		gateway: streamertest.NewTestableAPIGatewayClient(t),
+		gateway: streamertest.NewAPIGateway(t),
 		metrics: &logtest.Buffer{},
 		logs:    &logtest.Buffer{},
 	}
@@ -96,11 +137,11 @@ func setupWith(t *testing.T, dispatch func(b *bundle) executor.Invoker, opts ...
 	}, executor.GoroutineOptions{Timeout: time.Minute})
 	t.Cleanup(func() { require.NoError(t, b.invoker.Shutdown(context.Background())) })
 
-	conns := b.store.Connections()
+	b.conns = newConnections(b.store)
 	deps := lambdas.Deps{
-		Connections: conns,
+		Connections: b.conns,
 		Requests:    b.store.Requests(),
-		Sender:      connection.NewManager(conns, b.gateway.Client(), connection.Options{}),
+		Sender:      connection.NewManager(b.conns, b.gateway.Client(), connection.Options{}),
 		Verifier:    verifier,
 		Invoker:     b.invoker,
 		Logger:      slog.New(slog.NewJSONHandler(b.logs, nil)),
@@ -160,8 +201,8 @@ func TestFunctionsEndToEnd(t *testing.T) {
 	resp, err := b.fns.Connect(ctx, connect)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	conn, err := b.store.Connections().Get(ctx, connectionID)
-	require.NoError(t, err)
+	conn, ok := b.conns.get(connectionID)
+	require.True(t, ok, "connect saved the connection")
 	require.Equal(t, "user-7", conn.UserID)
 	require.Equal(t, "acme", conn.TenantID)
 	require.Equal(t, "https://k3x9q2w1ab.execute-api.us-east-1.amazonaws.com/prod", conn.Endpoint)
@@ -191,7 +232,7 @@ func TestFunctionsEndToEnd(t *testing.T) {
 	final := msgs[len(msgs)-1]
 	require.Equal(t, "r-1", final.RequestID)
 	require.Equal(t, map[string]any{"echo": map[string]any{"n": float64(1)}}, final.Fields["data"])
-	stored, err := b.store.Requests().GetForOwner(ctx, store.Owner{TenantID: "acme", UserID: "user-7"}, "r-1")
+	stored, err := b.store.Requests().Get(ctx, store.ScopedID("acme", "user-7", "r-1"))
 	require.NoError(t, err)
 	require.Equal(t, store.StatusCompleted, stored.Status)
 
@@ -199,8 +240,8 @@ func TestFunctionsEndToEnd(t *testing.T) {
 	resp, err = b.fns.Disconnect(ctx, websocketEvent(t, "disconnect.json", ""))
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	_, err = b.store.Connections().Get(ctx, connectionID)
-	require.ErrorIs(t, err, store.ErrNotFound)
+	_, ok = b.conns.get(connectionID)
+	require.False(t, ok, "disconnect deleted the connection")
 
 	// Both runs went through the metrics and logging middleware.
 	lines := strings.Split(strings.TrimSpace(b.metrics.String()), "\n")
@@ -240,8 +281,7 @@ func TestGoneClientResumesWithStatus(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	owner := store.Owner{TenantID: "acme", UserID: "user-7"}
-	require.NoError(t, b.store.Connections().Save(ctx, &store.Connection{ConnectionID: connectionID, UserID: "user-7", TenantID: "acme"}))
+	require.NoError(t, b.conns.Save(ctx, &store.Connection{ConnectionID: connectionID, UserID: "user-7", TenantID: "acme"}))
 	b.gateway.AddConnection(connectionID, nil)
 
 	resp, err := b.fns.Router(ctx, websocketEvent(t, "message.json", `{"action":"slow_report","id":"r-gone","payload":{"n":2}}`))
@@ -250,12 +290,12 @@ func TestGoneClientResumesWithStatus(t *testing.T) {
 	b.gateway.SimulateGoneError(connectionID) // the client drops before the worker starts
 	b.dispatch(t)
 	require.Eventually(t, func() bool {
-		r, err := b.store.Requests().GetForOwner(ctx, owner, "r-gone")
+		r, err := b.store.Requests().Get(ctx, store.ScopedID("acme", "user-7", "r-gone"))
 		return err == nil && r.Status == store.StatusCompleted
 	}, 10*time.Second, 10*time.Millisecond, "the work goes on without the client")
 	require.Empty(t, b.gateway.GetMessages(connectionID), "nothing reached the gone connection")
-	_, err = b.store.Connections().Get(ctx, connectionID)
-	require.ErrorIs(t, err, store.ErrNotFound, "the 410 deleted the connection record")
+	_, ok := b.conns.get(connectionID)
+	require.False(t, ok, "the 410 deleted the connection record")
 
 	// The client reconnects and asks for its request.
 	resume := websocketEvent(t, "message.json", `{"action":"streamer.status","payload":{"id":"r-gone"}}`)
@@ -278,20 +318,20 @@ func TestConnectWithoutIdentityIsRefused(t *testing.T) {
 	resp, err := b.fns.Connect(context.Background(), websocketEvent(t, "connect_no_authorizer.json", ""))
 	require.NoError(t, err)
 	require.Equal(t, http.StatusForbidden, resp.StatusCode)
-	_, err = b.store.Connections().Get(context.Background(), connectionID)
-	require.ErrorIs(t, err, store.ErrNotFound)
+	_, ok := b.conns.get(connectionID)
+	require.False(t, ok, "nothing was saved")
 }
 
 func TestConnectUsesConfiguredCallbackURL(t *testing.T) {
 	t.Parallel()
-	st := memstore.New(memstore.Options{})
-	h, err := lambdas.New().Handler(contract.RoleConnect, lambdas.Deps{Connections: st.Connections(), CallbackURL: "http://127.0.0.1:8080", Logger: slog.New(slog.DiscardHandler)})
+	conns := newConnections(memstore.New(memstore.Options{}))
+	h, err := lambdas.New().Handler(contract.RoleConnect, lambdas.Deps{Connections: conns, CallbackURL: "http://127.0.0.1:8080", Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	connect := h.(func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error))
 	_, err = connect(context.Background(), websocketEvent(t, "connect.json", ""))
 	require.NoError(t, err)
-	conn, err := st.Connections().Get(context.Background(), connectionID)
-	require.NoError(t, err)
+	conn, ok := conns.get(connectionID)
+	require.True(t, ok)
 	require.Equal(t, "http://127.0.0.1:8080", conn.Endpoint)
 }
 
@@ -329,7 +369,7 @@ func TestAppMiddlewareAndSettingsReachTheRouter(t *testing.T) {
 		}
 	})
 	require.NoError(t, app.Handle("slow_report", slowReport{}))
-	h, err := app.Handler(contract.RoleRouter, lambdas.Deps{Requests: st.Requests(), Sender: streamertest.NewMockConnectionManager(), Logger: slog.New(slog.DiscardHandler)})
+	h, err := app.Handler(contract.RoleRouter, lambdas.Deps{Requests: st.Requests(), Sender: streamertest.NewConnectionManager(), Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	route := h.(func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error))
 

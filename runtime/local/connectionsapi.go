@@ -8,7 +8,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/streamer-go/streamer/runtime/connection"
+	"github.com/streamer-go/streamer/runtime/internal/apigw"
 )
 
 // connectionsAPI serves the API Gateway Management API (@connections) for the emulated
@@ -20,7 +20,7 @@ type connectionsAPI struct {
 
 func (a *connectionsAPI) gone(w http.ResponseWriter) {
 	a.g.m.connAPI.add(APIGoneException, 1)
-	connection.WriteAPIError(w, http.StatusGone, "GoneException", "")
+	apigw.WriteError(w, http.StatusGone, "GoneException", "")
 }
 
 // open returns the connection the request's path names, or answers 410 GoneException
@@ -39,12 +39,12 @@ func (a *connectionsAPI) post(w http.ResponseWriter, r *http.Request) {
 	limit := a.g.cfg.MaxMessageBytes
 	data, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
 	if err != nil {
-		connection.WriteAPIError(w, http.StatusBadRequest, "BadRequestException", "could not read the body")
+		apigw.WriteError(w, http.StatusBadRequest, "BadRequestException", "could not read the body")
 		return
 	}
 	if len(data) > limit {
 		a.g.m.connAPI.add(APIPayloadTooLarge, 1)
-		connection.WriteAPIError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Request entity too large")
+		apigw.WriteError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Request entity too large")
 		return
 	}
 	c, ok := a.open(w, r)

@@ -6,13 +6,14 @@ import (
 	"errors"
 	"time"
 
+	"github.com/streamer-go/streamer/runtime/lambdas"
 	"github.com/streamer-go/streamer/runtime/store"
 )
 
-// Compile-time checks: the counting decorators are drop-in stores.
+// Compile-time checks: the counting decorators are what the functions take.
 var (
 	_ store.ConnectionStore = (*countingConnections)(nil)
-	_ store.RequestQueue    = (*countingRequests)(nil)
+	_ lambdas.Queue         = (*countingRequests)(nil)
 )
 
 // countingConnections counts each ConnectionStore call as the DynamoDB operation
@@ -33,34 +34,15 @@ func (c *countingConnections) Save(ctx context.Context, conn *store.Connection) 
 	return c.count(OpPutItem, c.next.Save(ctx, conn))
 }
 
-func (c *countingConnections) Get(ctx context.Context, connectionID string) (*store.Connection, error) {
-	conn, err := c.next.Get(ctx, connectionID)
-	return conn, c.count(OpGetItem, err)
-}
-
 func (c *countingConnections) Delete(ctx context.Context, connectionID string) error {
 	return c.count(OpDeleteItem, c.next.Delete(ctx, connectionID))
 }
 
-func (c *countingConnections) Touch(ctx context.Context, connectionID string, at time.Time) error {
-	return c.count(OpUpdateItem, c.next.Touch(ctx, connectionID, at))
-}
-
-func (c *countingConnections) ListByUser(ctx context.Context, tenantID, userID string) ([]*store.Connection, error) {
-	conns, err := c.next.ListByUser(ctx, tenantID, userID)
-	return conns, c.count(OpQuery, err)
-}
-
-func (c *countingConnections) ListByTenant(ctx context.Context, tenantID string) ([]*store.Connection, error) {
-	conns, err := c.next.ListByTenant(ctx, tenantID)
-	return conns, c.count(OpQuery, err)
-}
-
-// countingRequests counts each RequestQueue call as the DynamoDB operation dynamostore
-// makes for it: Enqueue is a conditional PutItem, reads are GetItem, every transition is
-// one conditional UpdateItem.
+// countingRequests counts each call of the functions' request queue as the DynamoDB
+// operation dynamostore makes for it: Enqueue is a conditional PutItem, Get a GetItem,
+// every transition one conditional UpdateItem.
 type countingRequests struct {
-	next store.RequestQueue
+	next lambdas.Queue
 	m    *counters
 	lag  time.Duration // Latency.DynamoDB, added to every call
 }
@@ -83,27 +65,6 @@ func (q *countingRequests) Enqueue(ctx context.Context, req *store.AsyncRequest)
 func (q *countingRequests) Get(ctx context.Context, requestID string) (*store.AsyncRequest, error) {
 	r, err := q.next.Get(ctx, requestID)
 	return r, q.count(OpGetItem, err)
-}
-
-func (q *countingRequests) GetForOwner(ctx context.Context, owner store.Owner, clientID string) (*store.AsyncRequest, error) {
-	r, err := q.next.GetForOwner(ctx, owner, clientID)
-	return r, q.count(OpGetItem, err)
-}
-
-func (q *countingRequests) UpdateStatus(ctx context.Context, requestID string, status store.RequestStatus, message string) error {
-	return q.count(OpUpdateItem, q.next.UpdateStatus(ctx, requestID, status, message))
-}
-
-func (q *countingRequests) UpdateProgress(ctx context.Context, requestID string, progress float64, message string, details map[string]any) error {
-	return q.count(OpUpdateItem, q.next.UpdateProgress(ctx, requestID, progress, message, details))
-}
-
-func (q *countingRequests) CompleteRequest(ctx context.Context, requestID string, result map[string]any) error {
-	return q.count(OpUpdateItem, q.next.CompleteRequest(ctx, requestID, result))
-}
-
-func (q *countingRequests) FailRequest(ctx context.Context, requestID string, errMsg string) error {
-	return q.count(OpUpdateItem, q.next.FailRequest(ctx, requestID, errMsg))
 }
 
 func (q *countingRequests) Claim(ctx context.Context, requestID, owner string, now, leaseUntil time.Time) (*store.AsyncRequest, error) {

@@ -212,6 +212,8 @@ func TestHTTPEndpoints(t *testing.T) {
 	require.Equal(t, int64(1), snap.DynamoDB[TableConnections][OpPutItem], "$connect saved the connection")
 	require.Equal(t, 512, snap.Lambda["router"].MemoryMB)
 	require.Positive(t, snap.DynamoDBStreams[StreamGetRecords])
+	require.NotEmpty(t, snap.ConnectionManager.Latency.BoundsMS, "the connection manager's figures are served too")
+	require.Len(t, snap.ConnectionManager.Latency.Counts, len(snap.ConnectionManager.Latency.BoundsMS)+1)
 
 	// The AWS URL shape, with the stage, works too; a plain GET there is refused.
 	ws, _, err := websocket.DefaultDialer.DialContext(t.Context(), st.WebSocketURL()+"local?token="+tok.Token, nil)
@@ -242,6 +244,8 @@ func TestAsyncCallsAreCounted(t *testing.T) {
 	require.Equal(t, int64(1), d.Lambda["router"].Invocations)
 	require.Equal(t, int64(1), d.Lambda["processor"].Invocations, "the claim's MODIFY is filtered out")
 	require.Equal(t, int64(len(msgs)-1), d.ConnectionsAPI[APIPostToConnection], "every message but the ack is a post")
+	require.Equal(t, uint64(len(msgs)-1), d.ConnectionManager.Sent, "the connection manager delivered them")
+	require.Equal(t, uint64(d.ConnectionsAPI[APIPostToConnection]), d.ConnectionManager.Latency.Calls(), "one call per post, none retried")
 	require.Positive(t, d.Lambda["worker"].GBSeconds)
 }
 

@@ -36,7 +36,8 @@ type TokenResponse struct {
 }
 
 // routes returns the stack's HTTP handler: the WebSocket API and demo page on /, the
-// @connections API, the JWKS, the dev token endpoint, health and metrics.
+// page's client library, the @connections API, the JWKS, the dev token endpoint, health
+// and metrics.
 func (s *Stack) routes() http.Handler {
 	mux := http.NewServeMux()
 	page, _ := fs.Sub(webFiles, "web") // the embedded directory always exists
@@ -55,7 +56,8 @@ func (s *Stack) routes() http.Handler {
 		}
 		static.ServeHTTP(w, r)
 	})
-	mux.HandleFunc("GET /"+s.cfg.Stage, upgrade) // the AWS URL shape: wss://host/stage
+	mux.Handle("GET /streamer-client.js", static) // the page's client: the browser build of clients/typescript
+	mux.HandleFunc("GET /"+s.cfg.Stage, upgrade)  // the AWS URL shape: wss://host/stage
 	(&connectionsAPI{g: s.gw}).register(mux)
 	mux.Handle("GET "+auth.JWKSPath, s.issuer.JWKSHandler())
 	mux.HandleFunc("GET /dev/token", s.devToken)

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/streamer-go/streamer/runtime/connection"
 	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/store"
 )
@@ -26,7 +27,6 @@ const (
 	OpGetItem                = "GetItem"
 	OpUpdateItem             = "UpdateItem"
 	OpDeleteItem             = "DeleteItem"
-	OpQuery                  = "Query"
 	OpConditionalCheckFailed = "ConditionalCheckFailed"
 )
 
@@ -109,7 +109,7 @@ type counters struct {
 // newCounters returns zeroed counters; fns gives each function's memory size (GB-seconds
 // are billed duration x memory).
 func newCounters(fns map[string]FunctionSettings) *counters {
-	dynamoOps := []string{OpPutItem, OpGetItem, OpUpdateItem, OpDeleteItem, OpQuery, OpConditionalCheckFailed}
+	dynamoOps := []string{OpPutItem, OpGetItem, OpUpdateItem, OpDeleteItem, OpConditionalCheckFailed}
 	m := &counters{
 		start:  time.Now(),
 		dynamo: map[string]counterSet{TableConnections: newCounterSet(dynamoOps), TableRequests: newCounterSet(dynamoOps)},
@@ -189,8 +189,11 @@ type Snapshot struct {
 	DynamoDB        map[string]map[string]int64 `json:"dynamodb"`         // table -> operation -> calls
 	DynamoDBStreams map[string]int64            `json:"dynamodb_streams"` // API calls and record counts
 	Lambda          map[string]LambdaStats      `json:"lambda"`           // function -> stats
-	ConnectionsAPI  map[string]int64            `json:"connections_api"`  // @connections calls and outcomes
+	ConnectionsAPI  map[string]int64            `json:"connections_api"`  // @connections calls and outcomes, as the API saw them
 	APIGateway      APIGatewayStats             `json:"apigateway"`
+	// ConnectionManager is the functions' side of the @connections calls: deliveries,
+	// split results, retries and the latency of each call.
+	ConnectionManager connection.Stats `json:"connection_manager"`
 }
 
 // snapshot copies the counters; openConnNS is the summed age of the open connections.
@@ -237,16 +240,17 @@ func gbSeconds(billedMS int64, memoryMB int) float64 {
 	return float64(billedMS) / 1000 * float64(memoryMB) / 1024
 }
 
-// Sub returns the calls made between prev and s (s - prev, counter by counter); Open is
-// s's.
+// Sub returns the calls made between prev and s (s - prev, counter by counter); Open and
+// the connection manager's slowest call are s's.
 func (s Snapshot) Sub(prev Snapshot) Snapshot {
 	d := Snapshot{
-		At:              s.At,
-		UptimeSeconds:   s.At.Sub(prev.At).Seconds(),
-		DynamoDB:        make(map[string]map[string]int64, len(s.DynamoDB)),
-		DynamoDBStreams: subCounts(s.DynamoDBStreams, prev.DynamoDBStreams),
-		Lambda:          make(map[string]LambdaStats, len(s.Lambda)),
-		ConnectionsAPI:  subCounts(s.ConnectionsAPI, prev.ConnectionsAPI),
+		At:                s.At,
+		UptimeSeconds:     s.At.Sub(prev.At).Seconds(),
+		DynamoDB:          make(map[string]map[string]int64, len(s.DynamoDB)),
+		DynamoDBStreams:   subCounts(s.DynamoDBStreams, prev.DynamoDBStreams),
+		Lambda:            make(map[string]LambdaStats, len(s.Lambda)),
+		ConnectionsAPI:    subCounts(s.ConnectionsAPI, prev.ConnectionsAPI),
+		ConnectionManager: s.ConnectionManager.Sub(prev.ConnectionManager),
 		APIGateway: APIGatewayStats{
 			Connects:            s.APIGateway.Connects - prev.APIGateway.Connects,
 			Rejected:            s.APIGateway.Rejected - prev.APIGateway.Rejected,

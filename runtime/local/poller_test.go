@@ -51,12 +51,12 @@ func (b *batchRecorder) seen() [][]string {
 // pollerSetup makes a poller over a fresh memstore's feed; it returns the queue, the
 // counters and the function that starts the poller (after the test enqueued, so the
 // first read sees every record).
-func pollerSetup(t *testing.T, rec *batchRecorder, retries int) (store.RequestQueue, *counters, func()) {
+func pollerSetup(t *testing.T, rec *batchRecorder, retries int) (*store.Queue, *counters, func()) {
 	return pollerSetupLanes(t, rec, retries, 1)
 }
 
 // pollerSetupLanes is pollerSetup with lanes ordered lanes per shard.
-func pollerSetupLanes(t *testing.T, rec *batchRecorder, retries, lanes int) (store.RequestQueue, *counters, func()) {
+func pollerSetupLanes(t *testing.T, rec *batchRecorder, retries, lanes int) (*store.Queue, *counters, func()) {
 	t.Helper()
 	st := memstore.New(memstore.Options{})
 	m := newCounters(DefaultFunctionSettings())
@@ -86,7 +86,7 @@ func pollerSetupLanes(t *testing.T, rec *batchRecorder, retries, lanes int) (sto
 	return st.Requests(), m, start
 }
 
-func enqueue(t *testing.T, q store.RequestQueue, ids ...string) {
+func enqueue(t *testing.T, q *store.Queue, ids ...string) {
 	t.Helper()
 	for _, id := range ids {
 		require.NoError(t, q.Enqueue(t.Context(), &store.AsyncRequest{

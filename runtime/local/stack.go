@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/streamer-go/streamer/runtime/auth"
+	"github.com/streamer-go/streamer/runtime/connection"
 	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/store"
 )
@@ -38,7 +39,9 @@ type Stack struct {
 	rt     *lambdaRuntime
 	gw     *gateway
 	issuer *auth.DevIssuer
-	ready  atomic.Bool
+	// manager is the functions' connection manager; Metrics reports its Stats.
+	manager *connection.Manager
+	ready   atomic.Bool
 	// transport carries the SDK clients' calls (@connections, DynamoDB). Shutdown closes
 	// its idle connections: the HTTP server would wait 5 s for a connection the
 	// transport dialled but never used.
@@ -178,9 +181,12 @@ func (s *Stack) Token(user, tenant string, ttl time.Duration) (string, error) {
 	return tok, nil
 }
 
-// Metrics returns the counters of every AWS-equivalent call so far.
+// Metrics returns the counters of every AWS-equivalent call so far, and the connection
+// manager's own.
 func (s *Stack) Metrics() Snapshot {
-	return s.m.snapshot(s.gw.openAge(time.Now()))
+	snap := s.m.snapshot(s.gw.openAge(time.Now()))
+	snap.ConnectionManager = s.manager.Stats()
+	return snap
 }
 
 // Shutdown stops the stack: it refuses new connections, closes the open ones with 1001
@@ -228,7 +234,7 @@ func randomSuffix() string { return strings.ToLower(rand.Text()[:8]) }
 // Shutdown must undo.
 type storeHandles struct {
 	connections store.ConnectionStore
-	requests    store.RequestQueue
+	requests    *store.Queue
 	stream      streamReader
 	cleanup     func(context.Context) error
 }

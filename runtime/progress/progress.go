@@ -19,8 +19,8 @@ import (
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
-// Reporter is the interface handlers report progress through. It is streamer.Reporter
-// under the name the seed documents (progress.Reporter).
+// Reporter is the interface handlers report progress through: streamer.Reporter, also
+// known as progress.Reporter to handlers that take it from this package.
 type Reporter = streamer.Reporter
 
 // ProgressUpdate is one progress state of a request: the latest one is what is pushed,

@@ -219,15 +219,15 @@ func (s *splitSender) reassemble(tb testing.TB, connectionID string) *protocol.R
 // queue is the real in-memory request queue (memstore) with fault injection: while fail
 // is set, the calls the router makes return it.
 type queue struct {
-	store.RequestQueue
+	*store.Queue
 	mu       sync.Mutex
 	fail     error
 	enqueues int
 }
 
-var _ store.RequestQueue = (*queue)(nil)
+var _ router.Queue = (*queue)(nil)
 
-func newQueue() *queue { return &queue{RequestQueue: memstore.New(memstore.Options{}).Requests()} }
+func newQueue() *queue { return &queue{Queue: memstore.New(memstore.Options{}).Requests()} }
 
 // failWith makes the router's calls fail with err (nil heals).
 func (q *queue) failWith(err error) {
@@ -249,21 +249,21 @@ func (q *queue) Enqueue(ctx context.Context, req *store.AsyncRequest) error {
 	q.mu.Lock()
 	q.enqueues++
 	q.mu.Unlock()
-	return q.RequestQueue.Enqueue(ctx, req)
+	return q.Queue.Enqueue(ctx, req)
 }
 
 func (q *queue) Rebind(ctx context.Context, owner store.Owner, clientID, connectionID string) (*store.AsyncRequest, error) {
 	if err := q.failure(); err != nil {
 		return nil, err
 	}
-	return q.RequestQueue.Rebind(ctx, owner, clientID, connectionID)
+	return q.Queue.Rebind(ctx, owner, clientID, connectionID)
 }
 
 func (q *queue) RequestCancel(ctx context.Context, owner store.Owner, clientID string, errJSON json.RawMessage) (*store.AsyncRequest, bool, error) {
 	if err := q.failure(); err != nil {
 		return nil, false, err
 	}
-	return q.RequestQueue.RequestCancel(ctx, owner, clientID, errJSON)
+	return q.Queue.RequestCancel(ctx, owner, clientID, errJSON)
 }
 
 // enqueueCount returns the number of Enqueue calls that reached the store.
@@ -276,7 +276,7 @@ func (q *queue) enqueueCount() int {
 // stored returns the owner's request clientID as stored, or nil.
 func (q *queue) stored(tb testing.TB, owner store.Owner, clientID string) *store.AsyncRequest {
 	tb.Helper()
-	r, err := q.GetForOwner(context.Background(), owner, clientID)
+	r, err := q.Get(context.Background(), store.ScopedID(owner.TenantID, owner.UserID, clientID))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}

@@ -29,8 +29,12 @@ type RequestTable interface {
 	Update(ctx context.Context, requestID string, t Transition) (*AsyncRequest, error)
 }
 
-// Queue implements RequestQueue on a RequestTable. Both stores use it, so they share
-// every rule by construction; the conformance suite checks the tables.
+// Queue keeps async requests on a RequestTable and moves them through their statuses:
+// RequestQueue for application code, the lease-checked transitions of the worker (Claim,
+// Checkpoint, Finish, Release, Continue) and the owner-scoped ones of the router (Rebind,
+// RequestCancel). Every transition is conditional; a transition from the wrong state
+// returns ErrConflict. Both stores use it, so they share every rule by construction; the
+// conformance suite checks the tables.
 type Queue struct {
 	table RequestTable
 	now   func() time.Time
@@ -88,11 +92,6 @@ func (q *Queue) Enqueue(ctx context.Context, req *AsyncRequest) error {
 // Get implements RequestQueue.
 func (q *Queue) Get(ctx context.Context, requestID string) (*AsyncRequest, error) {
 	return q.load(ctx, requestID, Condition{Now: q.now()})
-}
-
-// GetForOwner implements RequestQueue.
-func (q *Queue) GetForOwner(ctx context.Context, owner Owner, clientID string) (*AsyncRequest, error) {
-	return q.load(ctx, ScopedID(owner.TenantID, owner.UserID, clientID), Condition{Now: q.now(), Owner: &owner})
 }
 
 // load reads a request and checks it against cond.
@@ -164,9 +163,13 @@ func (q *Queue) FailRequest(ctx context.Context, requestID string, errMsg string
 	return err
 }
 
-// Claim implements RequestQueue. A reclaim (the lease expired) keeps Attempt: only a
-// Release counts an attempt as used. The request returned may carry CancelRequested (a
-// cancel that came while an earlier attempt ran): the worker then finishes it CANCELLED.
+// Claim moves a request to PROCESSING for owner (a worker's invocation id) until
+// leaseUntil: from PENDING, or from PROCESSING whose lease expired before now (the
+// previous worker died). Returns the claimed request; ErrConflict when it is not
+// claimable (already claimed or finished), ErrNotFound when missing. A reclaim keeps
+// Attempt: only a Release counts an attempt as used. The request returned may carry
+// CancelRequested (a cancel that came while an earlier attempt ran): the worker then
+// finishes it CANCELLED.
 func (q *Queue) Claim(ctx context.Context, requestID, owner string, now, leaseUntil time.Time) (*AsyncRequest, error) {
 	if err := checkOwner("claim", requestID, owner); err != nil {
 		return nil, err
@@ -177,7 +180,10 @@ func (q *Queue) Claim(ctx context.Context, requestID, owner string, now, leaseUn
 		contract.AttrStatus, contract.AttrLeaseOwner, contract.AttrLeaseUntil, contract.AttrStartedAt, contract.AttrUpdatedAt)
 }
 
-// Checkpoint implements RequestQueue.
+// Checkpoint persists progress (and p.Checkpoint, when set) and extends the lease, if
+// owner still holds it. Returns the request as stored after the write, so the worker sees
+// cancel_requested and the current connection_id (a resumed client). ErrConflict when
+// the lease is lost.
 func (q *Queue) Checkpoint(ctx context.Context, requestID, owner string, p ProgressState, leaseUntil time.Time) (*AsyncRequest, error) {
 	if err := checkOwner("checkpoint", requestID, owner); err != nil {
 		return nil, err
@@ -190,7 +196,11 @@ func (q *Queue) Checkpoint(ctx context.Context, requestID, owner string, p Progr
 	return q.apply(ctx, requestID, held(now, owner), r, progressWrite(p, contract.AttrLeaseUntil)...)
 }
 
-// Finish implements RequestQueue.
+// Finish moves a PROCESSING request held by owner to COMPLETED (result set), FAILED or
+// CANCELLED (errJSON set), records progress p and EndedAt, and removes the checkpoint
+// (a finished request has nothing to resume). Returns the stored request;
+// ErrConflict when the lease is lost; ErrTooLarge when result is over the item limit
+// (the caller then fails the request with PAYLOAD_TOO_LARGE).
 func (q *Queue) Finish(ctx context.Context, requestID, owner string, status RequestStatus, p ProgressState, result, errJSON json.RawMessage) (*AsyncRequest, error) {
 	if !status.Terminal() {
 		return nil, fmt.Errorf("store: finish %s: status %q is not terminal", requestID, status)
@@ -214,7 +224,10 @@ func (q *Queue) Finish(ctx context.Context, requestID, owner string, status Requ
 	return q.apply(ctx, requestID, held(now, owner), r, names...)
 }
 
-// Release implements RequestQueue.
+// Release puts a PROCESSING request held by owner back to PENDING with Attempt+1 and no
+// lease (a retryable failure, or a worker about to run out of time), recording errJSON
+// as the last error. That write re-triggers the stream. ErrConflict when the lease is
+// lost.
 func (q *Queue) Release(ctx context.Context, requestID, owner string, errJSON json.RawMessage) (*AsyncRequest, error) {
 	if err := checkOwner("release", requestID, owner); err != nil {
 		return nil, err
@@ -233,8 +246,12 @@ func (q *Queue) Release(ctx context.Context, requestID, owner string, errJSON js
 	return q.update(ctx, requestID, t)
 }
 
-// Continue implements RequestQueue. Unlike Release it uses no attempt and records no
-// error: the request is not failing, it is going on in another invocation.
+// Continue puts a PROCESSING request held by owner back to PENDING for a new invocation
+// to carry on (its worker is about to run out of time and the handler checkpointed):
+// Continuations+1, Attempt unchanged, no lease, progress and checkpoint from p. That
+// write re-triggers the stream. Unlike Release it uses no attempt and records no error:
+// the request is not failing, it is going on in another invocation. ErrConflict when the
+// lease is lost.
 func (q *Queue) Continue(ctx context.Context, requestID, owner string, p ProgressState) (*AsyncRequest, error) {
 	if err := checkOwner("continue", requestID, owner); err != nil {
 		return nil, err
@@ -252,8 +269,9 @@ func (q *Queue) Continue(ctx context.Context, requestID, owner string, p Progres
 	return q.update(ctx, requestID, t)
 }
 
-// Rebind implements RequestQueue. A terminal request is returned unchanged: there is no
-// more work to deliver, and a finished request never changes.
+// Rebind points the owner's request at connectionID (resume after reconnect) and
+// returns it; ErrNotFound when it is not the owner's. A terminal request is returned
+// unchanged: there is no more work to deliver, and a finished request never changes.
 func (q *Queue) Rebind(ctx context.Context, owner Owner, clientID, connectionID string) (*AsyncRequest, error) {
 	requestID := ScopedID(owner.TenantID, owner.UserID, clientID)
 	now := q.now()
@@ -270,11 +288,15 @@ func (q *Queue) Rebind(ctx context.Context, owner Owner, clientID, connectionID 
 // on between the read and the write.
 const cancelTries = 4
 
-// RequestCancel implements RequestQueue.
+// RequestCancel cancels the owner's request: a PENDING one becomes CANCELLED at once
+// (with errJSON as its error), a PROCESSING one gets cancel_requested; a terminal one is
+// returned unchanged. Returns the request after the write, and cancelled = true only
+// when this call moved it from PENDING to CANCELLED (so whoever made the transition, and
+// only they, sends its terminal message). ErrNotFound when it is not the owner's.
 func (q *Queue) RequestCancel(ctx context.Context, owner Owner, clientID string, errJSON json.RawMessage) (*AsyncRequest, bool, error) {
 	requestID := ScopedID(owner.TenantID, owner.UserID, clientID)
 	for range cancelTries {
-		cur, err := q.GetForOwner(ctx, owner, clientID)
+		cur, err := q.load(ctx, requestID, Condition{Now: q.now(), Owner: &owner})
 		if err != nil {
 			return nil, false, err
 		}

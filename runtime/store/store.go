@@ -151,38 +151,36 @@ type ProgressState struct {
 	Checkpoint json.RawMessage
 }
 
-// ConnectionStore keeps the records of open connections.
+// ConnectionStore keeps the records of open connections: $connect saves one,
+// $disconnect deletes it, and so does the connection manager when API Gateway reports
+// the connection gone. Nothing reads them back: a request carries its connection id,
+// and the authorizer's context carries the user and tenant to every route.
 type ConnectionStore interface {
-	// Save creates or replaces a connection record, setting TTL when it is zero.
+	// Save creates or replaces a connection record, filling in what PrepareConnection
+	// says.
 	Save(ctx context.Context, conn *Connection) error
-	// Get returns a live connection; ErrNotFound when missing or expired.
-	Get(ctx context.Context, connectionID string) (*Connection, error)
 	// Delete removes a connection record; deleting a missing one is not an error.
 	Delete(ctx context.Context, connectionID string) error
-	// Touch sets last_seen; ErrNotFound when missing.
-	Touch(ctx context.Context, connectionID string, at time.Time) error
-	// ListByUser returns the live connections of one user of one tenant.
-	ListByUser(ctx context.Context, tenantID, userID string) ([]*Connection, error)
-	// ListByTenant returns the live connections of a tenant.
-	ListByTenant(ctx context.Context, tenantID string) ([]*Connection, error)
 }
 
-// RequestQueue keeps async requests and moves them through their statuses. Every
-// transition is conditional; a transition from the wrong state returns ErrConflict.
+// RequestQueue is the request queue for application code: enqueue a request, read it
+// back, and move it by id (an administrative status change, progress, completion,
+// failure). *Queue implements it. The runtime's own components do not use it: they
+// depend on the ports they declare (router.Queue, executor.Queue), which *Queue also
+// implements with its lease-checked and owner-scoped transitions. Every transition is
+// conditional; a transition from the wrong state returns ErrConflict.
 type RequestQueue interface {
 	// Enqueue stores a new PENDING request (idempotent on RequestID). It sets CreatedAt,
 	// UpdatedAt, Attempt (1), MaxAttempts (DefaultMaxAttempts when zero) and TTL when they
 	// are zero. A duplicate returns a *DuplicateError holding the existing request; a
 	// payload over the item limit returns ErrTooLarge.
 	Enqueue(ctx context.Context, req *AsyncRequest) error
-	// Get returns a request by its scoped id; ErrNotFound when missing or expired.
+	// Get returns a request by its scoped id (ScopedID); ErrNotFound when missing or
+	// expired.
 	Get(ctx context.Context, requestID string) (*AsyncRequest, error)
-	// GetForOwner returns the request the owner knows as clientID; ErrNotFound when it is
-	// missing, expired or someone else's.
-	GetForOwner(ctx context.Context, owner Owner, clientID string) (*AsyncRequest, error)
 	// UpdateStatus sets a status unconditionally except that a terminal request is never
-	// changed (ErrConflict). Kept from the seed for administrative use; the executor uses
-	// the lease-checked transitions below.
+	// changed (ErrConflict). It is for administrative use: the worker uses the
+	// lease-checked transitions of Queue.
 	UpdateStatus(ctx context.Context, requestID string, status RequestStatus, message string) error
 	// UpdateProgress records progress of a PROCESSING request (ErrConflict otherwise).
 	UpdateProgress(ctx context.Context, requestID string, progress float64, message string, details map[string]any) error
@@ -190,42 +188,4 @@ type RequestQueue interface {
 	CompleteRequest(ctx context.Context, requestID string, result map[string]any) error
 	// FailRequest marks a non-terminal request FAILED with an INTERNAL_ERROR carrying errMsg.
 	FailRequest(ctx context.Context, requestID string, errMsg string) error
-
-	// Claim moves a request to PROCESSING for owner (a worker's invocation id) until
-	// leaseUntil: from PENDING, or from PROCESSING whose lease expired before now (the
-	// previous worker died). Returns the claimed request; ErrConflict when it is not
-	// claimable (already claimed, finished, or cancel requested while PENDING is handled
-	// by RequestCancel), ErrNotFound when missing.
-	Claim(ctx context.Context, requestID, owner string, now, leaseUntil time.Time) (*AsyncRequest, error)
-	// Checkpoint persists progress (and p.Checkpoint, when set) and extends the lease, if
-	// owner still holds it. Returns the request as stored after the write, so the worker
-	// sees cancel_requested and the current connection_id (a resumed client). ErrConflict
-	// when the lease is lost.
-	Checkpoint(ctx context.Context, requestID, owner string, p ProgressState, leaseUntil time.Time) (*AsyncRequest, error)
-	// Finish moves a PROCESSING request held by owner to COMPLETED (result set), FAILED
-	// or CANCELLED (errJSON set), records progress p and EndedAt, and removes the
-	// checkpoint. Returns the stored
-	// request; ErrConflict when the lease is lost; ErrTooLarge when result is over the
-	// item limit (the caller then fails the request with PAYLOAD_TOO_LARGE).
-	Finish(ctx context.Context, requestID, owner string, status RequestStatus, p ProgressState, result, errJSON json.RawMessage) (*AsyncRequest, error)
-	// Release puts a PROCESSING request held by owner back to PENDING with Attempt+1 and
-	// no lease (a retryable failure, or a worker about to run out of time), recording
-	// errJSON as the last error. That write re-triggers the stream. ErrConflict when the
-	// lease is lost.
-	Release(ctx context.Context, requestID, owner string, errJSON json.RawMessage) (*AsyncRequest, error)
-	// Continue puts a PROCESSING request held by owner back to PENDING for a new
-	// invocation to carry on (its worker is about to run out of time and the handler
-	// checkpointed): Continuations+1, Attempt unchanged, no lease, progress and checkpoint
-	// from p. That write re-triggers the stream. ErrConflict when the lease is lost.
-	Continue(ctx context.Context, requestID, owner string, p ProgressState) (*AsyncRequest, error)
-	// Rebind points the owner's request at connectionID (resume after reconnect) and
-	// returns it; ErrNotFound when it is not the owner's.
-	Rebind(ctx context.Context, owner Owner, clientID, connectionID string) (*AsyncRequest, error)
-	// RequestCancel cancels the owner's request: a PENDING one becomes CANCELLED at once
-	// (with errJSON as its error), a PROCESSING one gets cancel_requested; a terminal one
-	// is returned unchanged. Returns the request after the write, and cancelled = true
-	// only when this call moved it from PENDING to CANCELLED (so whoever made the
-	// transition, and only they, sends its terminal message). ErrNotFound when it is not
-	// the owner's.
-	RequestCancel(ctx context.Context, owner Owner, clientID string, errJSON json.RawMessage) (req *AsyncRequest, cancelled bool, err error)
 }

@@ -13,7 +13,7 @@
 //	err := reg.Handle("greet", streamer.Sync(greet))
 //	err = reg.Handle("resize", streamer.Async(resize))
 //
-// The seed's interfaces, Handler and HandlerWithProgress with their Reporter, remain the
+// The interfaces Handler and HandlerWithProgress, with their Reporter, remain the
 // low-level contract that the typed layer is built on; a Registry takes either.
 //
 // The wire messages are in package protocol, the router in package router, the worker in

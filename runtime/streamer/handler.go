@@ -69,7 +69,7 @@ type Mode int
 
 const (
 	// ModeEstimate runs the action synchronously when its EstimatedDuration is at or
-	// under the router's async threshold, asynchronously above it (the seed's rule).
+	// under the router's async threshold, asynchronously above it.
 	ModeEstimate Mode = iota
 	// ModeSync always runs the action at once in the router.
 	ModeSync

@@ -113,7 +113,7 @@ func (h *TypedHandler[P, R]) Example() json.RawMessage { return h.example }
 func (h *TypedHandler[P, R]) Mode() Mode { return h.mode }
 
 // EstimatedDuration returns the estimate of an Estimated action, 0 for a Sync one and
-// the longest duration for an Async one, so that the seed's rule (queued when the
+// the longest duration for an Async one, so that the estimate rule (queued when the
 // estimate is above the threshold) agrees with the mode.
 func (h *TypedHandler[P, R]) EstimatedDuration() time.Duration { return h.estimate }
 

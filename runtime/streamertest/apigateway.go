@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
 
 	"github.com/streamer-go/streamer/runtime/connection"
+	"github.com/streamer-go/streamer/runtime/internal/apigw"
 	"github.com/streamer-go/streamer/runtime/protocol"
 )
 
@@ -26,14 +27,14 @@ type ConnectionInfo struct {
 	LastActiveAt time.Time // default: ConnectedAt, then the time of the last message
 }
 
-// TestableAPIGatewayClient is a fake of the API Gateway Management API (@connections)
+// APIGateway is a fake of the API Gateway Management API (@connections)
 // served by a real HTTP server, so requests go through the real AWS SDK client (Client)
 // and connection.Manager unchanged. It answers like API Gateway: POST
 // /@connections/{id} delivers the body (413 PayloadTooLargeException over 128 KiB),
 // GET returns the connection's info, DELETE closes it, and an unknown or closed
 // connection gets 410 GoneException. Errors carry the X-Amzn-ErrorType header and JSON
 // body the SDK maps to its exception types. Failures and latency can be injected.
-type TestableAPIGatewayClient struct {
+type APIGateway struct {
 	srv    *httptest.Server
 	client *apigatewaymanagementapi.Client
 	rec    recorder
@@ -52,10 +53,10 @@ type fakeConnection struct {
 	posts    int
 }
 
-// NewTestableAPIGatewayClient starts the fake server, closed when the test ends. Outside
-// a test (an example, a local tool) pass a nil tb and call Close.
-func NewTestableAPIGatewayClient(tb testing.TB) *TestableAPIGatewayClient {
-	g := &TestableAPIGatewayClient{conns: make(map[string]*fakeConnection)}
+// NewAPIGateway starts the fake server, closed when the test ends. Outside a test (an
+// example, a local tool) pass a nil tb and call Close.
+func NewAPIGateway(tb testing.TB) *APIGateway {
+	g := &APIGateway{conns: make(map[string]*fakeConnection)}
 	g.srv = httptest.NewServer(http.HandlerFunc(g.serve))
 	if tb != nil {
 		tb.Helper()
@@ -70,16 +71,16 @@ func NewTestableAPIGatewayClient(tb testing.TB) *TestableAPIGatewayClient {
 }
 
 // Close stops the server, after the requests in progress; calling it again does nothing.
-func (g *TestableAPIGatewayClient) Close() { g.srv.Close() }
+func (g *APIGateway) Close() { g.srv.Close() }
 
 // URL returns the endpoint to give connection.NewAPIClient (no stage path).
-func (g *TestableAPIGatewayClient) URL() string { return g.srv.URL }
+func (g *APIGateway) URL() string { return g.srv.URL }
 
 // Client returns a real SDK client for the fake, with static credentials.
-func (g *TestableAPIGatewayClient) Client() *apigatewaymanagementapi.Client { return g.client }
+func (g *APIGateway) Client() *apigatewaymanagementapi.Client { return g.client }
 
 // AddConnection opens connectionID; info may be nil for the defaults.
-func (g *TestableAPIGatewayClient) AddConnection(connectionID string, info *ConnectionInfo) {
+func (g *APIGateway) AddConnection(connectionID string, info *ConnectionInfo) {
 	c := &fakeConnection{}
 	if info != nil {
 		c.info = *info
@@ -103,7 +104,7 @@ func (g *TestableAPIGatewayClient) AddConnection(connectionID string, info *Conn
 }
 
 // IsConnected reports whether connectionID is open (added, not deleted, not gone).
-func (g *TestableAPIGatewayClient) IsConnected(connectionID string) bool {
+func (g *APIGateway) IsConnected(connectionID string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	c := g.conns[connectionID]
@@ -112,20 +113,20 @@ func (g *TestableAPIGatewayClient) IsConnected(connectionID string) bool {
 
 // SimulateGoneError makes every later call on connectionID answer 410 GoneException,
 // as when the client has disconnected.
-func (g *TestableAPIGatewayClient) SimulateGoneError(connectionID string) {
+func (g *APIGateway) SimulateGoneError(connectionID string) {
 	g.with(connectionID, func(c *fakeConnection) { c.gone = true })
 }
 
 // SimulateThrottling makes the next n calls on connectionID answer 429
 // LimitExceededException.
-func (g *TestableAPIGatewayClient) SimulateThrottling(connectionID string, n int) {
+func (g *APIGateway) SimulateThrottling(connectionID string, n int) {
 	g.SimulateFailure(connectionID, http.StatusTooManyRequests, n)
 }
 
 // SimulateFailure makes the next n calls on connectionID answer status, with the
 // exception type API Gateway uses for it: 403 ForbiddenException, 410 GoneException, 413
 // PayloadTooLargeException, 429 LimitExceededException; other statuses (5xx) carry none.
-func (g *TestableAPIGatewayClient) SimulateFailure(connectionID string, status, n int) {
+func (g *APIGateway) SimulateFailure(connectionID string, status, n int) {
 	g.with(connectionID, func(c *fakeConnection) {
 		for range n {
 			c.failures = append(c.failures, status)
@@ -134,19 +135,19 @@ func (g *TestableAPIGatewayClient) SimulateFailure(connectionID string, status, 
 }
 
 // SetLatency delays every answer by d (the request's cancellation cuts it short).
-func (g *TestableAPIGatewayClient) SetLatency(d time.Duration) {
+func (g *APIGateway) SetLatency(d time.Duration) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.latency = d
 }
 
 // GetMessages returns the messages delivered to connectionID, oldest first.
-func (g *TestableAPIGatewayClient) GetMessages(connectionID string) []Message {
+func (g *APIGateway) GetMessages(connectionID string) []Message {
 	return g.rec.GetMessages(connectionID)
 }
 
 // Attempts returns the number of POSTs received for connectionID, failed ones included.
-func (g *TestableAPIGatewayClient) Attempts(connectionID string) int {
+func (g *APIGateway) Attempts(connectionID string) int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if c := g.conns[connectionID]; c != nil {
@@ -156,7 +157,7 @@ func (g *TestableAPIGatewayClient) Attempts(connectionID string) int {
 }
 
 // MaxConcurrent returns the largest number of requests the fake was serving at once.
-func (g *TestableAPIGatewayClient) MaxConcurrent() int {
+func (g *APIGateway) MaxConcurrent() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.maxInFlight
@@ -164,7 +165,7 @@ func (g *TestableAPIGatewayClient) MaxConcurrent() int {
 
 // with runs f on connectionID's state, creating a closed one when it is unknown so that
 // failures can be queued before AddConnection.
-func (g *TestableAPIGatewayClient) with(connectionID string, f func(*fakeConnection)) {
+func (g *APIGateway) with(connectionID string, f func(*fakeConnection)) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	c := g.conns[connectionID]
@@ -177,16 +178,16 @@ func (g *TestableAPIGatewayClient) with(connectionID string, f func(*fakeConnect
 
 const connectionsPath = "/@connections/"
 
-func (g *TestableAPIGatewayClient) serve(w http.ResponseWriter, r *http.Request) {
+func (g *APIGateway) serve(w http.ResponseWriter, r *http.Request) {
 	i := strings.LastIndex(r.URL.Path, connectionsPath)
 	if i < 0 {
-		connection.WriteAPIError(w, http.StatusNotFound, "NotFoundException", "no such route")
+		apigw.WriteError(w, http.StatusNotFound, "NotFoundException", "no such route")
 		return
 	}
 	id := r.URL.Path[i+len(connectionsPath):]
 	body, err := io.ReadAll(io.LimitReader(r.Body, protocol.MaxMessageBytes+1))
 	if err != nil {
-		connection.WriteAPIError(w, http.StatusBadRequest, "BadRequestException", err.Error())
+		apigw.WriteError(w, http.StatusBadRequest, "BadRequestException", err.Error())
 		return
 	}
 
@@ -219,17 +220,17 @@ func (g *TestableAPIGatewayClient) serve(w http.ResponseWriter, r *http.Request)
 	if c != nil && len(c.failures) > 0 {
 		status := c.failures[0]
 		c.failures = c.failures[1:]
-		connection.WriteAPIError(w, status, exceptionFor(status), http.StatusText(status))
+		apigw.WriteError(w, status, exceptionFor(status), http.StatusText(status))
 		return
 	}
 	if c == nil || c.gone {
-		connection.WriteAPIError(w, http.StatusGone, "GoneException", "")
+		apigw.WriteError(w, http.StatusGone, "GoneException", "")
 		return
 	}
 	switch r.Method {
 	case http.MethodPost:
 		if len(body) > protocol.MaxMessageBytes {
-			connection.WriteAPIError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Message too long")
+			apigw.WriteError(w, http.StatusRequestEntityTooLarge, "PayloadTooLargeException", "Message too long")
 			return
 		}
 		m, _ := newMessage(id, json.RawMessage(body))
@@ -248,7 +249,7 @@ func (g *TestableAPIGatewayClient) serve(w http.ResponseWriter, r *http.Request)
 		c.gone = true
 		w.WriteHeader(http.StatusNoContent)
 	default:
-		connection.WriteAPIError(w, http.StatusMethodNotAllowed, "BadRequestException", "method not allowed")
+		apigw.WriteError(w, http.StatusMethodNotAllowed, "BadRequestException", "method not allowed")
 	}
 }
 

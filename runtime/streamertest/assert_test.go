@@ -44,7 +44,7 @@ func failureOf(check func(tb testing.TB)) string {
 // messages records msgs as a client on conn-1 would receive them.
 func messages(t *testing.T, msgs ...any) []streamertest.Message {
 	t.Helper()
-	mock := streamertest.NewSendOnlyMock()
+	mock := streamertest.NewSender()
 	for _, m := range msgs {
 		require.NoError(t, mock.Send(t.Context(), "conn-1", m))
 	}
@@ -114,7 +114,7 @@ func TestRequireProtocolReassemblesSplitResults(t *testing.T) {
 func TestMessageEventDrivesTheRouter(t *testing.T) {
 	t.Parallel()
 	reg := streamer.NewRegistry()
-	r := router.New(reg, memstore.New(memstore.Options{}).Requests(), streamertest.NewSendOnlyMock(), router.Options{})
+	r := router.New(reg, memstore.New(memstore.Options{}).Requests(), streamertest.NewSender(), router.Options{})
 	require.NoError(t, reg.Handle("echo", streamer.HandlerFunc(func(_ context.Context, req *streamer.Request) (*streamer.Result, error) {
 		return &streamer.Result{Success: true, Data: map[string]string{"user": req.UserID, "tenant": req.TenantID}}, nil
 	})))

@@ -12,16 +12,16 @@ import (
 	"github.com/streamer-go/streamer/runtime/streamertest"
 )
 
-// A handler's progress reporter writes to a SendOnlyMock; the test reads back what the
-// client would have seen.
-func ExampleNewSendOnlyMock() {
-	mock := streamertest.NewSendOnlyMock()
-	reporter := progress.New(context.Background(), "req-1", "conn-1", mock, progress.Options{Interval: time.Minute})
+// A handler's progress reporter writes to a Sender; the test reads back what the client
+// would have seen.
+func ExampleNewSender() {
+	sender := streamertest.NewSender()
+	reporter := progress.New(context.Background(), "req-1", "conn-1", sender, progress.Options{Interval: time.Minute})
 
 	_ = reporter.Report(50, "halfway")
 	_, _ = reporter.Complete(map[string]any{"rows": 3})
 
-	for _, m := range mock.GetMessages("conn-1") {
+	for _, m := range sender.GetMessages("conn-1") {
 		fmt.Println(m.Type, m.RequestID, m.Fields["percentage"], m.Fields["data"])
 	}
 	// Output:
@@ -30,17 +30,17 @@ func ExampleNewSendOnlyMock() {
 }
 
 // SendFunc injects failures: here one connection is banned.
-func ExampleSendOnlyMock_SendFunc() {
-	mock := streamertest.NewSendOnlyMock()
-	mock.SendFunc = func(_ context.Context, connectionID string, _ any) error {
+func ExampleSender_SendFunc() {
+	sender := streamertest.NewSender()
+	sender.SendFunc = func(_ context.Context, connectionID string, _ any) error {
 		if connectionID == "banned" {
 			return errors.New("user banned")
 		}
 		return nil // record the message
 	}
-	fmt.Println(mock.Send(context.Background(), "banned", map[string]string{"type": "pong"}))
-	fmt.Println(mock.Send(context.Background(), "conn-1", map[string]string{"type": "pong"}))
-	fmt.Println(len(mock.GetMessages("banned")), len(mock.GetMessages("conn-1")))
+	fmt.Println(sender.Send(context.Background(), "banned", map[string]string{"type": "pong"}))
+	fmt.Println(sender.Send(context.Background(), "conn-1", map[string]string{"type": "pong"}))
+	fmt.Println(len(sender.GetMessages("banned")), len(sender.GetMessages("conn-1")))
 	// Output:
 	// user banned
 	// <nil>
@@ -48,32 +48,32 @@ func ExampleSendOnlyMock_SendFunc() {
 }
 
 // A client that went away: the reporter's pushes fail with connection.ErrGone.
-func ExampleProgressReporterMock() {
-	mock := streamertest.NewProgressReporterMock()
-	mock.SetActive("inactive-conn", false)
+func ExampleSender_SetActive() {
+	sender := streamertest.NewSender()
+	sender.SetActive("inactive-conn", false)
 
-	err := mock.Send(context.Background(), "inactive-conn", &protocol.ProgressMessage{Type: protocol.TypeProgress})
-	fmt.Println(errors.Is(err, connection.ErrGone), mock.IsActive(context.Background(), "active-conn"))
+	err := sender.Send(context.Background(), "inactive-conn", &protocol.ProgressMessage{Type: protocol.TypeProgress})
+	fmt.Println(errors.Is(err, connection.ErrGone), sender.IsActive(context.Background(), "active-conn"))
 	// Output:
 	// true true
 }
 
-// The full mock replaces any method and counts the calls.
-func ExampleMockConnectionManager() {
-	mock := streamertest.NewMockConnectionManager()
-	mock.IsActiveFunc = func(_ context.Context, connectionID string) bool { return connectionID != "gone" }
+// The fake ConnectionManager replaces any method and counts the calls.
+func ExampleConnectionManager() {
+	fake := streamertest.NewConnectionManager()
+	fake.IsActiveFunc = func(_ context.Context, connectionID string) bool { return connectionID != "gone" }
 
-	var cm connection.ConnectionManager = mock
+	var cm connection.ConnectionManager = fake
 	_ = cm.Send(context.Background(), "conn-1", map[string]string{"type": "pong"})
 	_ = cm.Broadcast(context.Background(), []string{"conn-1", "conn-2"}, map[string]string{"type": "pong"})
-	fmt.Println(cm.IsActive(context.Background(), "gone"), mock.CallCount("Send"), mock.CallCount("Broadcast"), len(mock.GetMessages("conn-1")))
+	fmt.Println(cm.IsActive(context.Background(), "gone"), fake.CallCount("Send"), fake.CallCount("Broadcast"), len(fake.GetMessages("conn-1")))
 	// Output:
 	// false 1 1 2
 }
 
 // The fake @connections API runs the real connection manager and AWS SDK client.
-func ExampleNewTestableAPIGatewayClient() {
-	api := streamertest.NewTestableAPIGatewayClient(nil) // in a test, pass t: it closes the server
+func ExampleNewAPIGateway() {
+	api := streamertest.NewAPIGateway(nil) // in a test, pass t: it closes the server
 	defer api.Close()
 	api.AddConnection("conn-123", &streamertest.ConnectionInfo{IP: "192.168.1.1"})
 	api.SimulateThrottling("conn-123", 2) // two 429s, then success

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/streamer-go/streamer/runtime/connection"
+	"github.com/streamer-go/streamer/runtime/internal/apigw"
 )
 
 // Message is one message a fake received, as JSON and decoded.
@@ -35,7 +35,7 @@ func (m Message) Decode(v any) error {
 // newMessage builds the Message for value sent to connectionID, encoded as the
 // connection manager encodes it; a value the manager refuses gets its error.
 func newMessage(connectionID string, value any) (Message, error) {
-	raw, err := connection.Encode(value)
+	raw, err := apigw.Encode(value)
 	if err != nil {
 		return Message{}, err
 	}

@@ -102,9 +102,10 @@ func (o *Outcome) DecodeResult(v any) error {
 // over the in-memory store (claim, lease, the coalescing reporter, retries of retryable
 // failures up to the attempts a request gets, the terminal message after the stored
 // outcome); messages reach the client through the real connection manager and AWS SDK
-// client, posting to a TestableAPIGatewayClient (results over 128 KiB in parts). payload is marshalled to JSON (a json.RawMessage is sent as it is; nil sends
-// none). Run fails the test when the messages break a guarantee of PROTOCOL.md (see
-// RequireProtocol) or the stack fails.
+// client, posting to an APIGateway (results over 128 KiB in parts). payload is
+// marshalled to JSON (a json.RawMessage is sent as it is; nil sends none). Run fails the
+// test when the messages break a guarantee of PROTOCOL.md (see RequireProtocol) or the
+// stack fails.
 func Run(tb testing.TB, h streamer.Handler, payload any, opts ...RunOption) *Outcome {
 	tb.Helper()
 	cfg := runConfig{action: "test", timeout: 15 * time.Minute, logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
@@ -129,7 +130,7 @@ func Run(tb testing.TB, h streamer.Handler, payload any, opts ...RunOption) *Out
 
 	st := memstore.New(memstore.Options{})
 	queue := st.Requests()
-	api := NewTestableAPIGatewayClient(tb)
+	api := NewAPIGateway(tb)
 	api.AddConnection(RunConnection, nil)
 	sender := connection.NewManager(st.Connections(), api.Client(), connection.Options{})
 	r := router.New(reg, queue, sender, router.Options{Logger: cfg.logger})

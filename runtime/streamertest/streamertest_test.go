@@ -22,16 +22,16 @@ import (
 	"github.com/streamer-go/streamer/runtime/streamertest"
 )
 
-func TestSendOnlyMockWithReporter(t *testing.T) {
+func TestSenderWithReporter(t *testing.T) {
 	t.Parallel()
-	mock := streamertest.NewSendOnlyMock()
-	r := progress.New(t.Context(), "req-1", "conn-1", mock, progress.Options{Interval: time.Hour})
+	sender := streamertest.NewSender()
+	r := progress.New(t.Context(), "req-1", "conn-1", sender, progress.Options{Interval: time.Hour})
 	require.NoError(t, r.Report(25, "loading", map[string]any{"items": 10}))
 	res, err := r.Complete(map[string]any{"ok": true})
 	require.NoError(t, err)
 	require.True(t, res.Success)
 
-	msgs := mock.GetMessages("conn-1")
+	msgs := sender.GetMessages("conn-1")
 	require.Len(t, msgs, 2)
 	var p protocol.ProgressMessage
 	require.NoError(t, msgs[0].Decode(&p))
@@ -41,19 +41,19 @@ func TestSendOnlyMockWithReporter(t *testing.T) {
 	require.Equal(t, protocol.TypeResult, msgs[1].Type)
 	require.Equal(t, map[string]any{"ok": true}, msgs[1].Fields["data"])
 	require.Error(t, msgs[1].Decode(new(int)))
-	require.Empty(t, mock.GetMessages("other"))
+	require.Empty(t, sender.GetMessages("other"))
 
-	// What the real manager refuses, the mock refuses with the same error.
-	require.ErrorContains(t, mock.Send(t.Context(), "c", make(chan int)), "connection: encode message")
-	require.Error(t, mock.Send(t.Context(), "c", nil))
-	require.Empty(t, mock.GetMessages("c"), "refused messages are not recorded")
+	// What the real manager refuses, the fake refuses with the same error.
+	require.ErrorContains(t, sender.Send(t.Context(), "c", make(chan int)), "connection: encode message")
+	require.Error(t, sender.Send(t.Context(), "c", nil))
+	require.Empty(t, sender.GetMessages("c"), "refused messages are not recorded")
 }
 
-func TestMocksAreSafeForConcurrentUse(t *testing.T) {
+func TestFakesAreSafeForConcurrentUse(t *testing.T) {
 	t.Parallel()
-	send := streamertest.NewSendOnlyMock()
-	rep := streamertest.NewProgressReporterMock()
-	full := streamertest.NewMockConnectionManager()
+	send := streamertest.NewSender()
+	rep := streamertest.NewSender()
+	full := streamertest.NewConnectionManager()
 	var wg sync.WaitGroup
 	for i := range 50 {
 		wg.Go(func() {
@@ -79,53 +79,90 @@ func TestMocksAreSafeForConcurrentUse(t *testing.T) {
 	require.Equal(t, 50, full.GetMetrics()["Send"])
 }
 
-func TestProgressReporterMockInactive(t *testing.T) {
+func TestSenderInactive(t *testing.T) {
 	t.Parallel()
-	mock := streamertest.NewProgressReporterMock()
-	mock.SetActive("a", true)
-	mock.SetActive("b", false)
-	require.True(t, mock.IsActive(t.Context(), "a"))
-	require.False(t, mock.IsActive(t.Context(), "b"))
-	require.True(t, mock.IsActive(t.Context(), "unknown"))
+	sender := streamertest.NewSender()
+	sender.SetActive("a", true)
+	sender.SetActive("b", false)
+	require.True(t, sender.IsActive(t.Context(), "a"))
+	require.False(t, sender.IsActive(t.Context(), "b"))
+	require.True(t, sender.IsActive(t.Context(), "unknown"))
 
-	r := progress.New(t.Context(), "req", "b", mock, progress.Options{Interval: time.Hour})
+	r := progress.New(t.Context(), "req", "b", sender, progress.Options{Interval: time.Hour})
 	require.ErrorIs(t, r.Fail(streamer.NewError(streamer.ErrCodeTimeout, "slow")), connection.ErrGone)
-	require.Empty(t, mock.GetMessages("b"))
-	mock.SetActive("b", true)
-	require.NoError(t, mock.Send(t.Context(), "b", []byte(`{}`)))
-	require.Len(t, mock.GetMessages("b"), 1)
+	require.Empty(t, sender.GetMessages("b"))
+	sender.SetActive("b", true)
+	require.NoError(t, sender.Send(t.Context(), "b", []byte(`{}`)))
+	require.Len(t, sender.GetMessages("b"), 1)
 }
 
-func TestMockConnectionManagerHooks(t *testing.T) {
+func TestConnectionManagerHooks(t *testing.T) {
 	t.Parallel()
-	mock := streamertest.NewMockConnectionManager()
+	fake := streamertest.NewConnectionManager()
 	boom := errors.New("boom")
-	mock.SendFunc = func(context.Context, string, any) error { return boom }
-	mock.BroadcastFunc = func(_ context.Context, ids []string, _ any) error {
+	fake.SendFunc = func(context.Context, string, any) error { return boom }
+	fake.BroadcastFunc = func(_ context.Context, ids []string, _ any) error {
 		if len(ids) > 2 {
 			return boom
 		}
 		return nil
 	}
-	mock.GetMetricsFunc = func() map[string]any { return map[string]any{"sent": 7} }
+	fake.GetMetricsFunc = func() map[string]any { return map[string]any{"sent": 7} }
 
-	require.ErrorIs(t, mock.Send(t.Context(), "c", []byte(`{}`)), boom)
-	require.ErrorIs(t, mock.Broadcast(t.Context(), []string{"a", "b", "c"}, []byte(`{}`)), boom)
-	require.NoError(t, mock.Broadcast(t.Context(), []string{"a", "b"}, []byte(`{"type":"pong"}`)))
-	require.True(t, mock.IsActive(t.Context(), "x"))
-	require.Equal(t, map[string]any{"sent": 7}, mock.GetMetrics())
-	require.Empty(t, mock.GetMessages("c"))
-	require.Len(t, mock.GetMessages("a"), 1)
-	require.Equal(t, "pong", mock.GetMessages("b")[0].Type)
-	require.Equal(t, 1, mock.CallCount("Send"))
-	require.Equal(t, 2, mock.CallCount("Broadcast"))
-	require.Equal(t, 1, mock.CallCount("GetMetrics"))
-	require.Zero(t, mock.CallCount("Nope"))
+	require.ErrorIs(t, fake.Send(t.Context(), "c", []byte(`{}`)), boom)
+	require.ErrorIs(t, fake.Broadcast(t.Context(), []string{"a", "b", "c"}, []byte(`{}`)), boom)
+	require.NoError(t, fake.Broadcast(t.Context(), []string{"a", "b"}, []byte(`{"type":"pong"}`)))
+	require.True(t, fake.IsActive(t.Context(), "x"))
+	require.Equal(t, map[string]any{"sent": 7}, fake.GetMetrics())
+	require.Empty(t, fake.GetMessages("c"))
+	require.Len(t, fake.GetMessages("a"), 1)
+	require.Equal(t, "pong", fake.GetMessages("b")[0].Type)
+	require.Equal(t, 1, fake.CallCount("Send"))
+	require.Equal(t, 2, fake.CallCount("Broadcast"))
+	require.Equal(t, 1, fake.CallCount("GetMetrics"))
+	require.Zero(t, fake.CallCount("Nope"))
 }
 
-func TestTestableAPIGatewaySpeaksConnectionsAPI(t *testing.T) {
+// The other names of the fakes are the same types, made ready to use by their New
+// functions, and used as they always were.
+func TestOtherNamesAreTheFakes(t *testing.T) {
 	t.Parallel()
-	gw := streamertest.NewTestableAPIGatewayClient(t)
+	var sendOnly *streamertest.Sender = streamertest.NewSendOnlyMock()
+	sendOnly.SendFunc = func(_ context.Context, connectionID string, _ any) error {
+		if connectionID == "banned" {
+			return errors.New("user banned")
+		}
+		return nil
+	}
+	require.Error(t, sendOnly.Send(t.Context(), "banned", []byte(`{}`)))
+	require.NoError(t, sendOnly.Send(t.Context(), "conn-123", []byte(`{}`)))
+	require.Len(t, sendOnly.GetMessages("conn-123"), 1)
+
+	var reporterMock *streamertest.Sender = streamertest.NewProgressReporterMock()
+	reporterMock.SetActive("inactive-conn", false)
+	r := progress.New(t.Context(), "req-123", "active-conn", reporterMock, progress.Options{Interval: time.Hour})
+	require.NoError(t, r.Report(50, "Halfway done!"))
+	require.Len(t, reporterMock.GetMessages("active-conn"), 1)
+	require.ErrorIs(t, reporterMock.Send(t.Context(), "inactive-conn", []byte(`{}`)), connection.ErrGone)
+
+	var full *streamertest.ConnectionManager = streamertest.NewMockConnectionManager()
+	full.IsActiveFunc = func(context.Context, string) bool { return false }
+	require.NoError(t, full.Send(t.Context(), "conn-123", []byte(`{}`)))
+	require.False(t, full.IsActive(t.Context(), "conn-123"))
+	require.Equal(t, 1, full.CallCount("Send"))
+
+	var testAPI *streamertest.APIGateway = streamertest.NewTestableAPIGatewayClient(t)
+	testAPI.AddConnection("conn-123", &streamertest.ConnectionInfo{IP: "192.168.1.1"})
+	testAPI.SimulateGoneError("conn-456")
+	mgr := connection.NewManager(nil, testAPI.Client(), connection.Options{})
+	require.NoError(t, mgr.Send(t.Context(), "conn-123", []byte(`{}`)))
+	require.ErrorIs(t, mgr.Send(t.Context(), "conn-456", []byte(`{}`)), connection.ErrGone)
+	require.Len(t, testAPI.GetMessages("conn-123"), 1)
+}
+
+func TestAPIGatewaySpeaksConnectionsAPI(t *testing.T) {
+	t.Parallel()
+	gw := streamertest.NewAPIGateway(t)
 	connected := time.Date(2026, 11, 27, 10, 0, 0, 123e6, time.UTC)
 	gw.AddConnection("c=1", &streamertest.ConnectionInfo{IP: "192.168.1.1", UserAgent: "ua", ConnectedAt: connected})
 	api := gw.Client()
@@ -170,7 +207,7 @@ func TestTestableAPIGatewaySpeaksConnectionsAPI(t *testing.T) {
 
 func TestTestableAPIGatewayLatency(t *testing.T) {
 	t.Parallel()
-	gw := streamertest.NewTestableAPIGatewayClient(t)
+	gw := streamertest.NewAPIGateway(t)
 	gw.AddConnection("c", nil)
 	gw.SetLatency(50 * time.Millisecond)
 	start := time.Now()
@@ -189,7 +226,7 @@ func TestTestableAPIGatewayLatency(t *testing.T) {
 
 func TestTestableAPIGatewayWithoutTB(t *testing.T) {
 	t.Parallel()
-	gw := streamertest.NewTestableAPIGatewayClient(nil)
+	gw := streamertest.NewAPIGateway(nil)
 	gw.AddConnection("c", nil)
 	_, err := gw.Client().PostToConnection(t.Context(), &apigatewaymanagementapi.PostToConnectionInput{ConnectionId: aws.String("c"), Data: []byte(`{}`)})
 	require.NoError(t, err)

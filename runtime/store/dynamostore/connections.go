@@ -1,10 +1,7 @@
 package dynamostore
 
 import (
-	"cmp"
 	"context"
-	"fmt"
-	"slices"
 	"time"
 
 	"github.com/guregu/dynamo/v2"
@@ -48,36 +45,6 @@ func newConnItem(c *store.Connection) connItem {
 	}
 }
 
-func (it connItem) connection() (*store.Connection, error) {
-	c := &store.Connection{
-		ConnectionID: it.ConnectionID,
-		UserID:       it.UserID,
-		TenantID:     it.TenantID,
-		Endpoint:     it.Endpoint,
-		Metadata:     it.Metadata,
-		TTL:          it.TTL,
-	}
-	var err error
-	if c.ConnectedAt, err = parseTime(it.ConnectedAt); err != nil {
-		return nil, fmt.Errorf("dynamostore: connection %s: %s: %w", it.ConnectionID, contract.AttrConnectedAt, err)
-	}
-	if c.LastSeen, err = parseTime(it.LastSeen); err != nil {
-		return nil, fmt.Errorf("dynamostore: connection %s: %s: %w", it.ConnectionID, contract.AttrLastSeen, err)
-	}
-	if len(c.Metadata) == 0 {
-		c.Metadata = nil
-	}
-	return c, nil
-}
-
-func parseTime(s string) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	return t.UTC(), err
-}
-
 // Save implements store.ConnectionStore with a PutItem.
 func (c *Connections) Save(ctx context.Context, conn *store.Connection) error {
 	if err := store.PrepareConnection(conn, c.now()); err != nil {
@@ -86,77 +53,7 @@ func (c *Connections) Save(ctx context.Context, conn *store.Connection) error {
 	return mapErr(c.table.Put(newConnItem(conn)).Run(ctx), "save connection "+conn.ConnectionID)
 }
 
-// Get implements store.ConnectionStore with a strongly consistent GetItem.
-func (c *Connections) Get(ctx context.Context, connectionID string) (*store.Connection, error) {
-	var it connItem
-	if err := c.table.Get(contract.AttrConnectionID, connectionID).Consistent(true).One(ctx, &it); err != nil {
-		return nil, mapErr(err, "get connection "+connectionID)
-	}
-	conn, err := it.connection()
-	if err != nil {
-		return nil, err
-	}
-	if conn.Expired(c.now()) {
-		return nil, fmt.Errorf("%w: connection %s expired", store.ErrNotFound, connectionID)
-	}
-	return conn, nil
-}
-
 // Delete implements store.ConnectionStore with a DeleteItem.
 func (c *Connections) Delete(ctx context.Context, connectionID string) error {
 	return mapErr(c.table.Delete(contract.AttrConnectionID, connectionID).Run(ctx), "delete connection "+connectionID)
-}
-
-// Touch implements store.ConnectionStore with an UpdateItem conditional on a live record.
-func (c *Connections) Touch(ctx context.Context, connectionID string, at time.Time) error {
-	err := c.table.Update(contract.AttrConnectionID, connectionID).
-		Set(contract.AttrLastSeen, store.FormatTime(at)).
-		If("attribute_exists($) AND (attribute_not_exists($) OR $ > ?)",
-			contract.AttrConnectionID, contract.AttrTTL, contract.AttrTTL, c.now().Unix()).
-		Run(ctx)
-	if dynamo.IsCondCheckFailed(err) {
-		return fmt.Errorf("%w: connection %s", store.ErrNotFound, connectionID)
-	}
-	return mapErr(err, "touch connection "+connectionID)
-}
-
-// ListByUser implements store.ConnectionStore with a Query of the user-connections index
-// (eventually consistent, as every GSI read).
-func (c *Connections) ListByUser(ctx context.Context, tenantID, userID string) ([]*store.Connection, error) {
-	return c.list(ctx, contract.IndexConnectionsByUser, contract.AttrUserID, userID,
-		func(conn *store.Connection) bool { return conn.TenantID == tenantID })
-}
-
-// ListByTenant implements store.ConnectionStore with a Query of the tenant-connections
-// index.
-func (c *Connections) ListByTenant(ctx context.Context, tenantID string) ([]*store.Connection, error) {
-	return c.list(ctx, contract.IndexConnectionsByTenant, contract.AttrTenantID, tenantID,
-		func(*store.Connection) bool { return true })
-}
-
-// list queries index for key = value and returns the live connections that match,
-// oldest first (the order memstore uses).
-func (c *Connections) list(ctx context.Context, index, key, value string, match func(*store.Connection) bool) ([]*store.Connection, error) {
-	if value == "" { // not stored, so nothing to find (and a key may not be empty)
-		return nil, nil
-	}
-	var items []connItem
-	if err := c.table.Get(key, value).Index(index).All(ctx, &items); err != nil {
-		return nil, mapErr(err, "query "+index)
-	}
-	now := c.now()
-	var out []*store.Connection
-	for _, it := range items {
-		conn, err := it.connection()
-		if err != nil {
-			return nil, err
-		}
-		if match(conn) && !conn.Expired(now) {
-			out = append(out, conn)
-		}
-	}
-	slices.SortFunc(out, func(a, b *store.Connection) int {
-		return cmp.Or(a.ConnectedAt.Compare(b.ConnectedAt), cmp.Compare(a.ConnectionID, b.ConnectionID))
-	})
-	return out, nil
 }

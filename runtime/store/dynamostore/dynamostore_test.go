@@ -3,7 +3,6 @@ package dynamostore_test
 import (
 	"testing"
 
-	"github.com/streamer-go/streamer/runtime/store"
 	"github.com/streamer-go/streamer/runtime/store/dynamostore"
 	"github.com/streamer-go/streamer/runtime/store/dynamostore/dynamotest"
 	"github.com/streamer-go/streamer/runtime/store/storetest"
@@ -13,7 +12,7 @@ func TestConformance(t *testing.T) {
 	t.Parallel()
 	db := dynamotest.DB(t)
 	s := dynamostore.New(db, dynamotest.Tables(t, db, "conformance"))
-	storetest.Run(t, func(*testing.T) (store.ConnectionStore, store.RequestQueue) {
-		return s.Connections(), s.Requests()
+	storetest.Run(t, func(*testing.T) storetest.Stores {
+		return storetest.Stores{Connections: s.Connections(), Requests: s.Requests(), LoadConnection: s.Connections().Load}
 	})
 }

@@ -29,7 +29,7 @@ var update = flag.Bool("update", false, "rewrite ../testdata/dynamodb_stream_eve
 
 // lifecycle runs one request through Enqueue, Claim, Checkpoint and Finish and returns
 // the request after each write: what the stream's NewImage of each write must decode to.
-func lifecycle(t *testing.T, q store.RequestQueue) []*store.AsyncRequest {
+func lifecycle(t *testing.T, q *store.Queue) []*store.AsyncRequest {
 	t.Helper()
 	ctx := t.Context()
 	req := &store.AsyncRequest{

@@ -86,24 +86,23 @@ func BenchmarkLifecycle(b *testing.B) {
 	}
 }
 
-// BenchmarkGetForOwner measures streamer.status's read of a request among 1,000.
-func BenchmarkGetForOwner(b *testing.B) {
+// BenchmarkGet measures the worker's read of a request among 1,000.
+func BenchmarkGet(b *testing.B) {
 	s, reqs := enqueued(b, 1000)
 	ctx := context.Background()
-	owner := store.Owner{TenantID: "acme", UserID: "user-7"}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if _, err := s.Requests().GetForOwner(ctx, owner, reqs[i%len(reqs)].ClientID); err != nil {
+		if _, err := s.Requests().Get(ctx, reqs[i%len(reqs)].RequestID); err != nil {
 			b.Fatal(err)
 		}
 		i++
 	}
 }
 
-// BenchmarkConnectionSaveGet measures $connect's write and the sender's read of a
+// BenchmarkConnectionSaveDelete measures $connect's write and $disconnect's delete of a
 // connection record.
-func BenchmarkConnectionSaveGet(b *testing.B) {
+func BenchmarkConnectionSaveDelete(b *testing.B) {
 	s := memstore.New(memstore.Options{})
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -113,7 +112,7 @@ func BenchmarkConnectionSaveGet(b *testing.B) {
 		if err := s.Connections().Save(ctx, &store.Connection{ConnectionID: id, UserID: "user-7", TenantID: "acme", ConnectedAt: time.Now()}); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := s.Connections().Get(ctx, id); err != nil {
+		if err := s.Connections().Delete(ctx, id); err != nil {
 			b.Fatal(err)
 		}
 		i++

@@ -1,12 +1,8 @@
 package memstore
 
 import (
-	"cmp"
 	"context"
-	"fmt"
 	"maps"
-	"slices"
-	"time"
 
 	"github.com/streamer-go/streamer/runtime/store"
 )
@@ -31,21 +27,6 @@ func (c *Connections) Save(ctx context.Context, conn *store.Connection) error {
 	return nil
 }
 
-// Get implements store.ConnectionStore.
-func (c *Connections) Get(ctx context.Context, connectionID string) (*store.Connection, error) {
-	s := c.s
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	conn, ok := s.connections[connectionID]
-	if !ok || conn.Expired(s.now()) {
-		return nil, fmt.Errorf("%w: connection %s", store.ErrNotFound, connectionID)
-	}
-	return cloneConnection(conn), nil
-}
-
 // Delete implements store.ConnectionStore.
 func (c *Connections) Delete(ctx context.Context, connectionID string) error {
 	s := c.s
@@ -55,53 +36,6 @@ func (c *Connections) Delete(ctx context.Context, connectionID string) error {
 	defer s.mu.Unlock()
 	delete(s.connections, connectionID)
 	return nil
-}
-
-// Touch implements store.ConnectionStore.
-func (c *Connections) Touch(ctx context.Context, connectionID string, at time.Time) error {
-	s := c.s
-	now, err := s.lock(ctx)
-	if err != nil {
-		return err
-	}
-	defer s.mu.Unlock()
-	conn, ok := s.connections[connectionID]
-	if !ok || conn.Expired(now) {
-		return fmt.Errorf("%w: connection %s", store.ErrNotFound, connectionID)
-	}
-	conn.LastSeen = at.UTC()
-	return nil
-}
-
-// ListByUser implements store.ConnectionStore.
-func (c *Connections) ListByUser(ctx context.Context, tenantID, userID string) ([]*store.Connection, error) {
-	return c.list(ctx, func(conn *store.Connection) bool { return conn.TenantID == tenantID && conn.UserID == userID })
-}
-
-// ListByTenant implements store.ConnectionStore.
-func (c *Connections) ListByTenant(ctx context.Context, tenantID string) ([]*store.Connection, error) {
-	return c.list(ctx, func(conn *store.Connection) bool { return conn.TenantID == tenantID })
-}
-
-// list returns copies of the live connections that match, oldest first.
-func (c *Connections) list(ctx context.Context, match func(*store.Connection) bool) ([]*store.Connection, error) {
-	s := c.s
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.now()
-	var out []*store.Connection
-	for _, conn := range s.connections {
-		if match(conn) && !conn.Expired(now) {
-			out = append(out, cloneConnection(conn))
-		}
-	}
-	slices.SortFunc(out, func(a, b *store.Connection) int {
-		return cmp.Or(a.ConnectedAt.Compare(b.ConnectedAt), cmp.Compare(a.ConnectionID, b.ConnectionID))
-	})
-	return out, nil
 }
 
 // cloneConnection returns a deep copy of c.

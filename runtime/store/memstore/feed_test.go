@@ -144,8 +144,9 @@ func TestTTLExpiryWithClock(t *testing.T) {
 	start := s.Feed().Latest()
 
 	clk.Advance(contract.ConnectionTTL)
-	_, err := s.Connections().Get(ctx, "c1")
-	require.ErrorIs(t, err, store.ErrNotFound, "a connection lives ConnectionTTL")
+	conn, err := s.Connections().Load(ctx, "c1")
+	require.NoError(t, err)
+	require.True(t, conn.Expired(clk.Now()), "a connection lives ConnectionTTL")
 	_, err = s.Requests().Get(ctx, req.RequestID)
 	require.NoError(t, err, "a request outlives a connection")
 
@@ -154,6 +155,8 @@ func TestTTLExpiryWithClock(t *testing.T) {
 	require.ErrorIs(t, err, store.ErrNotFound, "a request lives RequestTTL")
 
 	require.Equal(t, 2, s.PurgeExpired())
+	_, err = s.Connections().Load(ctx, "c1")
+	require.ErrorIs(t, err, store.ErrNotFound, "the expired connection is deleted too")
 	recs, err := s.Feed().Read(ctx, start, 10)
 	require.NoError(t, err)
 	require.Len(t, recs, 1)
@@ -196,7 +199,7 @@ func TestCopiesInAndOut(t *testing.T) {
 	conn := &store.Connection{ConnectionID: "c1", Metadata: map[string]string{"k": "v"}}
 	require.NoError(t, s.Connections().Save(ctx, conn))
 	conn.Metadata["k"] = "changed"
-	gotConn, err := s.Connections().Get(ctx, "c1")
+	gotConn, err := s.Connections().Load(ctx, "c1")
 	require.NoError(t, err)
 	require.Equal(t, "v", gotConn.Metadata["k"])
 }

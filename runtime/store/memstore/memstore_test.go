@@ -3,15 +3,14 @@ package memstore_test
 import (
 	"testing"
 
-	"github.com/streamer-go/streamer/runtime/store"
 	"github.com/streamer-go/streamer/runtime/store/memstore"
 	"github.com/streamer-go/streamer/runtime/store/storetest"
 )
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, func(t *testing.T) (store.ConnectionStore, store.RequestQueue) {
+	storetest.Run(t, func(*testing.T) storetest.Stores {
 		s := memstore.New(memstore.Options{})
-		return s.Connections(), s.Requests()
+		return storetest.Stores{Connections: s.Connections(), Requests: s.Requests(), LoadConnection: s.Connections().Load}
 	})
 }

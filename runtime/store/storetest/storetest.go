@@ -1,6 +1,6 @@
 // Package storetest is the conformance suite of Streamer's stores: every ConnectionStore
-// and RequestQueue implementation must pass Run, so the in-memory store behaves as the
-// DynamoDB one does.
+// implementation, and store.Queue on every RequestTable, must pass Run, so the in-memory
+// store behaves as the DynamoDB one does.
 package storetest
 
 import (
@@ -21,9 +21,22 @@ import (
 	"github.com/streamer-go/streamer/runtime/store"
 )
 
+// Stores are the stores under test.
+type Stores struct {
+	// Connections is the connection store.
+	Connections store.ConnectionStore
+	// Requests is the request queue on the store's RequestTable.
+	Requests *store.Queue
+	// LoadConnection reads a connection record as stored, expired or not, straight from
+	// the store's table; store.ErrNotFound when there is none. The runtime never reads
+	// connection records back, so the stores have no method for it: each store's tests
+	// supply this read.
+	LoadConnection func(ctx context.Context, connectionID string) (*store.Connection, error)
+}
+
 // NewStores returns the stores under test. It is called once per subtest; the stores may
 // be shared between subtests (every subtest uses its own ids).
-type NewStores func(t *testing.T) (store.ConnectionStore, store.RequestQueue)
+type NewStores func(t *testing.T) Stores
 
 // Run runs the conformance suite against the stores newStores returns. Subtests run in
 // parallel.
@@ -32,8 +45,7 @@ func Run(t *testing.T, newStores NewStores) {
 		for name, test := range requestTests {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				_, q := newStores(t)
-				test(t, newBundle(t, q))
+				test(t, newBundle(t, newStores(t).Requests))
 			})
 		}
 	})
@@ -41,8 +53,7 @@ func Run(t *testing.T, newStores NewStores) {
 		for name, test := range connectionTests {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				c, _ := newStores(t)
-				test(t, c, uniqueID())
+				test(t, newStores(t), uniqueID())
 			})
 		}
 	})
@@ -51,11 +62,11 @@ func Run(t *testing.T, newStores NewStores) {
 // bundle is what a request test works with: the queue, a fresh owner and helpers.
 type bundle struct {
 	ctx   context.Context
-	q     store.RequestQueue
+	q     *store.Queue
 	owner store.Owner
 }
 
-func newBundle(t *testing.T, q store.RequestQueue) *bundle {
+func newBundle(t *testing.T, q *store.Queue) *bundle {
 	id := uniqueID()
 	return &bundle{ctx: t.Context(), q: q, owner: store.Owner{TenantID: "tenant-" + id, UserID: "user-" + id}}
 }
@@ -158,12 +169,8 @@ var requestTests = map[string]func(t *testing.T, b *bundle){
 		theirs := other.request("same")
 		theirs.Payload = json.RawMessage(`{"theirs":true}`)
 		require.NoError(t, other.q.Enqueue(b.ctx, theirs), "another tenant may use the same client id")
-		got, err := b.q.GetForOwner(b.ctx, b.owner, "same")
-		require.NoError(t, err)
-		require.Equal(t, mine, got)
-		got, err = b.q.GetForOwner(b.ctx, other.owner, "same")
-		require.NoError(t, err)
-		require.JSONEq(t, `{"theirs":true}`, string(got.Payload))
+		require.Equal(t, mine, b.get(t, mine.RequestID))
+		require.JSONEq(t, `{"theirs":true}`, string(b.get(t, theirs.RequestID).Payload))
 	},
 	"OwnerMethodsRefuseOthers": func(t *testing.T, b *bundle) {
 		b.enqueue(t, "a")
@@ -172,9 +179,7 @@ var requestTests = map[string]func(t *testing.T, b *bundle){
 			{TenantID: b.owner.TenantID, UserID: b.owner.UserID + "x"},
 			{},
 		} {
-			_, err := b.q.GetForOwner(b.ctx, o, "a")
-			require.ErrorIs(t, err, store.ErrNotFound)
-			_, err = b.q.Rebind(b.ctx, o, "a", "conn-2")
+			_, err := b.q.Rebind(b.ctx, o, "a", "conn-2")
 			require.ErrorIs(t, err, store.ErrNotFound)
 			_, _, err = b.q.RequestCancel(b.ctx, o, "a", errCancelled)
 			require.ErrorIs(t, err, store.ErrNotFound)
@@ -186,17 +191,16 @@ var requestTests = map[string]func(t *testing.T, b *bundle){
 		req := b.request("a")
 		req.UserID = "intruder"
 		require.NoError(t, b.q.Enqueue(b.ctx, req))
-		_, err := b.q.GetForOwner(b.ctx, b.owner, "a")
+		_, err := b.q.Rebind(b.ctx, b.owner, "a", "conn-2")
 		require.ErrorIs(t, err, store.ErrNotFound)
 		_, _, err = b.q.RequestCancel(b.ctx, b.owner, "a", errCancelled)
 		require.ErrorIs(t, err, store.ErrNotFound)
+		require.Equal(t, req, b.get(t, req.RequestID), "nothing changed")
 	},
 	"MissingIsNotFound": func(t *testing.T, b *bundle) {
 		id := store.ScopedID(b.owner.TenantID, b.owner.UserID, "missing")
 		now := time.Now()
 		_, err := b.q.Get(b.ctx, id)
-		require.ErrorIs(t, err, store.ErrNotFound)
-		_, err = b.q.GetForOwner(b.ctx, b.owner, "missing")
 		require.ErrorIs(t, err, store.ErrNotFound)
 		_, err = b.q.Claim(b.ctx, id, "worker-1", now, now.Add(time.Minute))
 		require.ErrorIs(t, err, store.ErrNotFound)
@@ -217,8 +221,6 @@ var requestTests = map[string]func(t *testing.T, b *bundle){
 		require.NoError(t, b.q.Enqueue(b.ctx, req))
 		now := time.Now()
 		_, err := b.q.Get(b.ctx, req.RequestID)
-		require.ErrorIs(t, err, store.ErrNotFound)
-		_, err = b.q.GetForOwner(b.ctx, b.owner, "a")
 		require.ErrorIs(t, err, store.ErrNotFound)
 		_, err = b.q.Claim(b.ctx, req.RequestID, "worker-1", now, now.Add(time.Minute))
 		require.ErrorIs(t, err, store.ErrNotFound, "an expired request is not claimed")
@@ -470,7 +472,7 @@ var requestTests = map[string]func(t *testing.T, b *bundle){
 		require.Equal(t, store.StatusPending, got.Status)
 		require.Equal(t, got, b.get(t, req.RequestID))
 	},
-	"SeedMethods": func(t *testing.T, b *bundle) {
+	"RequestQueueMethods": func(t *testing.T, b *bundle) {
 		req := b.enqueue(t, "a")
 		require.ErrorIs(t, b.q.UpdateProgress(b.ctx, req.RequestID, 10, "x", nil), store.ErrConflict, "no progress before a claim")
 		require.ErrorIs(t, b.q.CompleteRequest(b.ctx, req.RequestID, map[string]any{"ok": true}), store.ErrConflict)
@@ -599,9 +601,10 @@ func requireTerminalNeverChanges(t *testing.T, b *bundle, final *store.AsyncRequ
 	require.Equal(t, final, b.get(t, id))
 }
 
-var connectionTests = map[string]func(t *testing.T, c store.ConnectionStore, id string){
-	"SaveGetDelete": func(t *testing.T, c store.ConnectionStore, id string) {
+var connectionTests = map[string]func(t *testing.T, s Stores, id string){
+	"SaveAndDelete": func(t *testing.T, s Stores, id string) {
 		ctx := t.Context()
+		c := s.Connections
 		before := time.Now()
 		conn := &store.Connection{ConnectionID: "c-" + id, UserID: "u-" + id, TenantID: "t-" + id,
 			Endpoint: "https://example.com/prod", Metadata: map[string]string{"agent": "test"}}
@@ -611,84 +614,38 @@ var connectionTests = map[string]func(t *testing.T, c store.ConnectionStore, id 
 		require.Equal(t, conn.ConnectedAt, conn.LastSeen)
 		require.GreaterOrEqual(t, conn.TTL, before.Add(contract.ConnectionTTL).Unix())
 		require.LessOrEqual(t, conn.TTL, after.Add(contract.ConnectionTTL).Unix())
-		got, err := c.Get(ctx, conn.ConnectionID)
+		got, err := s.LoadConnection(ctx, conn.ConnectionID)
 		require.NoError(t, err)
-		require.Equal(t, conn, got)
+		require.Equal(t, conn, got, "the record is stored as Save returned it")
 
 		conn.Endpoint = "https://example.com/dev"
 		require.NoError(t, c.Save(ctx, conn), "Save replaces")
-		got, err = c.Get(ctx, conn.ConnectionID)
+		got, err = s.LoadConnection(ctx, conn.ConnectionID)
 		require.NoError(t, err)
 		require.Equal(t, "https://example.com/dev", got.Endpoint)
 
 		require.NoError(t, c.Delete(ctx, conn.ConnectionID))
-		_, err = c.Get(ctx, conn.ConnectionID)
+		_, err = s.LoadConnection(ctx, conn.ConnectionID)
 		require.ErrorIs(t, err, store.ErrNotFound)
 		require.NoError(t, c.Delete(ctx, conn.ConnectionID), "deleting a missing record is not an error")
 		require.Error(t, c.Save(ctx, &store.Connection{}), "a connection needs an id")
 	},
-	"Touch": func(t *testing.T, c store.ConnectionStore, id string) {
+	"SaveKeepsGivenValues": func(t *testing.T, s Stores, id string) {
 		ctx := t.Context()
-		conn := &store.Connection{ConnectionID: "c-" + id, UserID: "u", TenantID: "t"}
-		require.NoError(t, c.Save(ctx, conn))
-		at := conn.ConnectedAt.Add(90 * time.Second)
-		require.NoError(t, c.Touch(ctx, conn.ConnectionID, at))
-		got, err := c.Get(ctx, conn.ConnectionID)
-		require.NoError(t, err)
-		require.True(t, got.LastSeen.Equal(at))
-		require.True(t, got.ConnectedAt.Equal(conn.ConnectedAt))
-		require.ErrorIs(t, c.Touch(ctx, "missing-"+id, at), store.ErrNotFound)
-	},
-	"Expired": func(t *testing.T, c store.ConnectionStore, id string) {
-		ctx := t.Context()
+		connected := time.Date(2026, 1, 2, 3, 4, 5, 6, time.FixedZone("CET", 3600))
 		conn := &store.Connection{ConnectionID: "c-" + id, UserID: "u-" + id, TenantID: "t-" + id,
-			TTL: time.Now().Add(-time.Second).Unix()}
-		require.NoError(t, c.Save(ctx, conn))
-		_, err := c.Get(ctx, conn.ConnectionID)
+			ConnectedAt: connected, LastSeen: connected.Add(time.Minute),
+			TTL: time.Now().Add(-time.Second).Unix(), Metadata: map[string]string{}}
+		require.NoError(t, s.Connections.Save(ctx, conn))
+		require.Equal(t, connected.UTC(), conn.ConnectedAt, "times are stored in UTC")
+		require.Nil(t, conn.Metadata, "empty metadata is not stored")
+		got, err := s.LoadConnection(ctx, conn.ConnectionID)
+		require.NoError(t, err, "an expired TTL is stored as given (deleting it is DynamoDB's TTL's job)")
+		require.Equal(t, conn, got)
+		require.NoError(t, s.Connections.Delete(ctx, conn.ConnectionID), "an expired record can be deleted")
+		_, err = s.LoadConnection(ctx, conn.ConnectionID)
 		require.ErrorIs(t, err, store.ErrNotFound)
-		require.ErrorIs(t, c.Touch(ctx, conn.ConnectionID, time.Now()), store.ErrNotFound)
-		live := &store.Connection{ConnectionID: "c2-" + id, UserID: "u-" + id, TenantID: "t-" + id}
-		require.NoError(t, c.Save(ctx, live))
-		requireListed(t, func() ([]*store.Connection, error) { return c.ListByUser(ctx, "t-"+id, "u-"+id) }, live.ConnectionID)
-		requireListed(t, func() ([]*store.Connection, error) { return c.ListByTenant(ctx, "t-"+id) }, live.ConnectionID)
 	},
-	"ListByUserAndTenant": func(t *testing.T, c store.ConnectionStore, id string) {
-		ctx := t.Context()
-		t1, t2, u1, u2 := "t1-"+id, "t2-"+id, "u1-"+id, "u2-"+id
-		for _, conn := range []*store.Connection{
-			{ConnectionID: "a-" + id, TenantID: t1, UserID: u1},
-			{ConnectionID: "b-" + id, TenantID: t1, UserID: u1},
-			{ConnectionID: "c-" + id, TenantID: t1, UserID: u2},
-			{ConnectionID: "d-" + id, TenantID: t2, UserID: u1}, // same user id, other tenant
-		} {
-			require.NoError(t, c.Save(ctx, conn))
-		}
-		requireListed(t, func() ([]*store.Connection, error) { return c.ListByUser(ctx, t1, u1) }, "a-"+id, "b-"+id)
-		requireListed(t, func() ([]*store.Connection, error) { return c.ListByUser(ctx, t2, u1) }, "d-"+id)
-		requireListed(t, func() ([]*store.Connection, error) { return c.ListByTenant(ctx, t1) }, "a-"+id, "b-"+id, "c-"+id)
-		requireListed(t, func() ([]*store.Connection, error) { return c.ListByTenant(ctx, "nobody-"+id) })
-		require.NoError(t, c.Delete(ctx, "a-"+id))
-		requireListed(t, func() ([]*store.Connection, error) { return c.ListByUser(ctx, t1, u1) }, "b-"+id)
-	},
-}
-
-// requireListed waits until list returns exactly the connections ids (a GSI read is
-// eventually consistent).
-func requireListed(t *testing.T, list func() ([]*store.Connection, error), ids ...string) {
-	t.Helper()
-	var got []string
-	require.Eventually(t, func() bool {
-		conns, err := list()
-		if err != nil {
-			t.Errorf("list: %v", err)
-			return false
-		}
-		got = got[:0]
-		for _, c := range conns {
-			got = append(got, c.ConnectionID)
-		}
-		return strings.Join(got, ",") == strings.Join(ids, ",")
-	}, 10*time.Second, 20*time.Millisecond, "want %v", ids)
 }
 
 // bigJSON returns a JSON string value of n bytes.

@@ -1,4 +1,4 @@
-package connection_test
+package apigw_test
 
 import (
 	"encoding/json"
@@ -13,19 +13,21 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/connection"
+	"github.com/streamer-go/streamer/runtime/internal/apigw"
+	"github.com/streamer-go/streamer/runtime/streamertest"
 )
 
-// TestWriteAPIErrorSpeaksTheSDKsErrors serves every error the @connections API gives
-// with WriteAPIError and checks what the real SDK client and the Manager make of it:
+// TestWriteErrorSpeaksTheSDKsErrors serves every error the @connections API gives with
+// WriteError and checks what the real SDK client and the Manager make of it:
 // the SDK's typed exception, and the Manager's sentinel.
-func TestWriteAPIErrorSpeaksTheSDKsErrors(t *testing.T) {
+func TestWriteErrorSpeaksTheSDKsErrors(t *testing.T) {
 	t.Parallel()
 	// The connection id names the answer: "<status>:<error type>".
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /@connections/{id}", func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
 		status, _ := strconv.Atoi(id[:3])
-		connection.WriteAPIError(w, status, id[4:], "refused by the test")
+		apigw.WriteError(w, status, id[4:], "refused by the test")
 	})
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -53,13 +55,13 @@ func TestWriteAPIErrorSpeaksTheSDKsErrors(t *testing.T) {
 
 	// The wire shape: header and body name the type; an untyped error names none.
 	rec := httptest.NewRecorder()
-	connection.WriteAPIError(rec, http.StatusGone, "GoneException", "")
+	apigw.WriteError(rec, http.StatusGone, "GoneException", "")
 	require.Equal(t, http.StatusGone, rec.Code)
 	require.Equal(t, "GoneException", rec.Header().Get("X-Amzn-ErrorType"))
 	require.Equal(t, "application/json", rec.Header().Get("Content-Type"))
 	require.JSONEq(t, `{"__type":"GoneException","message":""}`, rec.Body.String())
 	rec = httptest.NewRecorder()
-	connection.WriteAPIError(rec, http.StatusBadGateway, "", "upstream")
+	apigw.WriteError(rec, http.StatusBadGateway, "", "upstream")
 	require.Empty(t, rec.Header().Values("X-Amzn-ErrorType"))
 	var body map[string]string
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &body))
@@ -68,21 +70,22 @@ func TestWriteAPIErrorSpeaksTheSDKsErrors(t *testing.T) {
 
 func TestEncodeIsWhatSendPosts(t *testing.T) {
 	t.Parallel()
-	b := setup(t, connection.Options{})
-	b.connect(t, "c1")
+	gw := streamertest.NewAPIGateway(t)
+	gw.AddConnection("c1", nil)
+	mgr := connection.NewManager(nil, gw.Client(), connection.Options{})
 	for _, msg := range []any{
 		map[string]any{"type": "pong"},
 		[]byte(`{"type":"ack", "request_id":"r-1"}`),
 		json.RawMessage(` {"type":"status"}`),
 	} {
-		want, err := connection.Encode(msg)
+		want, err := apigw.Encode(msg)
 		require.NoError(t, err)
-		require.NoError(t, b.mgr.Send(t.Context(), "c1", msg))
-		got := b.gw.GetMessages("c1")
+		require.NoError(t, mgr.Send(t.Context(), "c1", msg))
+		got := gw.GetMessages("c1")
 		require.Equal(t, string(want), string(got[len(got)-1].JSON), "byte for byte")
 	}
-	_, err := connection.Encode(nil)
+	_, err := apigw.Encode(nil)
 	require.Error(t, err)
-	_, err = connection.Encode(func() {})
+	_, err = apigw.Encode(func() {})
 	require.ErrorContains(t, err, "connection: encode message")
 }

@@ -10,30 +10,39 @@ import (
 )
 
 var (
-	_ connection.ConnectionManager = (*MockConnectionManager)(nil)
-	_ progress.Sender              = (*SendOnlyMock)(nil)
-	_ progress.Sender              = (*ProgressReporterMock)(nil)
+	_ connection.ConnectionManager = (*ConnectionManager)(nil)
+	_ progress.Sender              = (*Sender)(nil)
 )
 
 // SendFunc is the signature of the Send hooks.
 type SendFunc func(ctx context.Context, connectionID string, message any) error
 
-// SendOnlyMock records every message sent through it. Use it wherever only Send is
-// needed, such as a progress.Sender.
-type SendOnlyMock struct {
-	// SendFunc, when set, runs first on every Send: an error it returns is Send's error
-	// and the message is not recorded; nil lets the message be recorded.
+// Sender is a fake of the one-method Send port the runtime's components take
+// (progress.Sender, router.Sender, executor.Sender, lambdas.Sender): it records every
+// message sent through it. Connections are active until SetActive says otherwise; Send
+// to an inactive one fails with connection.ErrGone, as the real manager's does for a
+// client that went away.
+type Sender struct {
+	// SendFunc, when set, runs first on every Send to an active connection: an error it
+	// returns is Send's error and the message is not recorded; nil lets the message be
+	// recorded.
 	SendFunc SendFunc
-
 	recorder
+
+	mu       sync.Mutex
+	inactive map[string]bool
 }
 
-// NewSendOnlyMock returns a SendOnlyMock that records every message.
-func NewSendOnlyMock() *SendOnlyMock { return &SendOnlyMock{} }
+// NewSender returns a Sender that records every message, with every connection active.
+func NewSender() *Sender { return &Sender{} }
 
-// Send runs SendFunc, then records message for connectionID. A message that cannot be
-// marshalled to JSON is an error, as with the real manager.
-func (m *SendOnlyMock) Send(ctx context.Context, connectionID string, message any) error {
+// Send records message for connectionID after SendFunc let it through, or fails with
+// connection.ErrGone when connectionID is inactive. A message that cannot be marshalled
+// to JSON is an error, as with the real manager.
+func (m *Sender) Send(ctx context.Context, connectionID string, message any) error {
+	if !m.IsActive(ctx, connectionID) {
+		return fmt.Errorf("%w: %s", connection.ErrGone, connectionID)
+	}
 	if m.SendFunc != nil {
 		if err := m.SendFunc(ctx, connectionID, message); err != nil {
 			return err
@@ -42,21 +51,8 @@ func (m *SendOnlyMock) Send(ctx context.Context, connectionID string, message an
 	return m.record(connectionID, message)
 }
 
-// ProgressReporterMock is a SendOnlyMock that also knows which connections are active:
-// Send to an inactive connection fails with connection.ErrGone, like the real manager
-// for a client that went away. Connections are active until SetActive says otherwise.
-type ProgressReporterMock struct {
-	SendOnlyMock
-
-	mu       sync.Mutex
-	inactive map[string]bool
-}
-
-// NewProgressReporterMock returns a ProgressReporterMock with every connection active.
-func NewProgressReporterMock() *ProgressReporterMock { return &ProgressReporterMock{} }
-
 // SetActive marks connectionID active or gone.
-func (m *ProgressReporterMock) SetActive(connectionID string, active bool) {
+func (m *Sender) SetActive(connectionID string, active bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.inactive == nil {
@@ -66,24 +62,16 @@ func (m *ProgressReporterMock) SetActive(connectionID string, active bool) {
 }
 
 // IsActive reports what SetActive said of connectionID (true by default).
-func (m *ProgressReporterMock) IsActive(_ context.Context, connectionID string) bool {
+func (m *Sender) IsActive(_ context.Context, connectionID string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return !m.inactive[connectionID]
 }
 
-// Send records message, or fails with connection.ErrGone when connectionID is inactive.
-func (m *ProgressReporterMock) Send(ctx context.Context, connectionID string, message any) error {
-	if !m.IsActive(ctx, connectionID) {
-		return fmt.Errorf("%w: %s", connection.ErrGone, connectionID)
-	}
-	return m.SendOnlyMock.Send(ctx, connectionID, message)
-}
-
-// MockConnectionManager is a connection.ConnectionManager whose methods can be replaced
-// and whose calls are counted. By default Send and Broadcast record the messages,
+// ConnectionManager is a fake connection.ConnectionManager whose methods can be
+// replaced and whose calls are counted. By default Send and Broadcast record the messages,
 // IsActive answers true and GetMetrics returns the call counts.
-type MockConnectionManager struct {
+type ConnectionManager struct {
 	// SendFunc, when set, runs first on every Send: an error it returns is Send's error;
 	// nil lets the message be recorded.
 	SendFunc SendFunc
@@ -101,10 +89,10 @@ type MockConnectionManager struct {
 	calls   map[string]int
 }
 
-// NewMockConnectionManager returns a MockConnectionManager with the default behaviour.
-func NewMockConnectionManager() *MockConnectionManager { return &MockConnectionManager{} }
+// NewConnectionManager returns a ConnectionManager with the default behaviour.
+func NewConnectionManager() *ConnectionManager { return &ConnectionManager{} }
 
-func (m *MockConnectionManager) count(name string) {
+func (m *ConnectionManager) count(name string) {
 	m.callsMu.Lock()
 	defer m.callsMu.Unlock()
 	if m.calls == nil {
@@ -115,14 +103,14 @@ func (m *MockConnectionManager) count(name string) {
 
 // CallCount returns how many times the method name ("Send", "IsActive", "Broadcast",
 // "GetMetrics") was called.
-func (m *MockConnectionManager) CallCount(name string) int {
+func (m *ConnectionManager) CallCount(name string) int {
 	m.callsMu.Lock()
 	defer m.callsMu.Unlock()
 	return m.calls[name]
 }
 
 // Send counts the call, runs SendFunc and records message for connectionID.
-func (m *MockConnectionManager) Send(ctx context.Context, connectionID string, message any) error {
+func (m *ConnectionManager) Send(ctx context.Context, connectionID string, message any) error {
 	m.count("Send")
 	if m.SendFunc != nil {
 		if err := m.SendFunc(ctx, connectionID, message); err != nil {
@@ -133,7 +121,7 @@ func (m *MockConnectionManager) Send(ctx context.Context, connectionID string, m
 }
 
 // IsActive counts the call and answers with IsActiveFunc, or true.
-func (m *MockConnectionManager) IsActive(ctx context.Context, connectionID string) bool {
+func (m *ConnectionManager) IsActive(ctx context.Context, connectionID string) bool {
 	m.count("IsActive")
 	if m.IsActiveFunc != nil {
 		return m.IsActiveFunc(ctx, connectionID)
@@ -143,7 +131,7 @@ func (m *MockConnectionManager) IsActive(ctx context.Context, connectionID strin
 
 // Broadcast counts the call, runs BroadcastFunc and records message for every
 // connection.
-func (m *MockConnectionManager) Broadcast(ctx context.Context, connectionIDs []string, message any) error {
+func (m *ConnectionManager) Broadcast(ctx context.Context, connectionIDs []string, message any) error {
 	m.count("Broadcast")
 	if m.BroadcastFunc != nil {
 		if err := m.BroadcastFunc(ctx, connectionIDs, message); err != nil {
@@ -159,7 +147,7 @@ func (m *MockConnectionManager) Broadcast(ctx context.Context, connectionIDs []s
 }
 
 // GetMetrics counts the call and answers with GetMetricsFunc, or the call counts so far.
-func (m *MockConnectionManager) GetMetrics() map[string]any {
+func (m *ConnectionManager) GetMetrics() map[string]any {
 	m.count("GetMetrics")
 	if m.GetMetricsFunc != nil {
 		return m.GetMetricsFunc()
