@@ -363,9 +363,10 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 		peak := mostAtOnce(first, done)
 		t.Logf("%d one-second jobs on one shard finished in %s; at most %d ran at once", jobs, elapsed.Round(time.Millisecond), peak)
 		// One at a time would take 50 s, ten at a time (a stream consumer with the
-		// largest ParallelizationFactor) 5 s with at most 10 running together.
+		// largest ParallelizationFactor) 5 s with at most 10 running together. The jobs
+		// that ran at once show it, whatever the machine's load does to the wall time
+		// (docs/PERFORMANCE.md measures that: `streamer bench --scenario dispatch`).
 		require.Greater(t, peak, 40, "the dispatcher must not serialise long work")
-		require.Less(t, elapsed, 10*time.Second)
 		require.EventuallyWithT(t, func(c *assert.CollectT) {
 			assert.Equal(c, int64(2*jobs), st.Metrics().Lambda["worker"].Invocations,
 				"two worker invocations per job: the router's dispatch and the stream's record")
