@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,11 +23,12 @@ import (
 const (
 	// startTimeout bounds the wait for /healthz (table creation on DynamoDB Local included).
 	startTimeout = 90 * time.Second
+	// templateStartTimeout bounds it for `streamer local --template`, whose first start
+	// of a new asset also rebuilds the functions for this machine (minutes on a cold
+	// build cache); later starts reuse that build.
+	templateStartTimeout = 6 * time.Minute
 	// stopTimeout bounds the clean shutdown after SIGTERM (the CLI allows itself 30 s).
 	stopTimeout = 45 * time.Second
-	// startAttempts is how often a start is tried on another port when the process exits
-	// before it is healthy (another process took the port meanwhile).
-	startAttempts = 3
 )
 
 // localStack is a `streamer local` process started by the suite, reached only through
@@ -45,48 +44,43 @@ type localStack struct {
 	waitErr error         // the process's exit status; read after exited is closed
 }
 
-// startLocal starts `streamer local` on a free loopback port with extra flags, waits
-// until /healthz answers 200, and stops it with SIGTERM when the test ends, failing the
-// test unless it exits cleanly.
+// startLocal starts `streamer local` on a loopback port the kernel picks, waits until
+// /healthz answers 200, and stops it with SIGTERM when the test ends, failing the test
+// unless it exits cleanly.
 func startLocal(t *testing.T, flags ...string) *localStack {
 	t.Helper()
-	var errs []error
-	for range startAttempts {
-		s, err := launchLocal(flags)
-		if err == nil {
-			t.Cleanup(func() { s.stop(t) })
-			return s
-		}
-		errs = append(errs, err)
+	s, err := launchLocal(flags)
+	if err != nil {
+		t.Fatalf("streamer local did not start: %v", err)
 	}
-	t.Fatalf("streamer local did not start: %v", errors.Join(errs...))
-	return nil
+	t.Cleanup(func() { s.stop(t) })
+	return s
 }
 
 func launchLocal(flags []string) (*localStack, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
 	logs := &logBuffer{changed: make(chan struct{})}
-	// Not exec.CommandContext: the stop must be a SIGTERM, not the context's kill.
-	cmd := exec.Command(streamerBin, append([]string{"local", "--addr", addr}, flags...)...)
+	// Port 0: the kernel picks a free port, which no other process can take between
+	// the pick and the listen; the banner says which. Not exec.CommandContext: the stop
+	// must be a SIGTERM, not the context's kill.
+	cmd := exec.Command(streamerBin, append([]string{"local", "--addr", "127.0.0.1:0"}, flags...)...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", streamerBin, err)
 	}
 	s := &localStack{
-		httpURL: "http://" + addr,
-		wsURL:   "ws://" + addr + "/",
-		logs:    logs,
-		cmd:     cmd,
-		exited:  make(chan struct{}),
+		logs:   logs,
+		cmd:    cmd,
+		exited: make(chan struct{}),
 	}
 	go func() {
 		s.waitErr = cmd.Wait()
 		close(s.exited)
 	}()
-	if err := s.waitHealthy(); err != nil {
+	timeout := startTimeout
+	if slices.Contains(flags, "--template") {
+		timeout = templateStartTimeout
+	}
+	if err := s.waitReady(timeout); err != nil {
 		_ = cmd.Process.Kill()
 		<-s.exited
 		return nil, fmt.Errorf("%w\n--- its output:\n%s", err, logs.tail(30))
@@ -94,22 +88,30 @@ func launchLocal(flags []string) (*localStack, error) {
 	return s, nil
 }
 
-// freeAddr returns a loopback address with a port nobody listens on right now.
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
-	}
-	addr := ln.Addr().String()
-	return addr, ln.Close()
-}
+// bannerURL matches the line of `streamer local`'s banner that gives its base URL.
+var bannerURL = regexp.MustCompile(`(?m)^ +Page +http://(127\.0\.0\.1:\d+)/$`)
 
-// waitHealthy polls /healthz (the process offers no other readiness signal) until it
-// answers 200, the process exits, or startTimeout passes.
-func (s *localStack) waitHealthy() error {
-	hc := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.NewTimer(startTimeout)
+// waitReady reads the stack's address from its banner, then polls /healthz (the
+// process offers no other readiness signal) until it answers 200; it gives up when the
+// process exits or timeout passes.
+func (s *localStack) waitReady(timeout time.Duration) error {
+	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
+	for s.httpURL == "" {
+		text, changed := s.logs.snapshot()
+		if m := bannerURL.FindStringSubmatch(text); m != nil {
+			s.httpURL, s.wsURL = "http://"+m[1], "ws://"+m[1]+"/"
+			break
+		}
+		select {
+		case <-s.exited:
+			return fmt.Errorf("streamer local exited before it printed its address: %v", s.waitErr)
+		case <-deadline.C:
+			return fmt.Errorf("streamer local: no address in its output within %s", timeout)
+		case <-changed:
+		}
+	}
+	hc := &http.Client{Timeout: 2 * time.Second}
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -123,7 +125,7 @@ func (s *localStack) waitHealthy() error {
 		case <-s.exited:
 			return fmt.Errorf("streamer local exited before it was healthy: %v", s.waitErr)
 		case <-deadline.C:
-			return fmt.Errorf("streamer local: /healthz not 200 within %s", startTimeout)
+			return fmt.Errorf("streamer local: /healthz not 200 within %s", timeout)
 		case <-tick.C:
 		}
 	}
@@ -169,48 +171,15 @@ func (s *localStack) token(t *testing.T, user, tenant string, ttl time.Duration)
 	return tok
 }
 
-// connectionID returns the id API Gateway gave the latest connection of user, read from
-// the stack's "connected" log line (as one would read it from CloudWatch Logs): a client
-// is never told its own connection id.
-func (s *localStack) connectionID(ctx context.Context, t *testing.T, user string) string {
-	t.Helper()
-	for {
-		text, changed := s.logs.snapshot()
-		id := ""
-		for line := range strings.SplitSeq(text, "\n") {
-			f := logFields(line)
-			if f["msg"] == "connected" && f["user_id"] == user && f["connection_id"] != "" {
-				id = f["connection_id"]
-			}
-		}
-		if id != "" {
-			return id
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			t.Fatalf("no \"connected\" log line for user %s: %v\n%s", user, ctx.Err(), s.logs.tail(20))
-		}
-	}
-}
-
-// dropConnection disconnects a client from the server side, as API Gateway's
-// DeleteConnection (DELETE /@connections/{id}) does.
-func (s *localStack) dropConnection(ctx context.Context, t *testing.T, connectionID string) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, s.httpURL+"/@connections/"+url.PathEscape(connectionID), nil)
-	require.NoError(t, err)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	require.NoError(t, resp.Body.Close())
-	require.Equal(t, http.StatusNoContent, resp.StatusCode, "DeleteConnection %s", connectionID)
-}
-
 // stackMetrics is the part of GET /metrics the suite reads.
 type stackMetrics struct {
 	Lambda map[string]struct {
 		Invocations int64 `json:"invocations"`
 	} `json:"lambda"`
+	// Queues are the SQS queues of a stack run from a template.
+	Queues map[string]struct {
+		Sent int64 `json:"sent"`
+	} `json:"sqs"`
 }
 
 // metrics reads GET /metrics.

@@ -1,5 +1,6 @@
 // Package demo defines StreamerDemo, the example stack: the StreamerApi construct with the
-// repository's demo handlers, and outputs for the URLs and table names.
+// repository's demo handlers and, unless tokens come from an identity provider, the HS256
+// key in Secrets Manager. The construct adds the stack outputs (streamerapi.Output*).
 package demo
 
 import (
@@ -14,15 +15,6 @@ import (
 
 // StackName is the name of the example stack (and of its template in cdk.out).
 const StackName = "StreamerDemo"
-
-// Output names of the stack: what `cdk deploy` prints and docs/guides/deploy.md uses.
-const (
-	OutputWebSocketURL     = "WebSocketUrl"
-	OutputCallbackURL      = "CallbackUrl"
-	OutputConnectionsTable = "ConnectionsTableName"
-	OutputRequestsTable    = "RequestsTableName"
-	OutputHMACSecretARN    = "HmacSecretArn"
-)
 
 // StackProps configures the demo stack.
 type StackProps struct {
@@ -68,17 +60,7 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) awscdk.S
 			Reason: jsii.String("Demo signing key for development tokens; rotating it would invalidate issued tokens. Production deployments verify tokens against their IdP's JWKS (-c jwksUrl=...) instead."),
 		}}, nil)
 		apiProps.HmacSecret = secret
-		output(stack, OutputHMACSecretARN, secret.SecretArn(), "ARN of the secret holding the HS256 key that signs demo tokens")
 	}
-
-	api := streamerapi.NewStreamerApi(stack, jsii.String("Streamer"), apiProps)
-	output(stack, OutputWebSocketURL, api.WebSocketUrl(), "wss:// URL clients connect to (add ?token=<JWT>)")
-	output(stack, OutputCallbackURL, api.CallbackUrl(), "https:// @connections endpoint of the stage")
-	output(stack, OutputConnectionsTable, api.ConnectionsTable().TableName(), "Connections table")
-	output(stack, OutputRequestsTable, api.RequestsTable().TableName(), "Requests table")
+	streamerapi.NewStreamerApi(stack, jsii.String("Streamer"), apiProps)
 	return stack
-}
-
-func output(stack awscdk.Stack, id string, value *string, description string) {
-	awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Value: value, Description: jsii.String(description)})
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 	"github.com/stretchr/testify/require"
+
+	"github.com/streamer-go/streamer/constructs/streamerapi"
 )
 
 // The tests call into jsii, whose Go runtime is not safe for concurrent use: not parallel.
@@ -62,7 +64,8 @@ func TestAwsSolutionsChecks(t *testing.T) {
 func TestOutputs(t *testing.T) {
 	stack := NewStack(awscdk.NewApp(nil), StackName, &StackProps{Code: stubCode(t)})
 	template := assertions.Template_FromStack(stack, nil)
-	for _, name := range []string{OutputWebSocketURL, OutputCallbackURL, OutputConnectionsTable, OutputRequestsTable, OutputHMACSecretARN} {
+	for _, name := range []string{streamerapi.OutputWebSocketURL, streamerapi.OutputCallbackURL, streamerapi.OutputConnectionsTable,
+		streamerapi.OutputRequestsTable, streamerapi.OutputDeadLetterQueueURL, streamerapi.OutputHMACSecretARN} {
 		outputs := template.FindOutputs(jsii.String(name), nil)
 		require.Len(t, *outputs, 1, name)
 	}
@@ -76,7 +79,8 @@ func TestJWKSContextReplacesTheDemoKey(t *testing.T) {
 	})
 	template := assertions.Template_FromStack(stack, nil)
 	template.ResourceCountIs(jsii.String("AWS::SecretsManager::Secret"), jsii.Number(0))
-	require.Empty(t, *template.FindOutputs(jsii.String(OutputHMACSecretARN), nil))
+	require.Empty(t, *template.FindOutputs(jsii.String(streamerapi.OutputHMACSecretARN), nil))
+	require.Len(t, *template.FindOutputs(jsii.String(streamerapi.OutputJWKSURL), nil), 1)
 	template.HasResourceProperties(jsii.String("AWS::Lambda::Function"), map[string]any{
 		"Environment": map[string]any{"Variables": assertions.Match_ObjectLike(&map[string]any{
 			"STREAMER_JWKS_URL": "https://idp.example.com/.well-known/jwks.json",

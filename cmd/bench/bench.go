@@ -422,8 +422,8 @@ func fetchMetrics(ctx context.Context, base string) (local.Snapshot, error) {
 
 // fetchToken gets a dev token from a local stack (GET /dev/token).
 func fetchToken(ctx context.Context, base string) (string, error) {
-	var t local.TokenResponse
-	if err := getJSON(ctx, base+"/dev/token?user=bench&tenant=bench&ttl=1h", &t); err != nil {
+	t, err := local.DevToken(ctx, base, "bench", "bench", time.Hour)
+	if err != nil {
 		return "", fmt.Errorf("%w (is a local stack running there? else pass --token)", err)
 	}
 	return t.Token, nil

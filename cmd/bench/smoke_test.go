@@ -124,9 +124,14 @@ func TestSmokeCost(t *testing.T) {
 	require.InDelta(t, 1, echo.Invocations["router"], 1e-9)
 
 	chatty := byAction["process_data (1,000 reports)"].PerRequest
-	require.Less(t, chatty.DynamoDBWrites, 20.0, "1,000 reports do not cost 1,000 writes")
-	require.Less(t, chatty.PostToConnection, 50.0, "1,000 reports do not cost 1,000 posts")
 	require.Len(t, res.Figures, 4)
+	// The 1,000 reports are coalesced: at most one progress write a second and five
+	// pushes a second of the job's run time (about 2 s, longer on a loaded machine),
+	// plus the fixed ones (enqueue, claim, finish; the result) and a few to spare.
+	run := res.Figures[0]
+	require.Contains(t, run.Name, "mean run time")
+	require.Less(t, chatty.DynamoDBWrites, run.Value+10, "1,000 reports in %.1f s do not cost 1,000 writes", run.Value)
+	require.Less(t, chatty.PostToConnection, 5*run.Value+10, "1,000 reports in %.1f s do not cost 1,000 posts", run.Value)
 }
 
 func TestSmokeDispatch(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,8 +21,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/cmd/demo"
+	"github.com/streamer-go/streamer/runtime/auth"
 	"github.com/streamer-go/streamer/runtime/lambdas"
 	"github.com/streamer-go/streamer/runtime/local"
+	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
 // chromiumPath is the browser the page test drives: $CHROMIUM when set, otherwise
@@ -173,6 +176,13 @@ func TestDemoPageRunsAReport(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(st.URL()+"/")))
 	_, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("conn").classList.contains("open")`, wait))
 	require.NoError(t, err, "the page connects with a dev token")
+	cards, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#actions h2")].map((h) => h.textContent)`))
+	require.NoError(t, err)
+	require.Equal(t, []string{"echosync", "generate_reportasync", "healthsync", "process_dataasync", "any action"}, cards,
+		"a form per registered action, with its mode, and one for any action")
+	prefilled, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(JSON.parse(document.getElementById("payload-generate_report").value))`))
+	require.NoError(t, err)
+	require.JSONEq(t, `{"start_date":"2026-01-01","end_date":"2026-01-31"}`, prefilled, "the form holds the handler's example")
 
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.ID("run-echo"))))
 	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`!!document.querySelector('.request[data-action="echo"] pre.result')`, wait))
@@ -200,9 +210,8 @@ func TestDemoPageRunsAReport(t *testing.T) {
 	// The other two actions, and an error: each request shows its outcome.
 	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.ID("run-health"))))
 	_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => {
-		document.getElementById("process_data-items").value = "5";
-		document.getElementById("process_data-item_ms").value = "100";
-		document.getElementById("echo-payload").value = "";
+		document.getElementById("payload-process_data").value = '{"items": 5, "item_ms": 100}';
+		document.getElementById("payload-echo").value = "";
 		return true;
 	})()`))
 	require.NoError(t, err)
@@ -225,8 +234,7 @@ func TestDemoPageRunsAReport(t *testing.T) {
 	// A server-side drop (DeleteConnection, as after API Gateway's 2 hours) in the middle
 	// of a request: the page's client reconnects and resumes it, the card completes.
 	_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => {
-		document.getElementById("process_data-items").value = "20";
-		document.getElementById("process_data-item_ms").value = "150";
+		document.getElementById("payload-process_data").value = '{"items": 20, "item_ms": 150}';
 		return true;
 	})()`))
 	require.NoError(t, err)
@@ -259,4 +267,53 @@ func TestDemoPageRunsAReport(t *testing.T) {
 	if os.Getenv("STREAMER_UPDATE_SCREENSHOTS") == "1" {
 		require.NoError(t, os.WriteFile(filepath.Join("..", "..", "docs", "images", "demo.png"), png, 0o644))
 	}
+}
+
+// TestPageReconnectsWhenTheStackRestarts stops the stack under an open page and starts
+// another on the same socket with the same dev key, as watch mode does: the page
+// reconnects by itself, reloads the actions (the new build has one more), and runs one.
+func TestPageReconnectsWhenTheStackRestarts(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	held, err := ln.(*net.TCPListener).File()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = held.Close() })
+	issuer, err := auth.NewDevIssuer()
+	require.NoError(t, err)
+	start := func(register func(*lambdas.App) error) *local.Stack {
+		l, err := net.FileListener(held)
+		require.NoError(t, err)
+		app := lambdas.New()
+		require.NoError(t, register(app))
+		st, err := local.Start(t.Context(), local.Config{Listener: l, Issuer: issuer, App: app, Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		return st
+	}
+	shutdown := func(st *local.Stack) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		require.NoError(t, st.Shutdown(ctx))
+	}
+	first := start(func(app *lambdas.App) error {
+		return app.Handle(demo.ActionEcho, streamer.Sync(demo.Echo))
+	})
+	ctx := browser(t)
+	wait := chromedp.WithPollingTimeout(60 * time.Second)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(first.URL()+"/")))
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("conn").classList.contains("open") && !!document.getElementById("run-echo")`, wait))
+	require.NoError(t, err, "the page connects and shows echo")
+
+	shutdown(first)
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`!document.getElementById("conn").classList.contains("open")`, wait))
+	require.NoError(t, err, "the page sees the stack go")
+	second := start(func(app *lambdas.App) error { return demo.Register(app) })
+	t.Cleanup(func() { shutdown(second) })
+
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`document.getElementById("conn").classList.contains("open") && !!document.getElementById("run-health")`, wait))
+	require.NoError(t, err, "the page reconnects by itself and shows the new build's actions")
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.ID("run-health"))))
+	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`!!document.querySelector('.request[data-action="health"] pre.result')`, wait))
+	require.NoError(t, err, "health answers on the new connection")
 }

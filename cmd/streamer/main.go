@@ -1,7 +1,7 @@
-// Command streamer is the Streamer CLI: it runs the whole system on this machine
-// (`streamer local`), mints tokens the local stack accepts (`streamer token`), sends
-// one action and shows its progress (`streamer call`), and measures a stack (`streamer
-// bench`).
+// Command streamer is the Streamer CLI: it creates an app (`streamer init`), runs the
+// whole system on this machine with the demo actions (`streamer local`), mints tokens
+// (`streamer token`), sends one action and shows its progress (`streamer call`), and
+// measures a stack (`streamer bench`).
 package main
 
 import (
@@ -39,8 +39,9 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"init", "create a new app: handlers, their tests, a local stack, a CDK app", runInit},
 		{"local", "run the whole system here: WebSocket API, functions, store, demo page", runLocal},
-		{"token", "print a dev token the running local stack accepts", runToken},
+		{"token", "print a token: a local stack's dev token, or one signed with a deployed stack's HMAC secret", runToken},
 		{"call", "send one action, show its progress, print the result", runCall},
 		{"bench", "measure latency, throughput and cost per request (local or deployed)", runBench},
 	}

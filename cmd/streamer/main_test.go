@@ -44,6 +44,12 @@ func TestUsage(t *testing.T) {
 	code, _, errOut = runCLI(t, "help", "call")
 	require.Equal(t, exitOK, code)
 	require.Contains(t, errOut, "ACTION [PAYLOAD-JSON]")
+	code, _, errOut = runCLI(t, "local", "--template", "cdk.out/StreamerDemo.template.json")
+	require.Equal(t, exitUsage, code)
+	require.Contains(t, errOut, "--template needs --dynamodb-endpoint")
+	code, _, errOut = runCLI(t, "local", "--template", "no/such.template.json", "--dynamodb-endpoint", "http://127.0.0.1:1")
+	require.Equal(t, exitError, code)
+	require.Contains(t, errOut, "no/such.template.json")
 }
 
 func TestTokenAndCall(t *testing.T) {
@@ -134,9 +140,12 @@ func TestTokenAndCall(t *testing.T) {
 		require.NoError(t, err)
 		var errOut syncBuffer
 		exited := make(chan int, 1)
+		// The job (5 s) outlasts the time the stack takes to go away once it runs; the
+		// call then gives up at its --timeout, which leaves a loaded machine room to
+		// dial, start the job and shut the stack down first.
 		go func() {
 			exited <- run(t.Context(), env{prog: "streamer", stdout: io.Discard, stderr: &errOut},
-				[]string{"call", "--url", doomed.WebSocketURL(), "--token", tok, "--timeout", "3s", "process_data", `{"items":30,"item_ms":100}`})
+				[]string{"call", "--url", doomed.WebSocketURL(), "--token", tok, "--timeout", "10s", "process_data", `{"items":50,"item_ms":100}`})
 		}()
 		require.Eventually(t, func() bool { return strings.Contains(errOut.String(), "running ") }, 30*time.Second, 10*time.Millisecond)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -197,7 +206,7 @@ func TestLocalRunsUntilInterrupted(t *testing.T) {
 	go func() {
 		exited <- run(ctx, env{prog: "./bin/streamer", stdout: &out, stderr: &errOut}, []string{"local", "--addr", "127.0.0.1:0"})
 	}()
-	banner := regexp.MustCompile(`Demo page +(http://127\.0\.0\.1:\d+)/\n(?s:.*)export STREAMER_TOKEN=(\S+)\n`)
+	banner := regexp.MustCompile(`Page +(http://127\.0\.0\.1:\d+)/\n(?s:.*)export STREAMER_TOKEN=(\S+)\n`)
 	var m []string
 	require.Eventually(t, func() bool { m = banner.FindStringSubmatch(out.String()); return m != nil }, 30*time.Second, 20*time.Millisecond, "banner: %s %s", out.String(), errOut.String())
 	base, tok := m[1], m[2]

@@ -38,6 +38,9 @@ type Asset struct {
 	Hash string
 	// Package is the import path that was built.
 	Package string
+	// ModuleDir is the directory of the module it was built in (go build's working
+	// directory).
+	ModuleDir string
 }
 
 // BuildAsset runs `go build` for Lambda's provided.al2023 runtime (GOOS=linux, CGO off,
@@ -84,7 +87,7 @@ func BuildAsset(ctx context.Context, opts BuildOptions) (*Asset, error) {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("streamerapi: building entry %q: %w", entry, err)
 	}
-	return &Asset{Dir: dir, Hash: hash, Package: pkg.importPath}, nil
+	return &Asset{Dir: dir, Hash: hash, Package: pkg.importPath, ModuleDir: pkg.moduleDir}, nil
 }
 
 // goPackage is what `go list` says about the entry.

@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/stretchr/testify/require"
+
+	"github.com/streamer-go/streamer/runtime/contract"
 )
 
 // fixture is one synthesized stack and its template as plain JSON.
@@ -33,6 +35,7 @@ type fixture struct {
 type cfnResource struct {
 	Type           string         `json:"Type"`
 	Properties     map[string]any `json:"Properties"`
+	Metadata       map[string]any `json:"Metadata"`
 	DeletionPolicy string         `json:"DeletionPolicy"`
 }
 
@@ -57,24 +60,26 @@ var (
 	customFixture = sync.OnceValue(func() *fixture {
 		return synth(func(stack awscdk.Stack) *StreamerApiProps {
 			return &StreamerApiProps{
-				Code:                     awslambda.Code_FromAsset(jsii.String(testEntry), nil),
-				Architecture:             awslambda.Architecture_X86_64(),
-				HmacSecret:               awssecretsmanager.NewSecret(stack, jsii.String("Key"), nil),
-				StageName:                jsii.String("live"),
-				WorkerMemorySize:         jsii.Number(2048),
-				WorkerTimeout:            awscdk.Duration_Minutes(jsii.Number(5)),
-				RemovalPolicy:            awscdk.RemovalPolicy_DESTROY,
-				EncryptionKey:            awskms.NewKey(stack, jsii.String("Cmk"), &awskms.KeyProps{EnableKeyRotation: jsii.Bool(true)}),
-				ApiGatewayCloudWatchRole: jsii.Bool(false),
-				Tracing:                  awslambda.Tracing_DISABLED,
-				AsyncThreshold:           awscdk.Duration_Seconds(jsii.Number(2)),
-				MaxAttempts:              jsii.Number(5),
-				DirectDispatch:           jsii.Bool(false),
-				BatchSize:                jsii.Number(50),
-				ThrottlingRateLimit:      jsii.Number(100),
-				ThrottlingBurstLimit:     jsii.Number(200),
-				LogRetention:             awslogs.RetentionDays_ONE_WEEK,
-				LogLevel:                 jsii.String("debug"),
+				Code:                      awslambda.Code_FromAsset(jsii.String(testEntry), nil),
+				Architecture:              awslambda.Architecture_X86_64(),
+				HmacSecret:                awssecretsmanager.NewSecret(stack, jsii.String("Key"), nil),
+				StageName:                 jsii.String("live"),
+				WorkerMemorySize:          jsii.Number(2048),
+				WorkerTimeout:             awscdk.Duration_Minutes(jsii.Number(5)),
+				RemovalPolicy:             awscdk.RemovalPolicy_DESTROY,
+				EncryptionKey:             awskms.NewKey(stack, jsii.String("Cmk"), &awskms.KeyProps{EnableKeyRotation: jsii.Bool(true)}),
+				ApiGatewayCloudWatchRole:  jsii.Bool(false),
+				Tracing:                   awslambda.Tracing_DISABLED,
+				AsyncThreshold:            awscdk.Duration_Seconds(jsii.Number(2)),
+				MaxAttempts:               jsii.Number(5),
+				DirectDispatch:            jsii.Bool(false),
+				BatchSize:                 jsii.Number(50),
+				ThrottlingRateLimit:       jsii.Number(100),
+				ThrottlingBurstLimit:      jsii.Number(200),
+				LogRetention:              awslogs.RetentionDays_ONE_WEEK,
+				LogLevel:                  jsii.String("debug"),
+				WorkerReservedConcurrency: jsii.Number(50),
+				AuthorizerIdentitySource:  jsii.Strings(contract.IdentitySourceAuthorizationHeader),
 			}
 		}, func(stack awscdk.Stack, api StreamerApi) {
 			backend := awsiam.NewRole(stack, jsii.String("Backend"), &awsiam.RoleProps{

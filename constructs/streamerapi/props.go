@@ -24,6 +24,13 @@ import (
 // workspace (or in a module that requires github.com/streamer-go/streamer/cmd).
 const DefaultEntry = "github.com/streamer-go/streamer/cmd/lambda"
 
+// ErrNoTokenVerification is the error of a StreamerApi configured with neither JwksUrl
+// nor HmacSecret: Validate returns it, and synth fails with its message (an error
+// annotation on the construct, which `cdk synth` and `cdk deploy` report and stop at).
+var ErrNoTokenVerification = errors.New("streamerapi: set jwksUrl or hmacSecret: the authorizer verifies the token of every connection " +
+	"with jwksUrl (the https URL of your identity provider's JWKS: clients get tokens from that provider) " +
+	"or hmacSecret (a Secrets Manager secret whose string is an HS256 key: `streamer token --secret-arn ARN` mints tokens with it)")
+
 // StreamerApiProps configures a StreamerApi. Every field is optional except that exactly
 // one of JwksUrl and HmacSecret must be set; each field comment names its default.
 type StreamerApiProps struct {
@@ -51,6 +58,13 @@ type StreamerApiProps struct {
 	HmacSecret awssecretsmanager.ISecret
 	// AllowedTenants restricts connections to these tenant ids. Default: every tenant.
 	AllowedTenants *[]*string
+	// AuthorizerIdentitySource is where API Gateway requires the token before it runs the
+	// authorizer: a $connect that lacks any of them is answered 401 without an invocation.
+	// Each entry is one of the two places the authorizer reads a token:
+	// "route.request.querystring.token" (contract.IdentitySourceQueryToken) or
+	// "route.request.header.Authorization" (contract.IdentitySourceAuthorizationHeader).
+	// Default: the query parameter only, the one place a browser can put a token.
+	AuthorizerIdentitySource *[]*string
 
 	// AsyncThreshold: handlers estimated to run longer are queued and run by the worker.
 	// Default: 5 seconds (contract.DefaultAsyncThreshold).
@@ -121,6 +135,13 @@ type StreamerApiProps struct {
 	// WorkerRetryAttempts is how often Lambda retries a failed asynchronous worker
 	// invocation (0-2) before sending it to the dead-letter queue. Default: 2.
 	WorkerRetryAttempts *float64
+	// WorkerReservedConcurrency caps the worker function's concurrent executions (and
+	// reserves them): a burst of long requests then queues in Lambda's asynchronous queue
+	// (retried for up to six hours) instead of taking the account's whole concurrency from
+	// the authorizer and the router, which answer users at once. Default: unset, no cap:
+	// reserving concurrency fails to deploy in accounts whose unreserved concurrency would
+	// drop below 100 (new accounts often have a limit of 10), so it is opt-in.
+	WorkerReservedConcurrency *float64
 
 	// LogRetention of every function's log group and the access log group.
 	// Default: awslogs.RetentionDays_ONE_MONTH.
@@ -140,6 +161,14 @@ type StreamerApiProps struct {
 	EncryptionKey awskms.IKey
 	// AlarmTopic receives the alarms' notifications. Default: alarms without actions.
 	AlarmTopic awssns.ITopic
+
+	// StackOutputs adds the stack outputs OutputWebSocketURL, OutputCallbackURL,
+	// OutputConnectionsTable, OutputRequestsTable, OutputDeadLetterQueueURL, and
+	// OutputHMACSecretARN (with HmacSecret) or OutputJWKSURL (with JwksUrl): `cdk deploy`
+	// prints them and scripts read them by these names whatever the stack is called.
+	// Output names are unique in a stack: set false on any further StreamerApi in the
+	// same stack. Default: true.
+	StackOutputs *bool
 }
 
 var (
@@ -162,10 +191,16 @@ type settings struct {
 	streamRetries    int
 	streamMaxAge     time.Duration
 	workerRetries    int
+	workerReserved   int // 0: no reserved concurrency
+	identitySource   []string
 	logLevel         string
 	metricsNamespace string
 	cloudWatchRole   bool
 	functions        map[string]functionSettings
+	stackOutputs     bool
+	// noTokenVerification: neither JwksUrl nor HmacSecret is set, the most likely
+	// mistake of a first deployment; synth reports ErrNoTokenVerification.
+	noTokenVerification bool
 }
 
 // functionSettings are the memory and timeout of one role.
@@ -175,10 +210,17 @@ type functionSettings struct {
 }
 
 // Validate checks props without synthesising anything and returns the first problem, a
-// lowercase message naming the prop. NewStreamerApi panics with the same error.
+// lowercase message naming the prop. NewStreamerApi panics with the same error, except
+// for ErrNoTokenVerification, which fails synth without a panic.
 func Validate(props *StreamerApiProps) error {
-	_, err := resolve(props)
-	return err
+	s, err := resolve(props)
+	if err != nil {
+		return err
+	}
+	if s.noTokenVerification {
+		return ErrNoTokenVerification
+	}
+	return nil
 }
 
 // resolve validates props and fills in the defaults.
@@ -232,6 +274,8 @@ func resolve(props *StreamerApiProps) (*settings, error) {
 		return nil, err
 	}
 	s.cloudWatchRole = p.ApiGatewayCloudWatchRole == nil || *p.ApiGatewayCloudWatchRole
+	s.stackOutputs = p.StackOutputs == nil || *p.StackOutputs
+	s.noTokenVerification = p.JwksUrl == nil && p.HmacSecret == nil
 
 	if s.functions, err = functionDefaults(p); err != nil {
 		return nil, err
@@ -252,6 +296,12 @@ func resolve(props *StreamerApiProps) (*settings, error) {
 	if s.workerRetries, err = integer("workerRetryAttempts", p.WorkerRetryAttempts, 2, 0, 2); err != nil {
 		return nil, err
 	}
+	if s.workerReserved, err = integer("workerReservedConcurrency", p.WorkerReservedConcurrency, 0, 1, maxReservedConcurrency); err != nil {
+		return nil, err
+	}
+	if s.identitySource, err = identitySource(p.AuthorizerIdentitySource); err != nil {
+		return nil, err
+	}
 
 	s.logLevel = cmp.Or(deref(p.LogLevel), "info")
 	if !slices.Contains(logLevels, s.logLevel) {
@@ -261,11 +311,37 @@ func resolve(props *StreamerApiProps) (*settings, error) {
 	return s, nil
 }
 
+// maxReservedConcurrency bounds WorkerReservedConcurrency: a typo such as 1e9 fails at
+// synth instead of at deploy. Accounts can raise their concurrency far above the default
+// 1,000, hence the generous bound.
+const maxReservedConcurrency = 100000
+
+// identitySource returns the authorizer's identity source: the default, or the entries of
+// p, each a place the authorizer reads the token from.
+func identitySource(p *[]*string) ([]string, error) {
+	if p == nil {
+		return []string{contract.IdentitySourceQueryToken}, nil
+	}
+	allowed := []string{contract.IdentitySourceQueryToken, contract.IdentitySourceAuthorizationHeader}
+	var out []string
+	for _, v := range *p {
+		if v == nil || !slices.Contains(allowed, *v) {
+			return nil, fmt.Errorf("streamerapi: authorizerIdentitySource entries must be one of %s (where the authorizer reads the token), got %q",
+				strings.Join(allowed, ", "), deref(v))
+		}
+		if !slices.Contains(out, *v) {
+			out = append(out, *v)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("streamerapi: authorizerIdentitySource must name at least one place; leave it unset for the query parameter")
+	}
+	return out, nil
+}
+
 // checkAuth validates the token verification props.
 func checkAuth(p StreamerApiProps) error {
 	switch {
-	case p.JwksUrl == nil && p.HmacSecret == nil:
-		return errors.New("streamerapi: jwksUrl or hmacSecret is required")
 	case p.JwksUrl != nil && p.HmacSecret != nil:
 		return errors.New("streamerapi: jwksUrl and hmacSecret are mutually exclusive")
 	case p.JwksUrl != nil:

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssecretsmanager"
 	"github.com/aws/jsii-runtime-go"
@@ -36,7 +37,7 @@ func TestValidateRules(t *testing.T) {
 			p.Entry, p.Code = jsii.String("./cmd"), awslambda.Code_FromAsset(jsii.String("testdata/hello"), nil)
 		}, "streamerapi: entry and code are mutually exclusive"},
 		{"entry not empty", func(p *StreamerApiProps) { p.Entry = jsii.String(" ") }, "streamerapi: entry must not be empty"},
-		{"auth required", func(p *StreamerApiProps) { p.JwksUrl = nil }, "streamerapi: jwksUrl or hmacSecret is required"},
+		{"auth required", func(p *StreamerApiProps) { p.JwksUrl = nil }, ErrNoTokenVerification.Error()},
 		{"auth exclusive", func(p *StreamerApiProps) { p.HmacSecret = secret }, "streamerapi: jwksUrl and hmacSecret are mutually exclusive"},
 		{"jwks https", func(p *StreamerApiProps) { p.JwksUrl = jsii.String("http://idp/jwks") }, `streamerapi: jwksUrl "http://idp/jwks" must be an https URL`},
 		{"allowed tenants", func(p *StreamerApiProps) { p.AllowedTenants = jsii.Strings("a,b") }, "streamerapi: allowedTenants entries must be non-empty and contain no comma"},
@@ -58,6 +59,12 @@ func TestValidateRules(t *testing.T) {
 		{"stream retries", func(p *StreamerApiProps) { p.StreamRetryAttempts = jsii.Number(-1) }, "streamerapi: streamRetryAttempts must be a whole number between 0 and 10000, got -1"},
 		{"stream record age", func(p *StreamerApiProps) { p.StreamMaxRecordAge = awscdk.Duration_Days(jsii.Number(2)) }, "streamerapi: streamMaxRecordAge must be between 1m0s and 24h0m0s, got 48h0m0s"},
 		{"worker retries", func(p *StreamerApiProps) { p.WorkerRetryAttempts = jsii.Number(3) }, "streamerapi: workerRetryAttempts must be a whole number between 0 and 2, got 3"},
+		{"worker reserved concurrency", func(p *StreamerApiProps) { p.WorkerReservedConcurrency = jsii.Number(0) },
+			"streamerapi: workerReservedConcurrency must be a whole number between 1 and 100000, got 0"},
+		{"identity source place", func(p *StreamerApiProps) { p.AuthorizerIdentitySource = jsii.Strings("route.request.querystring.jwt") },
+			`streamerapi: authorizerIdentitySource entries must be one of route.request.querystring.token, route.request.header.Authorization (where the authorizer reads the token), got "route.request.querystring.jwt"`},
+		{"identity source empty", func(p *StreamerApiProps) { p.AuthorizerIdentitySource = &[]*string{} },
+			"streamerapi: authorizerIdentitySource must name at least one place; leave it unset for the query parameter"},
 		{"log level", func(p *StreamerApiProps) { p.LogLevel = jsii.String("trace") }, `streamerapi: logLevel "trace" must be one of debug, info, warn, error`},
 		{"token duration", func(p *StreamerApiProps) {
 			p.WorkerTimeout = awscdk.Duration_Minutes(param.ValueAsNumber())
@@ -73,10 +80,28 @@ func TestValidateRules(t *testing.T) {
 
 func TestNewStreamerApiPanicsAtSynth(t *testing.T) {
 	stack := awscdk.NewStack(awscdk.NewApp(nil), jsii.String("S"), nil)
-	require.PanicsWithError(t, "streamerapi: jwksUrl or hmacSecret is required", func() {
-		NewStreamerApi(stack, jsii.String("Streamer"), &StreamerApiProps{Entry: jsii.String(testEntry)})
+	require.PanicsWithError(t, "streamerapi: entry and code are mutually exclusive", func() {
+		NewStreamerApi(stack, jsii.String("Streamer"), &StreamerApiProps{
+			Entry: jsii.String(testEntry), Code: awslambda.Code_FromAsset(jsii.String(testEntry), nil), JwksUrl: jsii.String("https://idp.example.com/jwks.json"),
+		})
 	})
-	require.PanicsWithError(t, "streamerapi: jwksUrl or hmacSecret is required", func() {
-		NewStreamerApi(stack, jsii.String("Nil"), nil)
+}
+
+// TestNoTokenVerificationFailsSynthWithoutAPanic: the likeliest first mistake is an
+// error annotation naming both props and what each means, which `cdk synth` prints
+// (with the construct's path) and stops at, not a Go stack trace.
+func TestNoTokenVerificationFailsSynthWithoutAPanic(t *testing.T) {
+	stack := awscdk.NewStack(awscdk.NewApp(nil), jsii.String("S"), nil)
+	require.NotPanics(t, func() {
+		NewStreamerApi(stack, jsii.String("Streamer"), &StreamerApiProps{Code: awslambda.Code_FromAsset(jsii.String(testEntry), nil)})
 	})
+	annotations := assertions.Annotations_FromStack(stack)
+	require.Len(t, *annotations.FindError(jsii.String("*"), assertions.Match_AnyValue()), 1)
+	require.NotPanics(t, func() {
+		annotations.HasError(jsii.String("/S/Streamer"), jsii.String(ErrNoTokenVerification.Error()))
+	}, "the error sits on the construct, with ErrNoTokenVerification's message")
+	msg := ErrNoTokenVerification.Error()
+	for _, want := range []string{"jwksUrl", "identity provider", "hmacSecret", "HS256", "streamer token --secret-arn"} {
+		require.Contains(t, msg, want)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -68,8 +69,10 @@ type StreamerApi interface {
 	WebSocketUrl() *string
 	// CallbackUrl is the https:// @connections endpoint of the stage.
 	CallbackUrl() *string
-	// GrantSend lets grantee push messages to connected clients (PostToConnection) and
-	// check a connection (GetConnection).
+	// GrantSend lets grantee do what connection.Manager does: push messages to connected
+	// clients (PostToConnection), check a connection (GetConnection, Manager.IsActive),
+	// and delete the record of a connection that is gone (DeleteItem on the Connections
+	// table, after a 410).
 	GrantSend(grantee awsiam.IGrantable) awsiam.Grant
 	// GrantEnqueue lets grantee put new async requests into the Requests table (and read
 	// back a duplicate), e.g. a backend that queues work for connected users.
@@ -87,7 +90,11 @@ type streamerApi struct {
 	requests    awsdynamodb.Table
 	functions   map[string]awslambda.Function
 	roles       map[string]awsiam.Role
+	logGroups   map[string]awslogs.LogGroup
 	mapping     awslambda.EventSourceMapping
+	// goEntry is what the functions' metadata records of the Go package their asset was
+	// built from (nil when props.Code is set).
+	goEntry map[string]string
 	// Kept for their cdk-nag suppressions.
 	disconnectRoute awsapigatewayv2.WebSocketRoute
 	defaultRoute    awsapigatewayv2.WebSocketRoute
@@ -101,7 +108,8 @@ var _ StreamerApi = (*streamerApi)(nil)
 // NewStreamerApi provisions a Streamer backend under scope. It validates props (see
 // Validate) and builds the Lambda asset with `go build` unless props.Code is set; either
 // failure panics with an error naming the prop or the entry, which is how a CDK app fails
-// at synth.
+// at synth. Props with neither JwksUrl nor HmacSecret fail synth with
+// ErrNoTokenVerification as an error annotation instead.
 func NewStreamerApi(scope constructs.Construct, id *string, props *StreamerApiProps) StreamerApi {
 	s, err := resolve(props)
 	if err != nil {
@@ -112,6 +120,7 @@ func NewStreamerApi(scope constructs.Construct, id *string, props *StreamerApiPr
 		s:         s,
 		functions: make(map[string]awslambda.Function, len(contract.Roles)),
 		roles:     make(map[string]awsiam.Role, len(contract.Roles)),
+		logGroups: make(map[string]awslogs.LogGroup, len(contract.Roles)),
 	}
 	code, cleanup, err := a.code()
 	if err != nil {
@@ -137,6 +146,14 @@ func NewStreamerApi(scope constructs.Construct, id *string, props *StreamerApiPr
 	a.addStreamMapping()
 	a.addAlarms()
 	a.addNagSuppressions()
+	if s.stackOutputs {
+		a.addOutputs()
+	}
+	if s.noTokenVerification {
+		// A panic would bury the message under a Go stack trace; the CLI prints an error
+		// annotation with the construct's path and stops.
+		awscdk.Annotations_Of(a.Construct).AddError(jsii.String(ErrNoTokenVerification.Error()))
+	}
 	return a
 }
 
@@ -211,11 +228,17 @@ func (a *streamerApi) Function(role string) awslambda.Function {
 }
 
 func (a *streamerApi) GrantSend(grantee awsiam.IGrantable) awsiam.Grant {
-	return awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+	a.grantKey(grantee)
+	post := awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
 		Grantee:      grantee,
 		Actions:      jsii.Strings("execute-api:ManageConnections"),
 		ResourceArns: &[]*string{a.connectionsArn("POST"), a.connectionsArn("GET")},
 	})
+	return post.Combine(awsiam.Grant_AddToPrincipal(&awsiam.GrantOnPrincipalOptions{
+		Grantee:      grantee,
+		Actions:      jsii.Strings("dynamodb:DeleteItem"),
+		ResourceArns: &[]*string{a.connections.TableArn()},
+	}))
 }
 
 func (a *streamerApi) GrantEnqueue(grantee awsiam.IGrantable) awsiam.Grant {
@@ -241,6 +264,7 @@ func (a *streamerApi) code() (awslambda.Code, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	a.goEntry = goEntry(asset)
 	code := awslambda.Code_FromAsset(jsii.String(asset.Dir), &awss3assets.AssetOptions{
 		AssetHash:     jsii.String(asset.Hash),
 		AssetHashType: awscdk.AssetHashType_CUSTOM,
@@ -252,6 +276,20 @@ func (a *streamerApi) code() (awslambda.Code, func(), error) {
 		}
 	}
 	return code, cleanup, nil
+}
+
+// goEntry is the streamer:go-entry metadata of the functions: the Go package the asset was
+// built from and its module directory relative to the CDK app's working directory (so a
+// checkout elsewhere can rebuild it), for `streamer local --template`, which rebuilds the
+// asset when this machine's architecture differs from the functions'.
+func goEntry(asset *Asset) map[string]string {
+	entry := map[string]string{"package": asset.Package, "moduleDir": asset.ModuleDir}
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, asset.ModuleDir); err == nil {
+			entry["moduleDir"] = filepath.ToSlash(rel)
+		}
+	}
+	return entry
 }
 
 func (a *streamerApi) architecture() awslambda.Architecture {
@@ -275,7 +313,7 @@ func (a *streamerApi) logRetention() awslogs.RetentionDays {
 	return awslogs.RetentionDays_ONE_MONTH
 }
 
-// addTables creates the Connections and Requests tables with the contract's schema.
+// addTables creates the Connections and Requests tables with the contract's key schema.
 func (a *streamerApi) addTables() {
 	str := awsdynamodb.AttributeType_STRING
 	table := func(id, pk string, stream awsdynamodb.StreamViewType) awsdynamodb.Table {
@@ -296,25 +334,12 @@ func (a *streamerApi) addTables() {
 		}
 		return awsdynamodb.NewTable(a.Construct, jsii.String(id), props)
 	}
-	gsi := func(t awsdynamodb.Table, name, pk, sk string) {
-		props := &awsdynamodb.GlobalSecondaryIndexProps{
-			IndexName:      jsii.String(name),
-			PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(pk), Type: str},
-			ProjectionType: awsdynamodb.ProjectionType_ALL,
-		}
-		if sk != "" {
-			props.SortKey = &awsdynamodb.Attribute{Name: jsii.String(sk), Type: str}
-		}
-		t.AddGlobalSecondaryIndex(props)
-	}
-
+	// No secondary indexes: the runtime reads both tables by key only, and an index
+	// nothing queries costs a write per item change (status-time, keyed by a
+	// five-valued status and rewritten by every progress checkpoint, would have been one
+	// hot partition throttling the table at about 1,000 running requests).
 	a.connections = table("Connections", contract.AttrConnectionID, "")
-	gsi(a.connections, contract.IndexConnectionsByUser, contract.AttrUserID, "")
-	gsi(a.connections, contract.IndexConnectionsByTenant, contract.AttrTenantID, "")
-
 	a.requests = table("Requests", contract.AttrRequestID, awsdynamodb.StreamViewType_NEW_IMAGE)
-	gsi(a.requests, contract.IndexRequestsByConnection, contract.AttrRequestConnectionID, "")
-	gsi(a.requests, contract.IndexRequestsByStatus, contract.AttrStatus, contract.AttrCreatedAt)
 }
 
 // addDeadLetterQueue creates the encrypted, TLS-only queue for exhausted stream batches
@@ -440,9 +465,17 @@ func (a *streamerApi) addFunction(role string, code awslambda.Code) {
 		props.RetryAttempts = jsii.Number(float64(a.s.workerRetries))
 		props.MaxEventAge = awscdk.Duration_Hours(jsii.Number(6))
 		props.OnFailure = awslambdadestinations.NewSqsDestination(a.dlq)
+		if a.s.workerReserved > 0 {
+			props.ReservedConcurrentExecutions = jsii.Number(float64(a.s.workerReserved))
+		}
 	}
 	a.functions[role] = awslambda.NewFunction(a.Construct, jsii.String(title+"Function"), props)
+	if a.goEntry != nil {
+		fn := a.functions[role].Node().DefaultChild().(awscdk.CfnResource)
+		fn.AddMetadata(jsii.String(contract.GoEntryMetadata), a.goEntry)
+	}
 	a.roles[role] = iamRole
+	a.logGroups[role] = logs
 }
 
 // environment returns the variables of one role: each role gets only the names it reads.
@@ -512,19 +545,15 @@ func (a *streamerApi) addRoutes() {
 	integration := func(role string) awsapigatewayv2.WebSocketRouteIntegration {
 		return awsapigatewayv2integrations.NewWebSocketLambdaIntegration(jsii.String(title(role)+"Integration"), a.functions[role], nil)
 	}
+	// API Gateway answers 401 to a $connect without the identity source before it invokes
+	// the authorizer, so missing tokens cost no invocation; the authorizer then reads the
+	// token from the same place.
 	authorizer := awsapigatewayv2authorizers.NewWebSocketLambdaAuthorizer(jsii.String("Authorizer"), a.functions[contract.RoleAuthorizer],
-		&awsapigatewayv2authorizers.WebSocketLambdaAuthorizerProps{IdentitySource: &[]*string{}})
+		&awsapigatewayv2authorizers.WebSocketLambdaAuthorizerProps{IdentitySource: jsii.Strings(a.s.identitySource...)})
 	a.api.AddRoute(jsii.String("$connect"), &awsapigatewayv2.WebSocketRouteOptions{
 		Integration: integration(contract.RoleConnect),
 		Authorizer:  authorizer,
 	})
-	// No identity source (optional for REQUEST authorizers in the API Gateway v2 API; a
-	// WebSocket API caches no authorizer result): with one, API Gateway would answer 401 to
-	// a $connect that lacks it before the authorizer runs. Without one, the authorizer reads
-	// the token from ?token= (browsers cannot set headers on a WebSocket) or from the
-	// Authorization header.
-	cfnAuthorizer := a.api.Node().FindChild(jsii.String("Authorizer")).Node().DefaultChild().(awsapigatewayv2.CfnAuthorizer)
-	cfnAuthorizer.AddPropertyDeletionOverride(jsii.String("IdentitySource"))
 	a.disconnectRoute = a.api.AddRoute(jsii.String("$disconnect"), &awsapigatewayv2.WebSocketRouteOptions{
 		Integration: integration(contract.RoleDisconnect),
 	})
@@ -637,6 +666,30 @@ func (a *streamerApi) addStreamMapping() {
 	a.mapping.Node().AddDependency(a.roles[contract.RoleProcessor])
 }
 
+// authorizerFailurePattern matches the authorizer's log records that mean it could not do
+// its job: the runtime's ERROR records (a token that could not be checked because the
+// JWKS or the secret is unreachable, a function that could not start) and Lambda's
+// platform reports of a timed-out or crashed invocation. A refused token is neither: the
+// authorizer logs it as a warning and returns the error "Unauthorized", which API Gateway
+// turns into a 401 and Lambda counts in its Errors metric, so that metric fires on every
+// expired token.
+const authorizerFailurePattern = `{ ($.level = "ERROR") || ($.record.status = "timeout") || ($.record.status = "failure") }`
+
+// authorizerFailures counts the authorizer's failure records (authorizerFailurePattern)
+// with a metric filter on its log group. The metric is named after the function, so two
+// stacks in one account do not add up.
+func (a *streamerApi) authorizerFailures(period awscdk.Duration) awscloudwatch.IMetric {
+	fn := a.functions[contract.RoleAuthorizer]
+	filter := awslogs.NewMetricFilter(a.Construct, jsii.String("AuthorizerFailureFilter"), &awslogs.MetricFilterProps{
+		LogGroup:        a.logGroups[contract.RoleAuthorizer],
+		FilterPattern:   awslogs.FilterPattern_Literal(jsii.String(authorizerFailurePattern)),
+		MetricNamespace: jsii.String(a.s.metricsNamespace),
+		MetricName:      awscdk.Fn_Join(jsii.String(""), &[]*string{jsii.String("AuthorizerFailures-"), fn.FunctionName()}),
+		MetricValue:     jsii.String("1"),
+	})
+	return filter.Metric(&awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Sum")})
+}
+
 // streamFilter admits new requests and requests put back to PENDING for a retry.
 var streamFilter = map[string]any{
 	"eventName": []string{"INSERT", "MODIFY"},
@@ -668,7 +721,12 @@ func (a *streamerApi) addAlarms() {
 	sum := &awscloudwatch.MetricOptions{Period: period, Statistic: jsii.String("Sum")}
 	for _, role := range contract.Roles {
 		fn := a.functions[role]
-		add(title(role)+"Errors", "Streamer "+role+" function errors", fn.MetricErrors(sum), 1)
+		if role == contract.RoleAuthorizer {
+			add(title(role)+"Errors", "Streamer authorizer failures: tokens could not be checked (JWKS or secret unreachable), the function crashed or timed out; refused tokens are not failures",
+				a.authorizerFailures(period), 1)
+		} else {
+			add(title(role)+"Errors", "Streamer "+role+" function errors", fn.MetricErrors(sum), 1)
+		}
 		add(title(role)+"Throttles", "Streamer "+role+" function throttles", fn.MetricThrottles(sum), 1)
 	}
 	add("ProcessorIteratorAge", "Streamer requests stream is more than a minute behind",

@@ -36,6 +36,7 @@ func TestResourceCounts(t *testing.T) {
 		"AWS::Logs::LogGroup":              7, // six functions and the access log
 		"AWS::SQS::Queue":                  1,
 		"AWS::CloudWatch::Alarm":           14,
+		"AWS::Logs::MetricFilter":          1, // the authorizer's failures
 	} {
 		f.template.ResourceCountIs(jsii.String(typ), jsii.Number(float64(n)))
 	}
@@ -76,9 +77,12 @@ func TestAuthorizer(t *testing.T) {
 	p := f.byName(t, "ApiAuthorizer").Properties
 	require.Equal(t, "REQUEST", p["AuthorizerType"])
 	require.Equal(t, "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/{AuthorizerFunction}.Arn/invocations", flat(p["AuthorizerUri"]))
-	// Optional for REQUEST authorizers (API Gateway v2 API reference); with one, a $connect
-	// lacking it would get 401 before the authorizer reads ?token= or the header.
-	require.NotContains(t, p, "IdentitySource")
+	// Required by the API Gateway v2 service model for CreateAuthorizer: a $connect without
+	// ?token= gets 401 from API Gateway before the authorizer runs.
+	require.Equal(t, []any{contract.IdentitySourceQueryToken}, p["IdentitySource"])
+
+	custom := customFixture().byName(t, "ApiAuthorizer").Properties
+	require.Equal(t, []any{contract.IdentitySourceAuthorizationHeader}, custom["IdentitySource"])
 }
 
 func TestTables(t *testing.T) {
@@ -90,46 +94,24 @@ func TestTables(t *testing.T) {
 		require.Equal(t, map[string]any{"PointInTimeRecoveryEnabled": true}, p["PointInTimeRecoverySpecification"])
 		require.Equal(t, map[string]any{"SSEEnabled": true}, p["SSESpecification"], "SSEEnabled without a key: the AWS managed key aws/dynamodb")
 	}
-	gsis := func(p map[string]any) map[string]string {
-		out := map[string]string{}
-		for _, g := range p["GlobalSecondaryIndexes"].([]any) {
-			g := g.(map[string]any)
-			var keys []string
-			for _, k := range g["KeySchema"].([]any) {
-				k := k.(map[string]any)
-				keys = append(keys, k["AttributeName"].(string)+":"+k["KeyType"].(string))
-			}
-			require.Equal(t, map[string]any{"ProjectionType": "ALL"}, g["Projection"])
-			out[g["IndexName"].(string)] = flat(toAny(keys))
-		}
-		return out
-	}
 
 	conns := f.byName(t, "Connections")
 	common(conns.Properties, contract.AttrConnectionID)
 	require.Equal(t, "Retain", conns.DeletionPolicy)
 	require.NotContains(t, conns.Properties, "StreamSpecification")
-	require.Equal(t, map[string]string{
-		contract.IndexConnectionsByUser:   "user_id:HASH",
-		contract.IndexConnectionsByTenant: "tenant_id:HASH",
-	}, gsis(conns.Properties))
 
 	reqs := f.byName(t, "Requests")
 	common(reqs.Properties, contract.AttrRequestID)
 	require.Equal(t, "Retain", reqs.DeletionPolicy)
 	require.Equal(t, map[string]any{"StreamViewType": "NEW_IMAGE"}, reqs.Properties["StreamSpecification"])
-	require.Equal(t, map[string]string{
-		contract.IndexRequestsByConnection: "connection_id:HASH",
-		contract.IndexRequestsByStatus:     "status:HASH,created_at:RANGE",
-	}, gsis(reqs.Properties))
-}
 
-func toAny(s []string) []any {
-	out := make([]any, len(s))
-	for i, v := range s {
-		out[i] = v
+	// The runtime reads both tables by key only: an index would cost a write per item
+	// change and nothing would read it (a status-keyed one was a hot partition).
+	for _, table := range []cfnResource{conns, reqs} {
+		require.NotContains(t, table.Properties, "GlobalSecondaryIndexes")
+		require.NotContains(t, table.Properties, "LocalSecondaryIndexes")
+		require.Len(t, table.Properties["AttributeDefinitions"], 1, "only the partition key is declared")
 	}
-	return out
 }
 
 func TestStreamEventSourceMapping(t *testing.T) {
@@ -186,6 +168,20 @@ func TestFunctions(t *testing.T) {
 		keys[flat(p["Code"].(map[string]any)["S3Key"])] = true
 	}
 	require.Len(t, keys, 1, "all six functions share one asset")
+	for _, role := range contract.Roles {
+		// What `streamer local --template` rebuilds the arm64 asset from on another
+		// machine: the package, and its module directory relative to the app's.
+		md := f.byName(t, title(role)+"Function").Metadata
+		require.Equal(t, map[string]any{
+			"package":   "github.com/streamer-go/streamer/constructs/streamerapi/testdata/hello",
+			"moduleDir": "..",
+		}, md[contract.GoEntryMetadata], role)
+	}
+	require.NotContains(t, customFixture().byName(t, "WorkerFunction").Metadata, contract.GoEntryMetadata, "a prebuilt Code has no Go package to record")
+	for _, role := range contract.Roles {
+		require.NotContains(t, f.byName(t, title(role)+"Function").Properties, "ReservedConcurrentExecutions",
+			"%s: reserving concurrency fails in accounts with low limits, so it is opt-in", role)
+	}
 
 	for _, id := range f.ofType("AWS::Logs::LogGroup") {
 		require.EqualValues(t, 30, f.resources[id].Properties["RetentionInDays"], id)
@@ -360,6 +356,72 @@ func TestAlarms(t *testing.T) {
 	}
 	require.Equal(t, want, metrics)
 	require.Len(t, f.api.Alarms(), len(want))
+
+	for _, role := range contract.Roles {
+		p := f.byName(t, title(role)+"Errors").Properties
+		if role != contract.RoleAuthorizer {
+			require.Equal(t, "AWS/Lambda", p["Namespace"], role)
+			require.Equal(t, "Errors", p["MetricName"], role)
+		}
+	}
+}
+
+// TestAuthorizerAlarmIgnoresRefusedTokens: the authorizer answers a bad or expired token
+// with the error "Unauthorized" (API Gateway's 401), which Lambda counts in Errors; its
+// alarm counts failures from its logs instead.
+func TestAuthorizerAlarmIgnoresRefusedTokens(t *testing.T) {
+	f := defaultFixture()
+	alarm := f.byName(t, "AuthorizerErrors").Properties
+	require.NotEqual(t, "AWS/Lambda", alarm["Namespace"], "Lambda's Errors metric counts every refused token")
+	require.Equal(t, "Streamer", alarm["Namespace"])
+	require.Equal(t, "AuthorizerFailures-{AuthorizerFunction}", flat(alarm["MetricName"]))
+	require.Equal(t, "Sum", alarm["Statistic"])
+
+	filter := f.byName(t, "AuthorizerFailureFilter").Properties
+	require.Equal(t, "{AuthorizerLogs}", flat(filter["LogGroupName"]))
+	require.Equal(t, authorizerFailurePattern, filter["FilterPattern"])
+	transform := filter["MetricTransformations"].([]any)[0].(map[string]any)
+	require.Equal(t, "Streamer", transform["MetricNamespace"])
+	require.Equal(t, flat(alarm["MetricName"]), flat(transform["MetricName"]), "the alarm watches the filter's metric")
+	require.Equal(t, "1", transform["MetricValue"])
+
+	// What the pattern matches, record by record: CloudWatch's JSON filter semantics for
+	// the records the authorizer and Lambda write.
+	for _, tc := range []struct {
+		record string
+		fails  bool
+	}{
+		{`{"level":"WARN","msg":"auth: connection refused","reason":"auth: invalid token: expired"}`, false},
+		{`{"level":"INFO","msg":"auth: connection allowed"}`, false},
+		{`{"type":"platform.report","record":{"status":"error","errorType":"errorString"}}`, false},
+		{`{"level":"ERROR","msg":"auth: token could not be verified"}`, true},
+		{`{"level":"ERROR","msg":"lambdas: cannot start"}`, true},
+		{`{"type":"platform.report","record":{"status":"timeout"}}`, true},
+		{`{"type":"platform.report","record":{"status":"failure","errorType":"Runtime.ExitError"}}`, true},
+	} {
+		require.Equal(t, tc.fails, matchesFailure(t, tc.record), tc.record)
+	}
+}
+
+// matchesFailure evaluates authorizerFailurePattern, whose terms are `($.path = "value")`
+// joined by ||, on one JSON record.
+func matchesFailure(t *testing.T, record string) bool {
+	t.Helper()
+	var doc map[string]any
+	require.NoError(t, json.Unmarshal([]byte(record), &doc))
+	terms := regexp.MustCompile(`\(\$\.([\w.]+) = "([^"]*)"\)`).FindAllStringSubmatch(authorizerFailurePattern, -1)
+	require.Len(t, terms, strings.Count(authorizerFailurePattern, "||")+1, "every term is understood")
+	for _, term := range terms {
+		var v any = doc
+		for _, key := range strings.Split(term[1], ".") {
+			m, _ := v.(map[string]any)
+			v = m[key]
+		}
+		if v == term[2] {
+			return true
+		}
+	}
+	return false
 }
 
 // TestLogicalIDsFrozen pins the logical ID of every resource the construct creates (the
@@ -385,6 +447,7 @@ func TestLogicalIDsFrozen(t *testing.T) {
 		"StreamerApidisconnectRouteDisconnectIntegration88DD4B01",
 		"StreamerApidisconnectRouteDisconnectIntegrationPermission2E4D96A4",
 		"StreamerAuthorizerErrorsF623183F",
+		"StreamerAuthorizerFailureFilter5B346ADC",
 		"StreamerAuthorizerFunctionB48C21BC",
 		"StreamerAuthorizerLogs86016D7D",
 		"StreamerAuthorizerRoleB0BB5BAA",
@@ -483,6 +546,12 @@ func TestCustomProps(t *testing.T) {
 	}
 	worker := f.byName(t, "WorkerFunction").Properties
 	require.EqualValues(t, 2048, worker["MemorySize"])
+	require.EqualValues(t, 50, worker["ReservedConcurrentExecutions"])
+	for _, role := range contract.Roles {
+		if role != contract.RoleWorker {
+			require.NotContains(t, f.byName(t, title(role)+"Function").Properties, "ReservedConcurrentExecutions", role)
+		}
+	}
 	require.EqualValues(t, 300, worker["Timeout"])
 	stage := f.byName(t, "Stage").Properties
 	require.Equal(t, "live", stage["StageName"])
@@ -530,8 +599,11 @@ func TestGrantSendAndEnqueue(t *testing.T) {
 	connections := "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:{Api}/live/"
 	got := f.grants("Backend")
 	for _, s := range []string{
+		// GrantSend: connection.Manager's Send, IsActive, and the delete after a 410.
 		"Allow execute-api:ManageConnections on " + connections + "POST/@connections/*",
 		"Allow execute-api:ManageConnections on " + connections + "GET/@connections/*",
+		"Allow dynamodb:DeleteItem on {Connections}.Arn",
+		// GrantEnqueue: the conditional put, and the read of a duplicate.
 		"Allow dynamodb:PutItem on {Requests}.Arn",
 		"Allow dynamodb:GetItem on {Requests}.Arn",
 		"Allow kms:Decrypt on {Cmk}.Arn",
@@ -539,6 +611,9 @@ func TestGrantSendAndEnqueue(t *testing.T) {
 		require.Contains(t, got, s)
 	}
 	for _, s := range got {
-		require.NotRegexp(t, `on \*$|\{Connections\}`, s, "the backend gets the requests table and @connections only")
+		require.NotRegexp(t, `on \*$`, s, "no wildcard resource")
+		if strings.Contains(s, "{Connections}") {
+			require.Equal(t, "Allow dynamodb:DeleteItem on {Connections}.Arn", s, "nothing reads the connection records through GrantSend")
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -29,9 +30,10 @@ const (
 // key generated at start, publishes the public half as a JWKS and mints tokens for any
 // user and tenant. It is for development only: whoever reaches Mint gets any identity.
 type DevIssuer struct {
-	key  jwk.Key          // private, kid set
-	pub  *ecdsa.PublicKey // its public half
-	jwks []byte           // the public JWK Set, JSON
+	key  jwk.Key           // private, kid set
+	raw  *ecdsa.PrivateKey // the same key
+	pub  *ecdsa.PublicKey  // its public half
+	jwks []byte            // the public JWK Set, JSON
 }
 
 // NewDevIssuer generates a fresh ES256 (P-256) signing key whose kid is its RFC 7638
@@ -40,6 +42,16 @@ func NewDevIssuer() (*DevIssuer, error) {
 	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("auth: dev issuer: %w", err)
+	}
+	return NewDevIssuerFromKey(raw)
+}
+
+// NewDevIssuerFromKey returns a dev issuer signing with raw, a P-256 key (see
+// PrivateKey): processes that share the key accept each other's tokens, which is how a
+// restarted local stack keeps accepting the tokens its predecessor minted.
+func NewDevIssuerFromKey(raw *ecdsa.PrivateKey) (*DevIssuer, error) {
+	if raw == nil || raw.Curve != elliptic.P256() {
+		return nil, errors.New("auth: dev issuer: the key must be a P-256 ECDSA key")
 	}
 	key, err := jwk.FromRaw(raw)
 	if err != nil {
@@ -66,8 +78,11 @@ func NewDevIssuer() (*DevIssuer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("auth: dev issuer: %w", err)
 	}
-	return &DevIssuer{key: key, pub: &raw.PublicKey, jwks: body}, nil
+	return &DevIssuer{key: key, raw: raw, pub: &raw.PublicKey, jwks: body}, nil
 }
+
+// PrivateKey returns the signing key, to hand to NewDevIssuerFromKey in another process.
+func (d *DevIssuer) PrivateKey() *ecdsa.PrivateKey { return d.raw }
 
 // Issuer is the iss claim of minted tokens.
 func (d *DevIssuer) Issuer() string { return DevIssuerName }
@@ -92,25 +107,61 @@ func (d *DevIssuer) Config(jwksURL string) Config {
 // token that has already expired; note that verifiers tolerate DefaultLeeway of skew, so a
 // token meant to be refused needs a ttl below -DefaultLeeway (for example -time.Minute).
 func (d *DevIssuer) Mint(user, tenant string, ttl time.Duration) (string, error) {
+	return mint(jwa.ES256, d.key, DevIssuerName, DevAudience, user, tenant, ttl)
+}
+
+// HMACIssuer mints HS256 tokens with a shared secret: the tokens a verifier configured
+// with that HMACSecret (and the same issuer and audience) accepts, such as the local
+// stack's for a template whose authorizer reads its key from Secrets Manager. It is for
+// development only: whoever reaches Mint gets any identity.
+type HMACIssuer struct {
+	secret           []byte
+	issuer, audience string
+}
+
+// NewHMACIssuer returns an issuer signing with secret (at least MinHMACSecretBytes);
+// issuer and audience, when not empty, become the iss and aud claims.
+func NewHMACIssuer(secret []byte, issuer, audience string) (*HMACIssuer, error) {
+	if len(secret) < MinHMACSecretBytes {
+		return nil, fmt.Errorf("%w: HMAC secret must be at least %d bytes", ErrInvalidConfig, MinHMACSecretBytes)
+	}
+	return &HMACIssuer{secret: secret, issuer: issuer, audience: audience}, nil
+}
+
+// Mint signs a token for user in tenant that expires ttl from now (see DevIssuer.Mint).
+func (h *HMACIssuer) Mint(user, tenant string, ttl time.Duration) (string, error) {
+	return mint(jwa.HS256, h.secret, h.issuer, h.audience, user, tenant, ttl)
+}
+
+// mint builds and signs a token for user in tenant expiring ttl from now (iss and aud only
+// when not empty).
+func mint(alg jwa.SignatureAlgorithm, key any, issuer, audience, user, tenant string, ttl time.Duration) (string, error) {
+	if user == "" || tenant == "" || ttl == 0 {
+		return "", errors.New("auth: mint: a user, a tenant and a lifetime are required")
+	}
 	now := time.Now().Truncate(time.Second)
 	issuedAt := now
 	if ttl < 0 {
 		issuedAt = now.Add(ttl)
 	}
-	tok, err := jwt.NewBuilder().
-		Issuer(DevIssuerName).
-		Audience([]string{DevAudience}).
+	b := jwt.NewBuilder().
 		Subject(user).
 		IssuedAt(issuedAt).
 		NotBefore(issuedAt).
 		Expiration(now.Add(ttl)).
 		Claim(ClaimUserID, user).
-		Claim(ClaimTenantID, tenant).
-		Build()
+		Claim(ClaimTenantID, tenant)
+	if issuer != "" {
+		b = b.Issuer(issuer)
+	}
+	if audience != "" {
+		b = b.Audience([]string{audience})
+	}
+	tok, err := b.Build()
 	if err != nil {
 		return "", fmt.Errorf("auth: mint: %v", err)
 	}
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256, d.key))
+	signed, err := jwt.Sign(tok, jwt.WithKey(alg, key))
 	if err != nil {
 		return "", fmt.Errorf("auth: mint: %v", err)
 	}

@@ -71,3 +71,33 @@ func TestDevIssuerTokensVerifyOverJWKS(t *testing.T) {
 	require.NoError(t, post.Body.Close())
 	require.Equal(t, http.StatusMethodNotAllowed, post.StatusCode)
 }
+
+func TestHMACIssuerTokensPassAnHMACVerifier(t *testing.T) {
+	t.Parallel()
+	secret := []byte("0123456789abcdef0123456789abcdef-local")
+	_, err := auth.NewHMACIssuer(secret[:10], "", "")
+	require.ErrorIs(t, err, auth.ErrInvalidConfig)
+
+	iss, err := auth.NewHMACIssuer(secret, "https://issuer.example/", "streamer")
+	require.NoError(t, err)
+	v, err := auth.NewVerifier(t.Context(), auth.Config{HMACSecret: secret, Issuer: "https://issuer.example/", Audience: "streamer"})
+	require.NoError(t, err)
+	tok, err := iss.Mint("alice", "acme", time.Minute)
+	require.NoError(t, err)
+	id, err := v.Verify(t.Context(), tok)
+	require.NoError(t, err)
+	require.Equal(t, "alice", id.UserID)
+	require.Equal(t, "acme", id.TenantID)
+
+	expired, err := iss.Mint("alice", "acme", -time.Hour)
+	require.NoError(t, err)
+	_, err = v.Verify(t.Context(), expired)
+	require.ErrorIs(t, err, auth.ErrTokenExpired)
+
+	other, err := auth.NewHMACIssuer([]byte("another-secret-another-secret-1234"), "https://issuer.example/", "streamer")
+	require.NoError(t, err)
+	forged, err := other.Mint("alice", "acme", time.Minute)
+	require.NoError(t, err)
+	_, err = v.Verify(t.Context(), forged)
+	require.ErrorIs(t, err, auth.ErrBadSignature)
+}

@@ -127,8 +127,8 @@ type Client struct {
 }
 
 // Dial connects to rawURL (ws:// or wss://, e.g. wss://{api}.execute-api.{region}.amazonaws.com/{stage})
-// with token, sent both as the token query parameter and as an Authorization: Bearer
-// header. ctx bounds the first connection only; the client lives until Close.
+// with token, sent as the token query parameter (the identity source StreamerApi deploys)
+// and as an Authorization: Bearer header (for stacks whose identity source is the header). ctx bounds the first connection only; the client lives until Close.
 func Dial(ctx context.Context, rawURL, token string, opts Options) (*Client, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") {

@@ -1,5 +1,5 @@
 // Package contract holds the names shared by the runtime and the StreamerApi construct:
-// environment variables, function roles, table attribute and index names, and the
+// environment variables, function roles, table attribute names, and the
 // limits and defaults both sides rely on. It has no dependencies, so the construct can
 // import it without pulling AWS SDK clients, and the deployed schema cannot drift from
 // the code that reads it.
@@ -49,6 +49,21 @@ const (
 	EnvMetricsNamespace = "STREAMER_METRICS_NAMESPACE"
 )
 
+// EnvVars lists every environment variable above: a STREAMER_ variable that is not one of
+// them is a typo the runtime would silently ignore.
+var EnvVars = []string{
+	EnvFunction, EnvConnectionsTable, EnvRequestsTable, EnvCallbackURL, EnvWorkerFunction,
+	EnvJWKSURL, EnvIssuer, EnvAudience, EnvHMACSecretARN, EnvHMACSecret, EnvAllowedTenants,
+	EnvAsyncThreshold, EnvSyncBudget, EnvMaxAttempts, EnvDynamoDBEndpoint, EnvLogLevel,
+	EnvMetricsNamespace,
+}
+
+// GoEntryMetadata is the template metadata key under which the construct records, on each
+// function it builds from a Go package, that package and its module directory (relative
+// to the CDK app's directory): `streamer local --template` rebuilds the asset from them
+// when the functions' architecture is not the machine's.
+const GoEntryMetadata = "streamer:go-entry"
+
 // Function roles: the values of EnvFunction.
 const (
 	RoleAuthorizer = "authorizer"
@@ -61,6 +76,17 @@ const (
 
 // Roles lists every function role, in the order the construct creates them.
 var Roles = []string{RoleAuthorizer, RoleConnect, RoleDisconnect, RoleRouter, RoleProcessor, RoleWorker}
+
+// Identity sources of the $connect authorizer: where API Gateway requires the token before
+// it invokes the authorizer (a $connect without it is answered 401), and where the
+// authorizer reads it.
+const (
+	// IdentitySourceQueryToken is the token query parameter, the default: browsers cannot
+	// set headers on a WebSocket handshake.
+	IdentitySourceQueryToken = "route.request.querystring.token"
+	// IdentitySourceAuthorizationHeader is an Authorization: Bearer header.
+	IdentitySourceAuthorizationHeader = "route.request.header.Authorization"
+)
 
 // Authorizer context keys: the $connect authorizer puts the verified identity under these
 // keys, and API Gateway hands them to every later event in requestContext.authorizer.
@@ -79,11 +105,6 @@ const (
 	AttrLastSeen     = "last_seen"
 	AttrMetadata     = "metadata"
 	AttrTTL          = "ttl" // number, Unix seconds; the table's TTL attribute
-
-	// IndexConnectionsByUser is the GSI with partition key user_id.
-	IndexConnectionsByUser = "user-connections"
-	// IndexConnectionsByTenant is the GSI with partition key tenant_id.
-	IndexConnectionsByTenant = "tenant-connections"
 )
 
 // Requests table. Key attributes are strings (S); created_at is an RFC 3339 string with a
@@ -113,11 +134,6 @@ const (
 	// AttrRequestConnectionID is the requests table's connection attribute (same name as
 	// in the Connections table).
 	AttrRequestConnectionID = AttrConnectionID
-
-	// IndexRequestsByConnection is the GSI with partition key connection_id.
-	IndexRequestsByConnection = "connection-requests"
-	// IndexRequestsByStatus is the GSI with partition key status and sort key created_at.
-	IndexRequestsByStatus = "status-time"
 )
 
 // Status values of a request, as stored in AttrStatus.

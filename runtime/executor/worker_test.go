@@ -237,7 +237,9 @@ func TestWorkerDeadlineReleasesRequest(t *testing.T) {
 	})
 	id := b.enqueue(t, "r-slow", "slow", 0)
 
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	// The worker stops the handler a tenth of the budget before the deadline (500 ms),
+	// room enough on a loaded machine to hand the request back in time.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	require.NoError(t, b.worker.Handle(ctx, executor.WorkerEvent{RequestID: id}))
 	require.NoError(t, ctx.Err(), "the worker returned after its deadline")
@@ -269,7 +271,9 @@ func TestWorkerAbandonsHandlerIgnoringDeadline(t *testing.T) {
 	})
 	id := b.enqueue(t, "r-stuck", "stuck", 1)
 
-	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	// Stopped 500 ms before the deadline, the handler is abandoned 250 ms later, which
+	// leaves 250 ms to store the failure even on a loaded machine.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	require.NoError(t, b.worker.Handle(ctx, executor.WorkerEvent{RequestID: id}))
 	require.NoError(t, ctx.Err(), "the worker returned after its deadline")

@@ -155,6 +155,14 @@ var (
 	_ Sender = (*connection.Manager)(nil)
 )
 
+// AsyncThreshold returns the estimate above which the router queues a request: with
+// streamer.RunsAsync it tells whether an action runs at once or on the worker.
+func (a *App) AsyncThreshold() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.settings.asyncThreshold
+}
+
 // Deps are the dependencies of the functions. Each function needs only some of them (see
 // Handler); Functions needs all the required ones.
 type Deps struct {

@@ -4,10 +4,14 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
+	"net"
+	"os"
 	"time"
 
+	"github.com/streamer-go/streamer/runtime/auth"
 	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/lambdas"
 	"github.com/streamer-go/streamer/runtime/protocol"
@@ -66,6 +70,15 @@ func DefaultFunctionSettings() map[string]FunctionSettings {
 type Config struct {
 	// Addr is the listen address; "127.0.0.1:0" picks a free port. Default: DefaultAddr.
 	Addr string
+	// Listener, when set, is served instead of listening on Addr (which is then
+	// ignored), and closed by Shutdown: a supervisor that restarts the stack hands each
+	// run the socket it holds, so the port never closes. Default: listen on Addr.
+	Listener net.Listener
+	// Issuer is the dev identity provider whose tokens the stack accepts and mints
+	// (/dev/token). A restarted stack given its predecessor's issuer (see
+	// auth.NewDevIssuerFromKey) keeps accepting the tokens clients hold. Default: a new
+	// issuer with a fresh key.
+	Issuer *auth.DevIssuer
 	// DynamoDBEndpoint, when set, stores connections and requests in DynamoDB at this
 	// URL (DynamoDB Local, or any DynamoDB), in fresh tables, and reads the requests
 	// table's stream through the DynamoDB Streams API. Default: the in-memory store.
@@ -98,6 +111,12 @@ type Config struct {
 	// IntegrationTimeout bounds each route integration ($connect, $default,
 	// $disconnect, the authorizer). Default: contract.IntegrationTimeout.
 	IntegrationTimeout time.Duration
+	// IdentitySource is where a $connect must carry the token, as the authorizer's
+	// identity source in API Gateway: route.request.querystring.<name> or
+	// route.request.header.<name>. A $connect without one of them is answered 401 before
+	// the authorizer runs. Default: contract.IdentitySourceQueryToken, as StreamerApi
+	// deploys it.
+	IdentitySource []string
 
 	// Functions overrides the timeout and memory of some roles; the others keep
 	// DefaultFunctionSettings. Zero fields keep their default too.
@@ -112,7 +131,8 @@ type Config struct {
 	// WorkerRetryAttempts bounds the retries of a failed worker invocation; negative
 	// means none. Default: DefaultWorkerRetryAttempts.
 	WorkerRetryAttempts int
-	// WorkerRetryDelay is the wait before the first worker retry (doubled for the next).
+	// WorkerRetryDelay is the wait before the first worker retry (doubled for the next);
+	// in template mode, before the first retry of any failed asynchronous invocation.
 	// Default: DefaultWorkerRetryDelay.
 	WorkerRetryDelay time.Duration
 	// Inline runs each worker inside the stream processor's invocation instead of
@@ -123,12 +143,32 @@ type Config struct {
 	// StreamerApi deploys it.
 	Inline bool
 
+	// StreamOnly leaves every request to the stream, as an App built with
+	// lambdas.WithDirectDispatch(false) does, whatever the App says (`streamer local
+	// --direct-dispatch=false`). Default: false, the App decides.
+	StreamOnly bool
+
 	// Latency adds the time AWS would add (API Gateway hops, Lambda invokes, stream
 	// propagation, DynamoDB calls), for measurements in AWS terms. Default: none.
 	Latency Latency
 
 	// Logger receives the stack's and the functions' logs. Default: slog.Default().
 	Logger *slog.Logger
+
+	// Template is the path of a synthesized CloudFormation template
+	// (cdk.out/<Stack>.template.json): the stack runs what it describes instead of App
+	// (docs/guides/local-stack.md, "The deployed stack, from its template"). It requires
+	// DynamoDBEndpoint; the tables, functions (their assets in the template's directory,
+	// run as processes), routes, stream mappings, timeouts, memory sizes, retries and IAM
+	// policies come from the template, so Functions, Shards (ParallelizationFactor),
+	// BatchSize, StreamRetryAttempts, WorkerRetryAttempts, IdentitySource, Stage,
+	// TablePrefix, Inline and App do not apply. Default: none, the in-process stack.
+	Template string
+	// AccountID is the account of the template's ARNs. Default: "000000000000".
+	AccountID string
+	// FunctionOutput receives what the template's function processes write (their logs),
+	// a JSON record per line. Default: os.Stderr.
+	FunctionOutput io.Writer
 }
 
 // withDefaults fills every zero field with its documented default and validates.
@@ -148,6 +188,22 @@ func (c Config) withDefaults() (Config, error) {
 	c.WorkerRetryAttempts = max(0, cmp.Or(c.WorkerRetryAttempts, DefaultWorkerRetryAttempts))
 	c.WorkerRetryDelay = cmp.Or(c.WorkerRetryDelay, DefaultWorkerRetryDelay)
 	c.Logger = cmp.Or(c.Logger, slog.Default())
+	c.AccountID = cmp.Or(c.AccountID, localAccountID)
+	if c.FunctionOutput == nil {
+		c.FunctionOutput = os.Stderr
+	}
+	if c.Template != "" && c.DynamoDBEndpoint == "" {
+		return c, fmt.Errorf("%w: Template needs DynamoDBEndpoint (the template's tables are created there)", ErrInvalidConfig)
+	}
+	if c.Template != "" && c.App != nil {
+		return c, fmt.Errorf("%w: Template and App are exclusive (the template's functions run)", ErrInvalidConfig)
+	}
+	if len(c.IdentitySource) == 0 {
+		c.IdentitySource = []string{contract.IdentitySourceQueryToken}
+	}
+	if err := checkIdentitySource(c.IdentitySource); err != nil {
+		return c, err
+	}
 	if c.App == nil {
 		c.App = lambdas.New()
 	}

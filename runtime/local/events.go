@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/streamer-go/streamer/runtime/local/iam"
 )
 
 // API Gateway's WebSocket route keys and event types.
@@ -35,15 +37,15 @@ func randomID() string {
 	return base64.URLEncoding.EncodeToString(b[:])
 }
 
-// apiIdentity is what the emulated API knows about itself: its id, stage, region and
-// the domain clients reach it on.
+// apiIdentity is what the emulated API knows about itself: its id, stage, region,
+// account and the domain clients reach it on.
 type apiIdentity struct {
-	apiID, stage, region, domain string
+	apiID, stage, region, account, domain string
 }
 
 // methodARN returns the execute-api ARN of a route, as the authorizer sees it.
 func (a apiIdentity) methodARN(route string) string {
-	return "arn:aws:execute-api:" + a.region + ":" + localAccountID + ":" + a.apiID + "/" + a.stage + "/" + route
+	return "arn:aws:execute-api:" + a.region + ":" + a.account + ":" + a.apiID + "/" + a.stage + "/" + route
 }
 
 // singleValues flattens multi-value maps the way API Gateway fills the single-value
@@ -81,7 +83,7 @@ func (a apiIdentity) authorizerRequest(r *http.Request, requestID string) events
 		MultiValueQueryStringParameters: query,
 		StageVariables:                  map[string]string{},
 		RequestContext: events.APIGatewayCustomAuthorizerRequestTypeRequestContext{
-			AccountID: localAccountID,
+			AccountID: a.account,
 			Stage:     a.stage,
 			RequestID: requestID,
 			APIID:     a.apiID,
@@ -123,38 +125,11 @@ func allows(resp events.APIGatewayCustomAuthorizerResponse, arn string) bool {
 
 func matchesAny(patterns []string, s string) bool {
 	for _, p := range patterns {
-		if wildcardMatch(p, s) {
+		if iam.Match(p, s) {
 			return true
 		}
 	}
 	return false
-}
-
-// wildcardMatch matches IAM-style patterns: '*' any run of characters (slashes
-// included), '?' any one character.
-func wildcardMatch(pattern, s string) bool {
-	px, sx := 0, 0
-	star, mark := -1, 0
-	for sx < len(s) {
-		switch {
-		case px < len(pattern) && (pattern[px] == '?' || pattern[px] == s[sx]):
-			px++
-			sx++
-		case px < len(pattern) && pattern[px] == '*':
-			star, mark = px, sx
-			px++
-		case star >= 0:
-			px = star + 1
-			mark++
-			sx = mark
-		default:
-			return false
-		}
-	}
-	for px < len(pattern) && pattern[px] == '*' {
-		px++
-	}
-	return px == len(pattern)
 }
 
 // wsEvent builds the Lambda proxy event API Gateway sends for one route of a connection.
@@ -162,7 +137,7 @@ func (a apiIdentity) wsEvent(c *wsConn, route, eventType, body string, at time.T
 	return events.APIGatewayWebsocketProxyRequest{
 		Body: body,
 		RequestContext: events.APIGatewayWebsocketProxyRequestContext{
-			AccountID:         localAccountID,
+			AccountID:         a.account,
 			Stage:             a.stage,
 			RequestID:         randomID(),
 			ExtendedRequestID: randomID(),

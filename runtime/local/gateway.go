@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,7 +20,6 @@ import (
 
 	"github.com/streamer-go/streamer/runtime/auth"
 	"github.com/streamer-go/streamer/runtime/contract"
-	"github.com/streamer-go/streamer/runtime/lambdas"
 	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
@@ -83,8 +83,50 @@ func (c *wsConn) close(code int, reason string) {
 	_ = c.ws.SetReadDeadline(deadline)
 }
 
-// gateway emulates an API Gateway WebSocket API with the $connect, $disconnect and
-// $default routes, a Lambda REQUEST authorizer and a $default route response.
+// wsHandler is a Lambda function behind a route, as the gateway calls it.
+type wsHandler = func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error)
+
+// authHandler is a Lambda REQUEST authorizer, as the gateway calls it.
+type authHandler = func(context.Context, events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error)
+
+// apiRoute is one route of the WebSocket API and its Lambda proxy integration.
+type apiRoute struct {
+	// function names the integration's function in counters and logs.
+	function string
+	// handler invokes it; nil when the route has no integration.
+	handler wsHandler
+	// timeout is the function's timeout.
+	timeout time.Duration
+	// response: the route has a route response, so the integration's reply goes to the
+	// client; without one API Gateway drops it.
+	response bool
+}
+
+// apiAuthorizer is the $connect route's Lambda REQUEST authorizer.
+type apiAuthorizer struct {
+	function string
+	handler  authHandler
+	timeout  time.Duration
+	// identity is the identity source: a $connect without it is answered 401 before the
+	// authorizer runs.
+	identity []string
+}
+
+// webSocketAPI is what the gateway serves: its routes (by route key), the route
+// selection expression, the authorizer of $connect, and the stage's throttling.
+type webSocketAPI struct {
+	routes map[string]apiRoute
+	// selectionField is the body field the route selection expression
+	// ($request.body.<field>) reads; "" routes every message to $default.
+	selectionField string
+	authorizer     *apiAuthorizer
+	// throttle limits connects and messages (the stage's rate and burst); nil: none.
+	throttle *tokenBucket
+}
+
+// gateway emulates an API Gateway WebSocket API: route selection, the routes' Lambda
+// proxy integrations, a Lambda REQUEST authorizer on $connect, route responses and the
+// stage's throttling.
 type gateway struct {
 	api      apiIdentity
 	cfg      *Config
@@ -92,7 +134,7 @@ type gateway struct {
 	base     context.Context // the stack's lifetime; invocations derive from it
 	log      *slog.Logger
 	m        *counters
-	fns      *lambdas.Functions // set before the stack is ready
+	ws       *webSocketAPI // set before the stack is ready
 	upgrader websocket.Upgrader
 
 	mu      sync.Mutex
@@ -109,6 +151,21 @@ func (g *gateway) lookup(id string) (*wsConn, bool) {
 	return c, ok
 }
 
+// openOf returns the open connections of user in tenant (the identity the authorizer
+// verified), oldest first; an empty user or tenant matches any.
+func (g *gateway) openOf(user, tenant string) []*wsConn {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []*wsConn
+	for _, c := range g.conns {
+		if (user == "" || c.authorizer[contract.AuthUserID] == user) && (tenant == "" || c.authorizer[contract.AuthTenantID] == tenant) {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b *wsConn) int { return a.connectedAt.Compare(b.connectedAt) })
+	return out
+}
+
 // openAge returns the summed age of the open connections, for connection minutes.
 func (g *gateway) openAge(now time.Time) int64 {
 	g.mu.Lock()
@@ -120,8 +177,8 @@ func (g *gateway) openAge(now time.Time) int64 {
 	return total
 }
 
-// ServeHTTP handles a WebSocket upgrade: the authorizer, then $connect, then the
-// upgrade; a refusal is an HTTP error and no connection is made.
+// ServeHTTP handles a WebSocket upgrade: the identity source check, the authorizer, then
+// $connect, then the upgrade; a refusal is an HTTP error and no connection is made.
 func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	closing := g.closing
@@ -135,39 +192,51 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	log := g.log.With("remote", r.RemoteAddr)
-	authResp, err := integrate(g, contract.RoleAuthorizer, g.fns.Authorizer, g.api.authorizerRequest(r, randomID()))
-	switch {
-	case errors.Is(err, auth.ErrUnauthorized):
-		g.refuse(w, http.StatusUnauthorized, http.StatusText(http.StatusUnauthorized))
-		return
-	case err != nil:
-		log.Error("authorizer failed", "error", err)
-		g.refuse(w, http.StatusInternalServerError, http.StatusText(http.StatusInternalServerError))
-		return
-	case !allows(authResp, g.api.methodARN(routeConnect)):
-		g.refuse(w, http.StatusForbidden, http.StatusText(http.StatusForbidden))
+	if !g.ws.throttle.allow() {
+		g.refuse(w, http.StatusTooManyRequests, "Too Many Requests")
 		return
 	}
-
 	now := time.Now()
 	c := &wsConn{
 		id:          randomID(),
 		connectedAt: now,
 		sourceIP:    sourceIP(r),
 		userAgent:   r.UserAgent(),
-		authorizer:  authorizerContext(authResp),
 	}
-	ev := g.api.wsEvent(c, routeConnect, eventConnect, "", now)
-	ev.MultiValueHeaders = map[string][]string(r.Header.Clone())
-	ev.Headers = singleValues(ev.MultiValueHeaders)
-	ev.MultiValueQueryStringParameters = map[string][]string(r.URL.Query())
-	ev.QueryStringParameters = singleValues(ev.MultiValueQueryStringParameters)
-	resp, err := integrate(g, contract.RoleConnect, g.fns.Connect, ev)
-	if err != nil || resp.StatusCode >= 300 {
-		log.Warn("$connect refused the connection", "connection_id", c.id, "status", resp.StatusCode, "error", err)
-		status := cmpStatus(resp.StatusCode, err)
-		g.refuse(w, status, http.StatusText(status))
-		return
+	if a := g.ws.authorizer; a != nil {
+		if !hasIdentity(r, a.identity) {
+			g.refuse(w, http.StatusUnauthorized, http.StatusText(http.StatusUnauthorized))
+			return
+		}
+		authResp, err := invoke(g.base, g.rt, a.function, a.timeout, g.cfg.IntegrationTimeout, a.handler, g.api.authorizerRequest(r, randomID()))
+		switch {
+		case isUnauthorized(err):
+			g.refuse(w, http.StatusUnauthorized, http.StatusText(http.StatusUnauthorized))
+			return
+		case err != nil:
+			log.Error("authorizer failed", "error", err)
+			g.refuse(w, http.StatusInternalServerError, http.StatusText(http.StatusInternalServerError))
+			return
+		case !allows(authResp, g.api.methodARN(routeConnect)):
+			g.refuse(w, http.StatusForbidden, http.StatusText(http.StatusForbidden))
+			return
+		}
+		c.authorizer = authorizerContext(authResp)
+	}
+
+	if rt, ok := g.ws.routes[routeConnect]; ok && rt.handler != nil {
+		ev := g.api.wsEvent(c, routeConnect, eventConnect, "", now)
+		ev.MultiValueHeaders = map[string][]string(r.Header.Clone())
+		ev.Headers = singleValues(ev.MultiValueHeaders)
+		ev.MultiValueQueryStringParameters = map[string][]string(r.URL.Query())
+		ev.QueryStringParameters = singleValues(ev.MultiValueQueryStringParameters)
+		resp, err := invoke(g.base, g.rt, rt.function, rt.timeout, g.cfg.IntegrationTimeout, rt.handler, ev)
+		if err != nil || resp.StatusCode >= 300 {
+			log.Warn("$connect refused the connection", "connection_id", c.id, "status", resp.StatusCode, "error", err)
+			status := cmpStatus(resp.StatusCode, err)
+			g.refuse(w, status, http.StatusText(status))
+			return
+		}
 	}
 
 	ws, err := g.upgrader.Upgrade(w, r, nil)
@@ -198,11 +267,11 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	go g.serve(c)
 }
 
-// integrate invokes the function of role as API Gateway does for a route or the
-// authorizer: the function runs with its own timeout, the gateway waits for it at most
-// the integration timeout.
-func integrate[E, R any](g *gateway, role string, f func(context.Context, E) (R, error), ev E) (R, error) {
-	return invoke(g.base, g.rt, role, g.cfg.Functions[role].Timeout, g.cfg.IntegrationTimeout, f, ev)
+// isUnauthorized reports the authorizer failure API Gateway answers with 401: the
+// function's error message is exactly "Unauthorized" (in process, auth.ErrUnauthorized).
+func isUnauthorized(err error) bool {
+	var fe *FunctionError
+	return errors.Is(err, auth.ErrUnauthorized) || (errors.As(err, &fe) && fe.Message == auth.ErrUnauthorized.Error())
 }
 
 // cmpStatus is the HTTP status of a refused $connect: the function's own status, or 500
@@ -338,33 +407,65 @@ func (g *gateway) ended(c *wsConn, err error) (int, string) {
 	return websocket.CloseAbnormalClosure, "connection lost"
 }
 
-// route runs the $default route for one message and writes the route response, then
-// calls done. The router function runs on the calling goroutine; when it overruns the
-// integration timeout, the timeout reply (and done) come from a timer and the function's
-// late response is dropped.
+// route runs the route the selection expression picks for one message and writes its
+// route response, then calls done. The function runs on the calling goroutine; when it
+// overruns the integration timeout, the timeout reply (and done) come from a timer and
+// the function's late response is dropped.
 func (g *gateway) route(c *wsConn, m message, done func()) {
-	ev := g.api.wsEvent(c, routeDefault, eventMessage, m.body, m.received)
+	key := g.selectRoute(m)
+	rt, ok := g.ws.routes[key]
+	ev := g.api.wsEvent(c, key, eventMessage, m.body, m.received)
 	ev.IsBase64Encoded = m.binary
 	ev.RequestContext.MessageID = randomID()
 	requestID := ev.RequestContext.RequestID
-	invokeThen(g.base, g.rt, contract.RoleRouter, g.cfg.Functions[contract.RoleRouter].Timeout, g.cfg.IntegrationTimeout,
+	switch {
+	case !g.ws.throttle.allow():
+		g.sendJSON(c, gatewayMessage{Message: "Too Many Requests", ConnectionID: c.id, RequestID: requestID})
+		done()
+		return
+	case !ok || rt.handler == nil:
+		// No route for the message (and no $default): API Gateway's own answer.
+		g.sendJSON(c, gatewayMessage{Message: "Forbidden", ConnectionID: c.id, RequestID: requestID})
+		done()
+		return
+	}
+	invokeThen(g.base, g.rt, rt.function, rt.timeout, g.cfg.IntegrationTimeout,
 		func(resp events.APIGatewayProxyResponse, err error) {
 			defer done()
-			g.respond(c, requestID, resp, err)
-		}, inline, g.fns.Router, ev)
+			g.respond(c, requestID, rt, resp, err)
+		}, inline, rt.handler, ev)
+}
+
+// selectRoute evaluates the route selection expression on a message: the route named by
+// the body's selection field when the API has one, else $default.
+func (g *gateway) selectRoute(m message) string {
+	if g.ws.selectionField == "" || m.binary {
+		return routeDefault
+	}
+	var body map[string]json.RawMessage
+	if json.Unmarshal([]byte(m.body), &body) != nil {
+		return routeDefault
+	}
+	var key string
+	if json.Unmarshal(body[g.ws.selectionField], &key) == nil && key != "" {
+		if _, ok := g.ws.routes[key]; ok {
+			return key
+		}
+	}
+	return routeDefault
 }
 
 // respond writes the route response of one message, or API Gateway's own error when the
-// router function failed.
-func (g *gateway) respond(c *wsConn, requestID string, resp events.APIGatewayProxyResponse, err error) {
+// function failed.
+func (g *gateway) respond(c *wsConn, requestID string, rt apiRoute, resp events.APIGatewayProxyResponse, err error) {
 	switch {
 	case errors.Is(err, ErrIntegrationTimeout), errors.Is(err, ErrFunctionTimeout):
 		g.m.integrationTimeouts.Add(1)
 		g.sendJSON(c, gatewayMessage{Message: "Endpoint request timed out", ConnectionID: c.id, RequestID: requestID})
 	case err != nil:
-		g.log.Error("router failed", "connection_id", c.id, "error", err)
+		g.log.Error("integration failed", "function", rt.function, "connection_id", c.id, "error", err)
 		g.sendJSON(c, gatewayMessage{Message: "Internal server error", ConnectionID: c.id, RequestID: requestID})
-	case resp.Body != "":
+	case rt.response && resp.Body != "":
 		wait(g.base, g.cfg.Latency.APIGateway)
 		g.send(c, []byte(resp.Body))
 	}
@@ -433,7 +534,11 @@ func (g *gateway) callDisconnect(c *wsConn, code int, reason string) {
 	ev := g.api.wsEvent(c, routeDisconnect, eventDisconnect, "", time.Now())
 	ev.RequestContext.DisconnectStatusCode = int64(code)
 	ev.RequestContext.DisconnectReason = &reason
-	if _, err := integrate(g, contract.RoleDisconnect, g.fns.Disconnect, ev); err != nil {
+	rt, ok := g.ws.routes[routeDisconnect]
+	if !ok || rt.handler == nil {
+		return
+	}
+	if _, err := invoke(g.base, g.rt, rt.function, rt.timeout, g.cfg.IntegrationTimeout, rt.handler, ev); err != nil {
 		g.log.Warn("$disconnect failed", "connection_id", c.id, "error", err)
 	}
 }

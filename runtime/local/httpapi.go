@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/streamer-go/streamer/runtime/auth"
+	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
 // Dev token defaults and bounds of GET /dev/token.
@@ -35,9 +36,23 @@ type TokenResponse struct {
 	ExpiresAt time.Time `json:"expires_at"`
 }
 
-// routes returns the stack's HTTP handler: the WebSocket API and demo page on /, the
-// page's client library, the @connections API, the JWKS, the dev token endpoint, health
-// and metrics.
+// ConnectionInfo is one open connection, as GET /dev/connections lists it.
+type ConnectionInfo struct {
+	// ConnectionID is the id API Gateway gives the connection, the one the @connections
+	// API takes.
+	ConnectionID string    `json:"connection_id"`
+	ConnectedAt  time.Time `json:"connected_at"`
+}
+
+// ConnectionsResponse is the body of GET /dev/connections.
+type ConnectionsResponse struct {
+	// Connections are the open connections of the identity asked for, oldest first.
+	Connections []ConnectionInfo `json:"connections"`
+}
+
+// routes returns the stack's HTTP handler: the WebSocket API and the page on /, the
+// page's client library, the @connections API, the JWKS, the dev token, actions and
+// connections endpoints, health and metrics.
 func (s *Stack) routes() http.Handler {
 	mux := http.NewServeMux()
 	page, _ := fs.Sub(webFiles, "web") // the embedded directory always exists
@@ -59,8 +74,12 @@ func (s *Stack) routes() http.Handler {
 	mux.Handle("GET /streamer-client.js", static) // the page's client: the browser build of clients/typescript
 	mux.HandleFunc("GET /"+s.cfg.Stage, upgrade)  // the AWS URL shape: wss://host/stage
 	(&connectionsAPI{g: s.gw}).register(mux)
-	mux.Handle("GET "+auth.JWKSPath, s.issuer.JWKSHandler())
+	if s.issuer != nil {
+		mux.Handle("GET "+auth.JWKSPath, s.issuer.JWKSHandler())
+	}
 	mux.HandleFunc("GET /dev/token", s.devToken)
+	mux.HandleFunc("GET /dev/actions", s.devActions)
+	mux.HandleFunc("GET /dev/connections", s.devConnections)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /metrics", s.metrics)
 	return mux
@@ -86,13 +105,86 @@ func (s *Stack) devToken(w http.ResponseWriter, r *http.Request) {
 		}
 		ttl = d
 	}
-	tok, err := s.issuer.Mint(user, tenant, ttl)
+	if s.tokens == nil {
+		writeJSON(w, http.StatusNotImplemented, map[string]string{"message": errNoMinter.Error()})
+		return
+	}
+	tok, err := s.tokens.Mint(user, tenant, ttl)
 	if err != nil {
 		s.cfg.Logger.Error("dev token", "error", err)
 		writeJSON(w, http.StatusInternalServerError, map[string]string{"message": "could not mint a token"})
 		return
 	}
 	writeJSON(w, http.StatusOK, TokenResponse{Token: tok, UserID: user, TenantID: tenant, ExpiresAt: time.Now().Add(ttl).Truncate(time.Second)})
+}
+
+// Action modes of ActionInfo.
+const (
+	ModeSync  = "sync"  // runs at once in the router and answers with its result
+	ModeAsync = "async" // queued: ack, progress, then the result
+)
+
+// ActionInfo describes one registered action, as GET /dev/actions lists it.
+type ActionInfo struct {
+	// Name is the action name clients send.
+	Name string `json:"name"`
+	// Mode is ModeSync or ModeAsync: where the router runs it with the App's
+	// async threshold (streamer.RunsAsync).
+	Mode string `json:"mode"`
+	// Example is a sample payload, when the handler offers one
+	// (streamer.TypedHandler.WithExample); absent otherwise.
+	Example json.RawMessage `json:"example,omitempty"`
+}
+
+// ActionsResponse is the body of GET /dev/actions.
+type ActionsResponse struct {
+	// Actions are the App's actions in name order; system actions (streamer.*) are not
+	// listed.
+	Actions []ActionInfo `json:"actions"`
+}
+
+// Actions describes the actions the stack's App registered.
+func (s *Stack) Actions() []ActionInfo {
+	app := s.cfg.App
+	if app == nil { // template mode: the actions are compiled into the template's functions
+		return []ActionInfo{}
+	}
+	reg := app.Registry()
+	threshold := app.AsyncThreshold()
+	names := reg.Actions()
+	out := make([]ActionInfo, 0, len(names))
+	for _, name := range names {
+		h, ok := reg.Lookup(name)
+		if !ok {
+			continue
+		}
+		info := ActionInfo{Name: name, Mode: ModeSync}
+		if streamer.RunsAsync(h, threshold) {
+			info.Mode = ModeAsync
+		}
+		if ex, ok := h.(interface{ Example() json.RawMessage }); ok {
+			info.Example = ex.Example()
+		}
+		out = append(out, info)
+	}
+	return out
+}
+
+// devActions lists the registered actions, for the page's forms and for tools.
+func (s *Stack) devActions(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, ActionsResponse{Actions: s.Actions()})
+}
+
+// devConnections lists the open connections of ?user= in ?tenant= (either may be left
+// out to match any): what a deployed stack's Connections table and logs tell, so that a
+// test can drop a client's socket through the @connections API. Local only.
+func (s *Stack) devConnections(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	resp := ConnectionsResponse{Connections: []ConnectionInfo{}}
+	for _, c := range s.gw.openOf(q.Get("user"), q.Get("tenant")) {
+		resp.Connections = append(resp.Connections, ConnectionInfo{ConnectionID: c.id, ConnectedAt: c.connectedAt.UTC()})
+	}
+	writeJSON(w, http.StatusOK, resp)
 }
 
 func (s *Stack) healthz(w http.ResponseWriter, _ *http.Request) {

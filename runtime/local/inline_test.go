@@ -11,9 +11,10 @@ import (
 	"github.com/streamer-go/streamer/runtime/protocol"
 )
 
-// TestInlineProcessing queues two 400 ms jobs together on one shard, with a processor
+// TestInlineProcessing queues two 1 s jobs together on one shard, with a processor
 // that takes one record at a time: dispatched, the second starts while the first runs;
-// inline, it starts only after the first has finished.
+// inline, it starts only after the first has finished. The jobs are long enough that a
+// loaded machine starts the dispatched second one well within the first.
 func TestInlineProcessing(t *testing.T) {
 	t.Parallel()
 	for _, inline := range []bool{false, true} {
@@ -28,7 +29,7 @@ func TestInlineProcessing(t *testing.T) {
 			require.NoError(t, app.Handle("process_data", processData{}))
 			st := startStack(t, Config{App: app, Inline: inline})
 			c := dial(t, st, token(t, st, "u", "t"))
-			job := map[string]int{"items": 4, "item_ms": 100}
+			job := map[string]int{"items": 10, "item_ms": 100}
 			c.call("process_data", "a", job)
 			c.call("process_data", "b", job)
 			ended := map[string]bool{}

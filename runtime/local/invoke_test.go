@@ -13,7 +13,7 @@ import (
 
 // testRuntime is a Lambda runtime with fresh counters.
 func testRuntime() *lambdaRuntime {
-	return &lambdaRuntime{m: newCounters(DefaultFunctionSettings()), log: testLogger()}
+	return &lambdaRuntime{m: newCounters(memorySizes(DefaultFunctionSettings())), log: testLogger()}
 }
 
 // outcome is one call of an invocation's reply.

@@ -4,11 +4,12 @@ import (
 	"errors"
 	"maps"
 	"math"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/streamer-go/streamer/runtime/connection"
-	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/streamer-go/streamer/runtime/local/awsapi"
 	"github.com/streamer-go/streamer/runtime/store"
 )
 
@@ -27,6 +28,7 @@ const (
 	OpGetItem                = "GetItem"
 	OpUpdateItem             = "UpdateItem"
 	OpDeleteItem             = "DeleteItem"
+	OpQuery                  = "Query"
 	OpConditionalCheckFailed = "ConditionalCheckFailed"
 )
 
@@ -96,7 +98,7 @@ type lambdaCounters struct {
 // concurrent use.
 type counters struct {
 	start   time.Time
-	dynamo  map[string]counterSet
+	dynamo  dynamoCounters
 	streams counterSet
 	lambda  map[string]*lambdaCounters
 	connAPI counterSet
@@ -106,30 +108,53 @@ type counters struct {
 	integrationTimeouts, closedConnNS     atomic.Int64
 }
 
-// newCounters returns zeroed counters; fns gives each function's memory size (GB-seconds
-// are billed duration x memory).
-func newCounters(fns map[string]FunctionSettings) *counters {
-	dynamoOps := []string{OpPutItem, OpGetItem, OpUpdateItem, OpDeleteItem, OpConditionalCheckFailed}
+// newCounters returns zeroed counters for the functions in memoryMB (function name ->
+// memory size: GB-seconds are billed duration x memory).
+func newCounters(memoryMB map[string]int) *counters {
 	m := &counters{
 		start:  time.Now(),
-		dynamo: map[string]counterSet{TableConnections: newCounterSet(dynamoOps), TableRequests: newCounterSet(dynamoOps)},
+		dynamo: dynamoCounters{tables: make(map[string]map[string]int64)},
 		streams: newCounterSet([]string{StreamDescribeStream, StreamGetShardIterator, StreamGetRecords, StreamRecordsRead,
 			StreamRecordsFiltered, StreamRecordsDelivered, StreamRecordsRetried, StreamRecordsDiscarded}),
-		lambda:  make(map[string]*lambdaCounters, len(contract.Roles)),
+		lambda:  make(map[string]*lambdaCounters, len(memoryMB)),
 		connAPI: newCounterSet([]string{APIPostToConnection, APIGetConnection, APIDeleteConnection, APIGoneException, APIPayloadTooLarge, APIPostedBytes}),
 	}
-	for _, f := range contract.Roles {
-		m.lambda[f] = &lambdaCounters{memoryMB: fns[f].MemoryMB}
+	for f, mb := range memoryMB {
+		m.lambda[f] = &lambdaCounters{memoryMB: mb}
 	}
 	return m
 }
 
+// addFunction adds the counters of a function; call it before the stack serves.
+func (m *counters) addFunction(name string, memoryMB int) {
+	m.lambda[name] = &lambdaCounters{memoryMB: memoryMB}
+}
+
+// dynamoCounters count DynamoDB calls per table and operation.
+type dynamoCounters struct {
+	mu     sync.Mutex
+	tables map[string]map[string]int64
+}
+
 // dynamoCall counts one DynamoDB call on table, and a failed condition when err says so.
 func (m *counters) dynamoCall(table, op string, err error) {
-	t := m.dynamo[table]
-	t.add(op, 1)
-	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrDuplicate) {
-		t.add(OpConditionalCheckFailed, 1)
+	m.dynamoOp(table, op, errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrDuplicate))
+}
+
+// dynamoOp counts one DynamoDB call on table; a call that failed its condition also
+// counts as OpConditionalCheckFailed.
+func (m *counters) dynamoOp(table, op string, conditionFailed bool) {
+	d := &m.dynamo
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t := d.tables[table]
+	if t == nil {
+		t = make(map[string]int64)
+		d.tables[table] = t
+	}
+	t[op]++
+	if conditionFailed {
+		t[OpConditionalCheckFailed]++
 	}
 }
 
@@ -189,11 +214,14 @@ type Snapshot struct {
 	DynamoDB        map[string]map[string]int64 `json:"dynamodb"`         // table -> operation -> calls
 	DynamoDBStreams map[string]int64            `json:"dynamodb_streams"` // API calls and record counts
 	Lambda          map[string]LambdaStats      `json:"lambda"`           // function -> stats
-	ConnectionsAPI  map[string]int64            `json:"connections_api"`  // @connections calls and outcomes, as the API saw them
+	ConnectionsAPI  map[string]int64            `json:"connections_api"`  // @connections calls and outcomes
 	APIGateway      APIGatewayStats             `json:"apigateway"`
 	// ConnectionManager is the functions' side of the @connections calls: deliveries,
-	// split results, retries and the latency of each call.
+	// split results, retries and the latency of each call (in-process functions only).
 	ConnectionManager connection.Stats `json:"connection_manager"`
+	// Queues are the SQS stand-in's queues (template mode): messages sent to each (a
+	// dead-letter queue's failures) and held now.
+	Queues map[string]awsapi.QueueStats `json:"sqs,omitempty"`
 }
 
 // snapshot copies the counters; openConnNS is the summed age of the open connections.
@@ -202,7 +230,7 @@ func (m *counters) snapshot(openConnNS int64) Snapshot {
 	s := Snapshot{
 		At:              now,
 		UptimeSeconds:   now.Sub(m.start).Seconds(),
-		DynamoDB:        make(map[string]map[string]int64, len(m.dynamo)),
+		DynamoDB:        make(map[string]map[string]int64),
 		DynamoDBStreams: m.streams.snapshot(),
 		Lambda:          make(map[string]LambdaStats, len(m.lambda)),
 		ConnectionsAPI:  m.connAPI.snapshot(),
@@ -218,9 +246,11 @@ func (m *counters) snapshot(openConnNS int64) Snapshot {
 			IntegrationTimeouts: m.integrationTimeouts.Load(),
 		},
 	}
-	for t, c := range m.dynamo {
-		s.DynamoDB[t] = c.snapshot()
+	m.dynamo.mu.Lock()
+	for t, c := range m.dynamo.tables {
+		s.DynamoDB[t] = maps.Clone(c)
 	}
+	m.dynamo.mu.Unlock()
 	for f, c := range m.lambda {
 		billed := c.billedMS.Load()
 		s.Lambda[f] = LambdaStats{
@@ -265,6 +295,12 @@ func (s Snapshot) Sub(prev Snapshot) Snapshot {
 	}
 	for t, c := range s.DynamoDB {
 		d.DynamoDB[t] = subCounts(c, prev.DynamoDB[t])
+	}
+	if s.Queues != nil {
+		d.Queues = make(map[string]awsapi.QueueStats, len(s.Queues))
+		for q, c := range s.Queues {
+			d.Queues[q] = awsapi.QueueStats{Sent: c.Sent - prev.Queues[q].Sent, Messages: c.Messages}
+		}
 	}
 	for f, c := range s.Lambda {
 		p := prev.Lambda[f]

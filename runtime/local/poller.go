@@ -31,10 +31,10 @@ type streamReader interface {
 // processorFunc is the signature of the stream processor function.
 type processorFunc func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error)
 
-// pendingFilter is the event source mapping's filter, the same one StreamerApi puts on
-// the mapping: INSERT or MODIFY records whose new image has status PENDING (a new
-// request, or one released for a retry). Other records are checkpointed without an
-// invocation.
+// pendingFilter is the in-process stack's event source mapping filter, the one
+// StreamerApi puts on the mapping: INSERT or MODIFY records whose new image has status
+// PENDING (a new request, or one released for a retry). Other records are checkpointed
+// without an invocation.
 func pendingFilter(rec *events.DynamoDBEventRecord) bool {
 	if rec.EventName != "INSERT" && rec.EventName != "MODIFY" {
 		return false
@@ -43,6 +43,9 @@ func pendingFilter(rec *events.DynamoDBEventRecord) bool {
 	return ok && st.DataType() == events.DataTypeString && st.String() == contract.StatusPending
 }
 
+// latestPosition is the position Iterator takes for the end of a shard (LATEST).
+const latestPosition = "$LATEST"
+
 // readLimit is the most records one GetRecords call returns (the API's maximum); the
 // filter and BatchSize apply to what it read.
 const readLimit = 1000
@@ -50,9 +53,10 @@ const readLimit = 1000
 // poller models the Lambda event source mapping of a DynamoDB stream: each shard is read
 // in order, polled PollInterval apart (4 times a second) while it is quiet; the records
 // that pass the filter go to the processor in batches of at most BatchSize; a batch
-// whose processor call fails is bisected and retried, a partial failure
-// (batchItemFailures) is retried from the lowest failed sequence number, and records out
-// of retries are discarded to the on-failure destination (logged and counted).
+// whose processor call fails is bisected (when bisect is set) and retried, a partial
+// failure (batchItemFailures, when reportFailures is set) is retried from the lowest
+// failed sequence number, and records out of retries, or older than maxAge, go to the
+// on-failure destination (onFailure; logged and counted).
 //
 // lanes (Config.Shards) splits each shard's records by item key into that many ordered
 // lanes processed concurrently, like ParallelizationFactor: order per item is kept, and
@@ -65,7 +69,22 @@ type poller struct {
 	interval  time.Duration
 	batchSize int
 	lanes     int
-	retries   int
+	retries   int // negative: until the records expire
+	// filter admits the records that invoke the processor.
+	filter func(*events.DynamoDBEventRecord) bool
+	// bisect splits a failed batch in two before retrying (BisectBatchOnFunctionError).
+	bisect bool
+	// reportFailures honours batchItemFailures (FunctionResponseTypes
+	// ReportBatchItemFailures); without it a response never fails records.
+	reportFailures bool
+	// maxAge sends records older than it to the destination unprocessed; 0: no limit.
+	maxAge time.Duration
+	// latest starts reading new shards at their end (StartingPosition LATEST) instead of
+	// their oldest record.
+	latest bool
+	// onFailure receives records out of retries or too old (the on-failure destination),
+	// with the reason; nil only logs them.
+	onFailure func(recs []events.DynamoDBEventRecord, reason string)
 	// propagation holds each record back until it is this old (Latency.StreamPropagation).
 	propagation time.Duration
 
@@ -109,6 +128,9 @@ func (p *poller) readShard(ctx context.Context, shardID string) {
 	defer p.wg.Done()
 	log := p.log.With("shard", shardID)
 	var last, it string
+	if p.latest {
+		last = latestPosition
+	}
 	for ctx.Err() == nil {
 		if it == "" {
 			p.m.streams.add(StreamGetShardIterator, 1)
@@ -158,13 +180,21 @@ func (p *poller) readShard(ctx context.Context, shardID string) {
 // lane is done (the shard's checkpoint).
 func (p *poller) deliver(ctx context.Context, recs []events.DynamoDBEventRecord) {
 	lanes := make([][]events.DynamoDBEventRecord, p.lanes)
+	var expired []events.DynamoDBEventRecord
 	for i := range recs {
-		if !pendingFilter(&recs[i]) {
+		if !p.filter(&recs[i]) {
 			p.m.streams.add(StreamRecordsFiltered, 1)
+			continue
+		}
+		if p.tooOld(&recs[i]) {
+			expired = append(expired, recs[i])
 			continue
 		}
 		l := laneOf(&recs[i], p.lanes)
 		lanes[l] = append(lanes[l], recs[i])
+	}
+	if len(expired) > 0 {
+		p.discard(expired, "older than the maximum record age")
 	}
 	var wg sync.WaitGroup
 	for _, lane := range lanes {
@@ -202,6 +232,9 @@ func (p *poller) processBatch(ctx context.Context, batch []events.DynamoDBEventR
 		}
 		resp, err := p.process(ctx, events.DynamoDBEvent{Records: batch})
 		from, valid := 0, err == nil
+		if valid && !p.reportFailures {
+			return
+		}
 		if valid {
 			from, valid = failedFrom(batch, resp)
 			if from == len(batch) {
@@ -212,7 +245,7 @@ func (p *poller) processBatch(ctx context.Context, batch []events.DynamoDBEventR
 			// A function error (or an unusable failure report) fails the whole batch:
 			// bisect it, so one poison record cannot hold back the others.
 			p.log.Warn("stream: processor failed the batch", "records", len(batch), "error", err)
-			if len(batch) > 1 {
+			if p.bisect && len(batch) > 1 {
 				half := len(batch) / 2
 				p.processBatch(ctx, batch[:half], retries)
 				p.processBatch(ctx, batch[half:], retries)
@@ -221,7 +254,7 @@ func (p *poller) processBatch(ctx context.Context, batch []events.DynamoDBEventR
 		}
 		batch = batch[from:]
 		if retries == 0 {
-			p.discard(batch)
+			p.discard(batch, "retries exhausted")
 			return
 		}
 		retries--
@@ -256,15 +289,24 @@ func indexOfSequence(batch []events.DynamoDBEventRecord, seq string) int {
 	return -1
 }
 
-// discard sends records out of retries to the on-failure destination: here, the log.
-func (p *poller) discard(batch []events.DynamoDBEventRecord) {
+// discard sends records to the on-failure destination, and logs them.
+func (p *poller) discard(batch []events.DynamoDBEventRecord, reason string) {
 	p.m.streams.add(StreamRecordsDiscarded, int64(len(batch)))
 	ids := make([]string, len(batch))
 	for i := range batch {
 		ids[i] = batch[i].Change.SequenceNumber
 	}
-	p.log.Error("stream: records discarded after their retries (on-failure destination)",
-		"records", len(batch), "sequence_numbers", strings.Join(ids, ","))
+	p.log.Error("stream: records discarded (on-failure destination)",
+		"reason", reason, "records", len(batch), "sequence_numbers", strings.Join(ids, ","))
+	if p.onFailure != nil {
+		p.onFailure(batch, reason)
+	}
+}
+
+// tooOld reports whether a record is past the maximum record age.
+func (p *poller) tooOld(rec *events.DynamoDBEventRecord) bool {
+	created := rec.Change.ApproximateCreationDateTime.Time
+	return p.maxAge > 0 && !created.IsZero() && time.Since(created) > p.maxAge
 }
 
 // sleep waits for d or until ctx ends.

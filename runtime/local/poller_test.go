@@ -59,7 +59,7 @@ func pollerSetup(t *testing.T, rec *batchRecorder, retries int) (*store.Queue, *
 func pollerSetupLanes(t *testing.T, rec *batchRecorder, retries, lanes int) (*store.Queue, *counters, func()) {
 	t.Helper()
 	st := memstore.New(memstore.Options{})
-	m := newCounters(DefaultFunctionSettings())
+	m := newCounters(memorySizes(DefaultFunctionSettings()))
 	p := &poller{
 		src:       &memoryStream{feed: st.Feed()},
 		process:   rec.process,
@@ -69,7 +69,11 @@ func pollerSetupLanes(t *testing.T, rec *batchRecorder, retries, lanes int) (*st
 		batchSize: 10,
 		lanes:     lanes,
 		retries:   retries,
+		filter:    pendingFilter,
 		shards:    make(map[string]bool),
+		// StreamerApi's mapping settings.
+		bisect:         true,
+		reportFailures: true,
 	}
 	start := func() {
 		ctx, cancel := context.WithCancel(context.Background())

@@ -18,6 +18,8 @@ import (
 	"github.com/streamer-go/streamer/runtime/auth"
 	"github.com/streamer-go/streamer/runtime/connection"
 	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/streamer-go/streamer/runtime/executor"
+	"github.com/streamer-go/streamer/runtime/lambdas"
 	"github.com/streamer-go/streamer/runtime/store"
 )
 
@@ -38,8 +40,11 @@ type Stack struct {
 	m      *counters
 	rt     *lambdaRuntime
 	gw     *gateway
-	issuer *auth.DevIssuer
-	// manager is the functions' connection manager; Metrics reports its Stats.
+	issuer *auth.DevIssuer // the dev identity provider; nil in template mode
+	tokens tokenMinter     // mints the tokens of /dev/token and Token; nil when it cannot
+	tmpl   *tmplStack      // set in template mode
+	// manager is the functions' connection manager; Metrics reports its Stats (nil in
+	// template mode, where the functions run in their own processes).
 	manager *connection.Manager
 	ready   atomic.Bool
 	// transport carries the SDK clients' calls (@connections, DynamoDB). Shutdown closes
@@ -65,26 +70,26 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	issuer, err := auth.NewDevIssuer()
-	if err != nil {
-		return nil, fmt.Errorf("local: dev identity provider: %w", err)
-	}
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return nil, fmt.Errorf("local: listen: %w", err)
+	ln := cfg.Listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Addr); err != nil {
+			return nil, fmt.Errorf("local: listen: %w", err)
+		}
 	}
 	s := &Stack{
 		cfg:     cfg,
 		ln:      ln,
-		issuer:  issuer,
-		m:       newCounters(cfg.Functions),
 		serving: make(chan error, 1),
 		// Loopback calls only: keep enough idle connections for a burst of posts.
 		transport: &http.Transport{MaxIdleConns: idleConns, MaxIdleConnsPerHost: idleConns, IdleConnTimeout: time.Minute},
+		cleanup:   func(context.Context) error { return nil },
 	}
 	s.base, s.cancelBase = context.WithCancel(context.WithoutCancel(ctx))
-	s.rt = &lambdaRuntime{m: s.m, log: cfg.Logger}
-	if err := s.build(ctx); err != nil {
+	build := s.build
+	if cfg.Template != "" {
+		build = s.buildTemplate
+	}
+	if err := build(ctx); err != nil {
 		s.cancelBase()
 		_ = ln.Close()
 		return nil, err
@@ -94,16 +99,11 @@ func Start(ctx context.Context, cfg Config) (*Stack, error) {
 	return s, nil
 }
 
-// build opens the store, starts the HTTP server (the verifier reads the JWKS from it),
-// builds the functions and starts the poller.
-func (s *Stack) build(ctx context.Context) error {
-	st, err := s.openStore(ctx)
-	if err != nil {
-		return err
-	}
-	s.cleanup = st.cleanup
-	s.gw = &gateway{
-		api:  apiIdentity{apiID: "local", stage: s.cfg.Stage, region: s.cfg.Region, domain: s.ln.Addr().String()},
+// newGateway returns the WebSocket API emulator of the stack; its API (s.gw.ws) is set
+// by the build.
+func (s *Stack) newGateway() *gateway {
+	return &gateway{
+		api:  apiIdentity{apiID: "local", stage: s.cfg.Stage, region: s.cfg.Region, account: s.cfg.AccountID, domain: s.ln.Addr().String()},
 		cfg:  &s.cfg,
 		rt:   s.rt,
 		base: s.base,
@@ -113,6 +113,47 @@ func (s *Stack) build(ctx context.Context) error {
 		upgrader: websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }},
 		conns:    make(map[string]*wsConn),
 	}
+}
+
+// buildTemplate builds the stack cfg.Template describes (tmplstack.go), then starts the
+// HTTP server.
+func (s *Stack) buildTemplate(ctx context.Context) error {
+	s.m = newCounters(nil)
+	s.rt = &lambdaRuntime{m: s.m, log: s.cfg.Logger}
+	s.gw = s.newGateway()
+	s.stopPoll = func() {}
+	if err := s.startTemplate(ctx); err != nil {
+		s.stopPoll()
+		if s.tmpl != nil {
+			err = errors.Join(err, s.tmpl.shutdown(context.WithoutCancel(ctx)))
+		}
+		return err
+	}
+	s.cleanup = s.tmpl.shutdown
+	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { s.serving <- s.srv.Serve(s.ln) }()
+	return nil
+}
+
+// build opens the store, starts the HTTP server (the verifier reads the JWKS from it),
+// builds the functions and starts the poller.
+func (s *Stack) build(ctx context.Context) error {
+	issuer := s.cfg.Issuer
+	if issuer == nil {
+		var err error
+		if issuer, err = auth.NewDevIssuer(); err != nil {
+			return fmt.Errorf("local: dev identity provider: %w", err)
+		}
+	}
+	s.issuer, s.tokens = issuer, issuer
+	s.m = newCounters(memorySizes(s.cfg.Functions))
+	s.rt = &lambdaRuntime{m: s.m, log: s.cfg.Logger}
+	st, err := s.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	s.cleanup = st.cleanup
+	s.gw = s.newGateway()
 	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.serving <- s.srv.Serve(s.ln) }()
 
@@ -131,23 +172,30 @@ func (s *Stack) build(ctx context.Context) error {
 	// models a stream consumer that runs handlers itself.
 	dispatch := *inv
 	dispatch.inline = false
-	fns, err := s.functions(ctx, conns, reqs, inv, &dispatch)
+	var direct executor.Invoker = &dispatch
+	if s.cfg.StreamOnly {
+		direct = nil
+	}
+	fns, err := s.functions(ctx, conns, reqs, inv, direct)
 	if err != nil {
 		return errors.Join(err, s.srv.Close(), st.cleanup(context.WithoutCancel(ctx)))
 	}
 	inv.worker, dispatch.worker = fns.Worker, fns.Worker
-	s.gw.fns = fns
+	s.gw.ws = s.inProcessAPI(fns)
 
 	p := &poller{
-		src:         st.stream,
-		m:           s.m,
-		log:         s.cfg.Logger,
-		interval:    s.cfg.PollInterval,
-		batchSize:   s.cfg.BatchSize,
-		lanes:       s.cfg.Shards,
-		retries:     s.cfg.StreamRetryAttempts,
-		propagation: s.cfg.Latency.StreamPropagation,
-		shards:      make(map[string]bool),
+		src:            st.stream,
+		m:              s.m,
+		log:            s.cfg.Logger,
+		interval:       s.cfg.PollInterval,
+		batchSize:      s.cfg.BatchSize,
+		lanes:          s.cfg.Shards,
+		retries:        s.cfg.StreamRetryAttempts,
+		propagation:    s.cfg.Latency.StreamPropagation,
+		bisect:         true,
+		reportFailures: true,
+		filter:         pendingFilter,
+		shards:         make(map[string]bool),
 		process: func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 			wait(ctx, s.cfg.Latency.InvokeCall)
 			timeout := s.cfg.Functions[contract.RoleProcessor].Timeout
@@ -174,7 +222,10 @@ func (s *Stack) JWKSURL() string { return s.URL() + auth.JWKSPath }
 
 // Token mints a dev token for user in tenant, valid for ttl (negative: already expired).
 func (s *Stack) Token(user, tenant string, ttl time.Duration) (string, error) {
-	tok, err := s.issuer.Mint(user, tenant, ttl)
+	if s.tokens == nil {
+		return "", errNoMinter
+	}
+	tok, err := s.tokens.Mint(user, tenant, ttl)
 	if err != nil {
 		return "", fmt.Errorf("local: mint token: %w", err)
 	}
@@ -185,7 +236,12 @@ func (s *Stack) Token(user, tenant string, ttl time.Duration) (string, error) {
 // manager's own.
 func (s *Stack) Metrics() Snapshot {
 	snap := s.m.snapshot(s.gw.openAge(time.Now()))
-	snap.ConnectionManager = s.manager.Stats()
+	if s.manager != nil {
+		snap.ConnectionManager = s.manager.Stats()
+	}
+	if s.tmpl != nil {
+		snap.Queues = s.tmpl.endpoint.QueueStats()
+	}
 	return snap
 }
 
@@ -225,6 +281,37 @@ func (s *Stack) shutdown(ctx context.Context) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// inProcessAPI is the WebSocket API StreamerApi deploys, over the in-process functions:
+// $connect with the authorizer, $disconnect, and $default with a route response.
+func (s *Stack) inProcessAPI(fns *lambdas.Functions) *webSocketAPI {
+	route := func(role string, h wsHandler, response bool) apiRoute {
+		return apiRoute{function: role, handler: h, timeout: s.cfg.Functions[role].Timeout, response: response}
+	}
+	return &webSocketAPI{
+		selectionField: "action",
+		routes: map[string]apiRoute{
+			routeConnect:    route(contract.RoleConnect, fns.Connect, false),
+			routeDisconnect: route(contract.RoleDisconnect, fns.Disconnect, false),
+			routeDefault:    route(contract.RoleRouter, fns.Router, true),
+		},
+		authorizer: &apiAuthorizer{
+			function: contract.RoleAuthorizer,
+			handler:  fns.Authorizer,
+			timeout:  s.cfg.Functions[contract.RoleAuthorizer].Timeout,
+			identity: s.cfg.IdentitySource,
+		},
+	}
+}
+
+// memorySizes returns each function's memory size.
+func memorySizes(fns map[string]FunctionSettings) map[string]int {
+	out := make(map[string]int, len(fns))
+	for name, f := range fns {
+		out[name] = f.MemoryMB
+	}
+	return out
 }
 
 // randomSuffix returns 8 random lowercase characters for fresh table names.

@@ -52,14 +52,19 @@ func (s *dynamoStream) Shards(ctx context.Context) ([]string, error) {
 	}
 }
 
-// Iterator returns a TRIM_HORIZON iterator, or AFTER_SEQUENCE_NUMBER after.
+// Iterator returns a TRIM_HORIZON iterator, a LATEST one for latestPosition, or
+// AFTER_SEQUENCE_NUMBER after.
 func (s *dynamoStream) Iterator(ctx context.Context, shardID, after string) (string, error) {
 	in := &dynamodbstreams.GetShardIteratorInput{
 		StreamArn:         aws.String(s.streamARN),
 		ShardId:           aws.String(shardID),
 		ShardIteratorType: types.ShardIteratorTypeTrimHorizon,
 	}
-	if after != "" {
+	switch after {
+	case "":
+	case latestPosition:
+		in.ShardIteratorType = types.ShardIteratorTypeLatest
+	default:
 		in.ShardIteratorType = types.ShardIteratorTypeAfterSequenceNumber
 		in.SequenceNumber = aws.String(after)
 	}

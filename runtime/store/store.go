@@ -92,7 +92,7 @@ type AsyncRequest struct {
 	ClientID     string          // the id the client sees
 	ConnectionID string          // where progress and the result go
 	Status       RequestStatus   // PENDING, PROCESSING, or terminal
-	CreatedAt    time.Time       // when it was enqueued (sort key of the status-time index)
+	CreatedAt    time.Time       // when it was enqueued
 	UpdatedAt    time.Time       // the last write
 	Action       string          // the handler's action
 	Payload      json.RawMessage // JSON, stored as a string

@@ -19,8 +19,7 @@ type Connections struct {
 var _ store.ConnectionStore = (*Connections)(nil)
 
 // connItem is a Connections item. Times are strings in store.TimeLayout; empty strings
-// are omitted (user_id and tenant_id are index keys, which may not be empty). The names
-// are the contract's (a test checks).
+// are omitted. The names are the contract's (a test checks).
 type connItem struct {
 	ConnectionID string            `dynamo:"connection_id,hash"`
 	UserID       string            `dynamo:"user_id,omitempty"`

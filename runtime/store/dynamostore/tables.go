@@ -19,32 +19,17 @@ type (
 	}
 )
 
-// CreateTables creates both tables as the StreamerApi construct does (on-demand; the
-// GSIs user-connections, tenant-connections, connection-requests and status-time, all
-// projecting every attribute; a NEW_IMAGE stream on Requests; TTL on ttl) and waits
-// until they are active. It is for tests and the local stack; production tables come
-// from the construct.
+// CreateTables creates both tables as the StreamerApi construct does (on-demand, keyed by
+// connection_id and request_id, no secondary index; a NEW_IMAGE stream on Requests; TTL on
+// ttl) and waits until they are active. It is for tests and the local stack; production
+// tables come from the construct.
 func CreateTables(ctx context.Context, db *dynamo.DB, tables Tables) error {
-	gsi := func(name, hash, rangeKey string) dynamo.Index {
-		idx := dynamo.Index{Name: name, HashKey: hash, HashKeyType: dynamo.StringType, ProjectionType: dynamo.AllProjection}
-		if rangeKey != "" {
-			idx.RangeKey, idx.RangeKeyType = rangeKey, dynamo.StringType
-		}
-		return idx
-	}
-	err := db.CreateTable(tables.Connections, connectionKey{}).
-		OnDemand(true).
-		Index(gsi(contract.IndexConnectionsByUser, contract.AttrUserID, "")).
-		Index(gsi(contract.IndexConnectionsByTenant, contract.AttrTenantID, "")).
-		Wait(ctx)
-	if err != nil {
+	if err := db.CreateTable(tables.Connections, connectionKey{}).OnDemand(true).Wait(ctx); err != nil {
 		return fmt.Errorf("dynamostore: create table %s: %w", tables.Connections, err)
 	}
-	err = db.CreateTable(tables.Requests, requestKey{}).
+	err := db.CreateTable(tables.Requests, requestKey{}).
 		OnDemand(true).
 		Stream(dynamo.NewImageView).
-		Index(gsi(contract.IndexRequestsByConnection, contract.AttrRequestConnectionID, "")).
-		Index(gsi(contract.IndexRequestsByStatus, contract.AttrStatus, contract.AttrCreatedAt)).
 		Wait(ctx)
 	if err != nil {
 		return fmt.Errorf("dynamostore: create table %s: %w", tables.Requests, err)

@@ -2,7 +2,6 @@
 // it only through its WebSocket API, its HTTP endpoints and its log output.
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 
 import { until } from "./fake-socket.js";
@@ -10,17 +9,17 @@ import { until } from "./fake-socket.js";
 /** The CLI: $STREAMER_BIN, or what scripts/build-streamer.mjs built. */
 export const streamerBin = process.env.STREAMER_BIN ?? fileURLToPath(new URL("../../bin/streamer", import.meta.url));
 
+/** The line of `streamer local`'s banner that gives its address. */
+const bannerAddr = /^ +Page +http:\/\/(127\.0\.0\.1:\d+)\/$/m;
+
 /** A running `streamer local`. */
 export class LocalStack {
-  readonly httpURL: string;
-  readonly wsURL: string;
+  #addr = ""; // host:port, from the banner
   #logs = "";
   readonly #proc: ChildProcess;
   readonly #exited: Promise<number | null>;
 
-  private constructor(addr: string, proc: ChildProcess) {
-    this.httpURL = `http://${addr}`;
-    this.wsURL = `ws://${addr}/`;
+  private constructor(proc: ChildProcess) {
     this.#proc = proc;
     const append = (chunk: Buffer) => {
       this.#logs += chunk.toString();
@@ -30,16 +29,31 @@ export class LocalStack {
     this.#exited = once(proc, "exit").then(([code]) => code as number | null);
   }
 
-  /** Starts `streamer local` on a free loopback port and waits until /healthz answers 200. */
+  get httpURL(): string {
+    return `http://${this.#addr}`;
+  }
+
+  get wsURL(): string {
+    return `ws://${this.#addr}/`;
+  }
+
+  /**
+   * Starts `streamer local` on port 0, a free loopback port the kernel picks (no other
+   * process can take it between the pick and the listen), reads which from the banner,
+   * and waits until /healthz answers 200.
+   */
   static async start(): Promise<LocalStack> {
-    const addr = `127.0.0.1:${await freePort()}`;
-    const proc = spawn(streamerBin, ["local", "--addr", addr], { stdio: ["ignore", "pipe", "pipe"] });
-    const stack = new LocalStack(addr, proc);
+    const proc = spawn(streamerBin, ["local", "--addr", "127.0.0.1:0"], { stdio: ["ignore", "pipe", "pipe"] });
+    const stack = new LocalStack(proc);
     let exited = false;
     void stack.#exited.then(() => {
       exited = true;
     });
-    await until(() => exited || stack.#logs.includes("Streamer local stack is running"), "streamer local to start", 60_000);
+    await until(
+      () => exited || (stack.#addr = bannerAddr.exec(stack.#logs)?.[1] ?? "") !== "",
+      "streamer local to start",
+      60_000,
+    );
     if (exited) {
       throw new Error(`streamer local exited before it was ready:\n${stack.#logs}`);
     }
@@ -123,17 +137,6 @@ export class LocalStack {
 export interface Metrics {
   lambda: Record<string, { invocations: number }>;
   apigateway: { messages_in: number; connects: number };
-}
-
-/** A loopback port nobody listens on right now. */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, "127.0.0.1");
-  await once(srv, "listening");
-  const { port } = srv.address() as { port: number };
-  srv.close();
-  await once(srv, "close");
-  return port;
 }
 
 const logField = /([A-Za-z_][\w.]*)=("(?:[^"\\]|\\.)*"|\S*)/g;
