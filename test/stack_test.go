@@ -29,6 +29,10 @@ const (
 	templateStartTimeout = 6 * time.Minute
 	// stopTimeout bounds the clean shutdown after SIGTERM (the CLI allows itself 30 s).
 	stopTimeout = 45 * time.Second
+	// dumpWait bounds the wait for the goroutine dump of a stack that did not stop, and
+	// dumpLines is how much of its output the failure shows.
+	dumpWait  = 10 * time.Second
+	dumpLines = 600
 )
 
 // localStack is a `streamer local` process started by the suite, reached only through
@@ -145,9 +149,16 @@ func (s *localStack) stop(t *testing.T) {
 	select {
 	case <-s.exited:
 	case <-timer.C:
-		_ = s.cmd.Process.Kill()
-		<-s.exited
-		t.Errorf("streamer local did not exit within %s of SIGTERM\n%s", stopTimeout, s.logs.tail(40))
+		// SIGQUIT makes the Go runtime print every goroutine's stack and exit: what the
+		// shutdown waits on is then in the output.
+		_ = s.cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-s.exited:
+		case <-time.After(dumpWait):
+			_ = s.cmd.Process.Kill()
+			<-s.exited
+		}
+		t.Errorf("streamer local did not exit within %s of SIGTERM; its goroutines at SIGQUIT follow its output\n%s", stopTimeout, s.logs.tail(dumpLines))
 		return
 	}
 	if s.waitErr != nil {
