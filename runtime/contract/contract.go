@@ -54,8 +54,8 @@ const (
 var EnvVars = []string{
 	EnvFunction, EnvConnectionsTable, EnvRequestsTable, EnvCallbackURL, EnvWorkerFunction,
 	EnvJWKSURL, EnvIssuer, EnvAudience, EnvHMACSecretARN, EnvHMACSecret, EnvAllowedTenants,
-	EnvAsyncThreshold, EnvSyncBudget, EnvMaxAttempts, EnvDynamoDBEndpoint, EnvLogLevel,
-	EnvMetricsNamespace,
+	EnvAsyncThreshold, EnvSyncBudget, EnvMaxAttempts, EnvDirectDispatch, EnvDynamoDBEndpoint,
+	EnvLogLevel, EnvMetricsNamespace,
 }
 
 // GoEntryMetadata is the template metadata key under which the construct records, on each
