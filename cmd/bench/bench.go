@@ -98,6 +98,14 @@ type Options struct {
 	DurationLimit time.Duration
 	// ColdStartRuns is how many times coldstart starts the bootstrap. Default 7.
 	ColdStartRuns int
+	// AWSModel makes the local stacks the bench starts wait the latencies AWS adds
+	// (AWSModel()), so that their figures read in AWS terms. It does not apply to a URL
+	// target. Default false: the local stack as it is.
+	AWSModel bool
+	// StreamOnly starts the local stacks without the router's direct dispatch: every
+	// request reaches a worker through the stream, as before direct dispatch (the async
+	// scenario always measures both side by side). Default false.
+	StreamOnly bool
 	// GoBin is the go command coldstart builds with. Default "go".
 	GoBin string
 	// LambdaPackage is the package coldstart builds, resolved from the working
@@ -146,6 +154,9 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("%w: cold start runs must be 1 to 100", ErrInvalidOptions)
 	}
 	if o.URL != "" {
+		if o.AWSModel || o.StreamOnly {
+			return o, fmt.Errorf("%w: the AWS model and stream-only apply to the stacks the bench starts, not to a URL target", ErrInvalidOptions)
+		}
 		if err := CheckTarget(o.URL, o.AllowRemote); err != nil {
 			return o, err
 		}
@@ -286,7 +297,7 @@ func (r *runner) stack(ctx context.Context) (*target, error) {
 		return r.target, nil
 	}
 	if r.opts.URL == "" {
-		st, err := startStack(ctx, local.Config{})
+		st, err := r.startStack(ctx, local.Config{})
 		if err != nil {
 			return nil, err
 		}
@@ -331,6 +342,18 @@ func (r *runner) close() {
 // id returns a request id unique to this run.
 func (r *runner) id(kind string, i int) string {
 	return fmt.Sprintf("b-%s-%s-%d", r.runID, kind, i)
+}
+
+// startStack starts a local stack in this process as the options say (the AWS model,
+// direct dispatch unless StreamOnly) and as cfg and opts add.
+func (r *runner) startStack(ctx context.Context, cfg local.Config, opts ...lambdas.Option) (*local.Stack, error) {
+	if r.opts.AWSModel {
+		cfg.Latency = AWSModel()
+	}
+	if r.opts.StreamOnly {
+		opts = append([]lambdas.Option{lambdas.WithDirectDispatch(false)}, opts...)
+	}
+	return startStack(ctx, cfg, opts...)
 }
 
 // startStack starts a local stack in this process on a free loopback port with the demo

@@ -10,7 +10,7 @@ import (
 
 // runBench implements `streamer bench`.
 func runBench(ctx context.Context, e env, args []string) int {
-	fs := newFlagSet(e, "bench", "bench [--url ws://127.0.0.1:8080] [--token T] [--scenario echo,async,...] [--n N] [--connections C] [--jobs M] [--duration-limit 2m] [--json]")
+	fs := newFlagSet(e, "bench", "bench [--url ws://127.0.0.1:8080] [--token T] [--scenario echo,async,...] [--n N] [--connections C] [--jobs M] [--duration-limit 2m] [--aws-model] [--direct-dispatch=true] [--json]")
 	url := fs.String("url", "", "the stack's WebSocket URL; empty starts a local stack in this process")
 	token := fs.String("token", "", "the token; empty with a loopback URL asks the local stack for a dev token")
 	scenarios := fs.String("scenario", strings.Join(bench.Scenarios(), ","), "comma-separated scenarios to run")
@@ -20,6 +20,8 @@ func runBench(ctx context.Context, e env, args []string) int {
 	limit := fs.Duration("duration-limit", bench.DefaultDurationLimit, "time limit of each scenario (coldstart gets at least 10m to build)")
 	runs := fs.Int("runs", 7, "coldstart: starts of the bootstrap (the median is reported)")
 	allowRemote := fs.Bool("allow-remote", false, "allow a URL that is not loopback (a deployed stack)")
+	awsModel := fs.Bool("aws-model", false, "the local stacks the bench starts wait what AWS adds (API Gateway, Lambda invokes, stream propagation, DynamoDB; see docs/PERFORMANCE.md)")
+	direct := fs.Bool("direct-dispatch", true, "the local stacks the bench starts dispatch requests to workers from the router; false: through the stream only (async measures both anyway)")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of tables")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -38,6 +40,8 @@ func runBench(ctx context.Context, e env, args []string) int {
 		Jobs:          *jobs,
 		DurationLimit: *limit,
 		ColdStartRuns: *runs,
+		AWSModel:      *awsModel,
+		StreamOnly:    !*direct,
 		Progress:      bench.Progress{W: e.stderr, Terminal: isTerminal(e.stderr)},
 	})
 	if err != nil && rep == nil {

@@ -75,6 +75,12 @@ type StreamerApiProps struct {
 	// MaxAttempts is the number of attempts an async request gets (1-10).
 	// Default: 3 (contract.DefaultMaxAttempts).
 	MaxAttempts *float64
+	// DirectDispatch makes the router invoke the worker asynchronously right after it
+	// queues a request, so that the work starts without waiting for the Requests stream
+	// (which still delivers every request); it grants the router lambda:InvokeFunction on
+	// the worker function. Set false to leave every request to the stream.
+	// Default: true.
+	DirectDispatch *bool
 
 	// ApiName is the name of the WebSocket API. Default: "<stack name>-<construct id>".
 	ApiName *string
@@ -178,6 +184,7 @@ type settings struct {
 	asyncThreshold   time.Duration
 	syncBudget       time.Duration
 	maxAttempts      int
+	directDispatch   bool
 	rateLimit        float64
 	burstLimit       int
 	batchSize        int
@@ -247,6 +254,7 @@ func resolve(props *StreamerApiProps) (*settings, error) {
 	if s.maxAttempts, err = integer("maxAttempts", p.MaxAttempts, contract.DefaultMaxAttempts, 1, 10); err != nil {
 		return nil, err
 	}
+	s.directDispatch = p.DirectDispatch == nil || *p.DirectDispatch
 
 	s.stageName = cmp.Or(deref(p.StageName), "prod")
 	if !stageNamePattern.MatchString(s.stageName) {

@@ -230,6 +230,8 @@ func TestEnvironment(t *testing.T) {
 			contract.EnvAsyncThreshold:   "5s",
 			contract.EnvSyncBudget:       "25s",
 			contract.EnvMaxAttempts:      "3",
+			contract.EnvDirectDispatch:   "true",
+			contract.EnvWorkerFunction:   "{WorkerFunction}",
 		}),
 		contract.RoleProcessor: base(contract.RoleProcessor, map[string]string{
 			contract.EnvWorkerFunction: "{WorkerFunction}",
@@ -275,6 +277,7 @@ func TestIAMPolicies(t *testing.T) {
 			"Allow dynamodb:PutItem on {Requests}.Arn",
 			"Allow dynamodb:UpdateItem on {Requests}.Arn",
 			"Allow execute-api:ManageConnections on " + connections + "POST/@connections/*",
+			"Allow lambda:InvokeFunction on {WorkerFunction}.Arn", // direct dispatch, on by default
 		},
 		contract.RoleProcessor: append([]string{
 			"Allow dynamodb:DescribeStream on {Requests}.StreamArn",
@@ -562,6 +565,11 @@ func TestCustomProps(t *testing.T) {
 	require.Equal(t, "2s", router[contract.EnvAsyncThreshold])
 	require.Equal(t, "5", router[contract.EnvMaxAttempts])
 	require.Equal(t, "debug", router[contract.EnvLogLevel])
+	require.Equal(t, "false", router[contract.EnvDirectDispatch])
+	require.NotContains(t, router, contract.EnvWorkerFunction, "without direct dispatch the router needs no worker")
+	for _, g := range f.grants("RouterRole") {
+		require.NotContains(t, g, "lambda:InvokeFunction", "nor may it invoke one")
+	}
 	f.template.ResourceCountIs(jsii.String("AWS::ApiGateway::Account"), jsii.Number(0))
 
 	for _, table := range []string{"Connections", "Requests"} {

@@ -17,7 +17,8 @@ const (
 	EnvRequestsTable = "STREAMER_REQUESTS_TABLE"
 	// EnvCallbackURL is the @connections endpoint (https://{api}.execute-api.{region}.amazonaws.com/{stage}).
 	EnvCallbackURL = "STREAMER_CALLBACK_URL"
-	// EnvWorkerFunction is the name or ARN of the worker function the processor invokes.
+	// EnvWorkerFunction is the name or ARN of the worker function the processor (and, with
+	// direct dispatch, the router) invokes.
 	EnvWorkerFunction = "STREAMER_WORKER_FUNCTION"
 	// EnvJWKSURL is the URL of the identity provider's JWKS (RS256, ES256, EdDSA).
 	EnvJWKSURL = "STREAMER_JWKS_URL"
@@ -37,6 +38,9 @@ const (
 	EnvSyncBudget = "STREAMER_SYNC_BUDGET"
 	// EnvMaxAttempts is the number of attempts an async request gets before it fails.
 	EnvMaxAttempts = "STREAMER_MAX_ATTEMPTS"
+	// EnvDirectDispatch is "true" or "false": whether the router invokes the worker
+	// (EnvWorkerFunction) right after queuing a request, besides the stream.
+	EnvDirectDispatch = "STREAMER_DIRECT_DISPATCH"
 	// EnvDynamoDBEndpoint overrides the DynamoDB endpoint (DynamoDB Local).
 	EnvDynamoDBEndpoint = "STREAMER_DYNAMODB_ENDPOINT"
 	// EnvLogLevel is the slog level: debug, info, warn or error.
@@ -50,8 +54,8 @@ const (
 var EnvVars = []string{
 	EnvFunction, EnvConnectionsTable, EnvRequestsTable, EnvCallbackURL, EnvWorkerFunction,
 	EnvJWKSURL, EnvIssuer, EnvAudience, EnvHMACSecretARN, EnvHMACSecret, EnvAllowedTenants,
-	EnvAsyncThreshold, EnvSyncBudget, EnvMaxAttempts, EnvDynamoDBEndpoint, EnvLogLevel,
-	EnvMetricsNamespace,
+	EnvAsyncThreshold, EnvSyncBudget, EnvMaxAttempts, EnvDirectDispatch, EnvDynamoDBEndpoint,
+	EnvLogLevel, EnvMetricsNamespace,
 }
 
 // GoEntryMetadata is the template metadata key under which the construct records, on each
@@ -125,6 +129,8 @@ const (
 	AttrCancelRequested  = "cancel_requested"
 	AttrStartedAt        = "started_at"
 	AttrEndedAt          = "ended_at"
+	AttrCheckpoint       = "checkpoint"    // JSON text: the handler's saved state
+	AttrContinuations    = "continuations" // number of invocations that handed the request on
 	// AttrRequestConnectionID is the requests table's connection attribute (same name as
 	// in the Connections table).
 	AttrRequestConnectionID = AttrConnectionID
@@ -166,4 +172,7 @@ const (
 	ProgressInterval = 200 * time.Millisecond
 	// PersistInterval is the minimum time between two progress writes of one request.
 	PersistInterval = time.Second
+	// DefaultMaxDuration is how long an async request may take in total, from its
+	// enqueue across every invocation that continues it, unless its action sets its own.
+	DefaultMaxDuration = 4 * time.Hour
 )

@@ -36,6 +36,7 @@ type settings struct {
 	asyncThreshold time.Duration
 	syncBudget     time.Duration
 	maxAttempts    int
+	directDispatch bool
 	worker         executor.Config
 	processor      executor.ProcessorConfig
 }
@@ -57,6 +58,14 @@ func WithSyncBudget(d time.Duration) Option {
 // contract.DefaultMaxAttempts (3); STREAMER_MAX_ATTEMPTS overrides it in Start.
 func WithMaxAttempts(n int) Option {
 	return func(s *settings) { s.maxAttempts = n }
+}
+
+// WithDirectDispatch turns direct dispatch on or off: with it, the router hands every
+// new async request to a worker (Deps.Dispatch) right after queuing it, so the work
+// starts without waiting for the Requests table's stream, which still delivers every
+// request as the safety net. Default on; STREAMER_DIRECT_DISPATCH overrides it in Start.
+func WithDirectDispatch(on bool) Option {
+	return func(s *settings) { s.directDispatch = on }
 }
 
 // WithWorkerConfig sets the worker's lease, safety margin and intervals (its Logger is
@@ -88,6 +97,7 @@ func New(opts ...Option) *App {
 			asyncThreshold: contract.DefaultAsyncThreshold,
 			syncBudget:     contract.DefaultSyncBudget,
 			maxAttempts:    contract.DefaultMaxAttempts,
+			directDispatch: true,
 		},
 	}
 	a.configure(opts...)
@@ -117,6 +127,14 @@ func (a *App) Use(mw ...streamer.Middleware) {
 
 // Registry returns the App's Registry: the actions and middleware every function runs.
 func (a *App) Registry() *streamer.Registry { return a.registry }
+
+// DirectDispatch reports whether the router dispatches new requests to a worker itself
+// (WithDirectDispatch).
+func (a *App) DirectDispatch() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.settings.directDispatch
+}
 
 // Queue is the request queue of the functions: what the router and the worker use.
 // *store.Queue (dynamostore, memstore) implements it.
@@ -160,6 +178,10 @@ type Deps struct {
 	Verifier auth.TokenVerifier
 	// Invoker starts workers. Required by processor.
 	Invoker executor.Invoker
+	// Dispatch starts a worker from the router (direct dispatch). Used by the router
+	// when direct dispatch is on (WithDirectDispatch); without it the router leaves every
+	// request to the stream.
+	Dispatch executor.Invoker
 	// Logger receives every function's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Metrics records one observation per handler run. Default: none.
@@ -222,7 +244,8 @@ func (a *App) Functions(deps Deps) (*Functions, error) {
 
 // Handler builds the handler of one role (one of contract.Roles), for lambda.Start.
 // Dependencies per role: authorizer Verifier; connect and disconnect Connections; router
-// Requests and Sender; processor Invoker; worker Requests and Sender.
+// Requests and Sender (and Dispatch for direct dispatch); processor Invoker; worker
+// Requests and Sender.
 func (a *App) Handler(role string, deps Deps) (any, error) {
 	deps = deps.withDefaults()
 	switch role {
@@ -264,6 +287,11 @@ func (a *App) routerFunc(deps Deps) (func(context.Context, events.APIGatewayWebs
 		MaxAttempts:    a.settings.maxAttempts,
 		Middleware:     observability(deps),
 		Logger:         deps.Logger,
+	}
+	if inv := deps.Dispatch; a.settings.directDispatch && inv != nil {
+		opts.Dispatcher = router.DispatchFunc(func(ctx context.Context, requestID string) error {
+			return inv.Invoke(ctx, executor.WorkerEvent{RequestID: requestID})
+		})
 	}
 	a.mu.Unlock()
 	return router.New(a.registry, deps.Requests, deps.Sender, opts).Route, nil

@@ -79,6 +79,9 @@ func (a *App) fromEnv(ctx context.Context, getenv func(string) string, cfg aws.C
 		st := dynamoStore(cfg, getenv, env.get(contract.EnvConnectionsTable), env.get(contract.EnvRequestsTable))
 		deps.Connections, deps.Requests = st.Connections(), st.Requests()
 		deps.Sender = connection.NewManager(st.Connections(), connection.NewAPIClient(cfg, env.get(contract.EnvCallbackURL)), connection.Options{})
+		if role == contract.RoleRouter && a.DirectDispatch() {
+			deps.Dispatch = executor.NewLambdaInvoker(awslambda.NewFromConfig(cfg), env.get(contract.EnvWorkerFunction))
+		}
 	case contract.RoleProcessor:
 		deps.Invoker = executor.NewLambdaInvoker(awslambda.NewFromConfig(cfg), env.get(contract.EnvWorkerFunction))
 	}
@@ -118,8 +121,9 @@ func dynamoStore(cfg aws.Config, getenv func(string) string, connections, reques
 	return dynamostore.New(dynamo.New(cfg, opts...), dynamostore.Tables{Connections: connections, Requests: requests})
 }
 
-// settingsFromEnv turns STREAMER_ASYNC_THRESHOLD, STREAMER_SYNC_BUDGET and
-// STREAMER_MAX_ATTEMPTS into options; unset variables keep the App's settings.
+// settingsFromEnv turns STREAMER_ASYNC_THRESHOLD, STREAMER_SYNC_BUDGET,
+// STREAMER_MAX_ATTEMPTS and STREAMER_DIRECT_DISPATCH into options; unset variables keep
+// the App's settings.
 func settingsFromEnv(getenv func(string) string) ([]Option, error) {
 	var opts []Option
 	durations := []struct {
@@ -144,6 +148,13 @@ func settingsFromEnv(getenv func(string) string) ([]Option, error) {
 			return nil, fmt.Errorf("lambdas: %s=%q: want a positive integer", contract.EnvMaxAttempts, v)
 		}
 		opts = append(opts, WithMaxAttempts(n))
+	}
+	if v := getenv(contract.EnvDirectDispatch); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("lambdas: %s=%q: want true or false", contract.EnvDirectDispatch, v)
+		}
+		opts = append(opts, WithDirectDispatch(on))
 	}
 	return opts, nil
 }

@@ -51,6 +51,7 @@ func (a *connectionsAPI) post(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	wait(r.Context(), a.g.cfg.Latency.APIGateway)
 	if err := a.g.post(c, data); err != nil {
 		a.gone(w)
 		return

@@ -92,10 +92,10 @@ func (processData) ProcessWithProgress(ctx context.Context, req *streamer.Reques
 }
 
 // testApp is the application of the tests: the demo actions' behaviour, registered the
-// way a Lambda main registers them.
-func testApp(t *testing.T) *lambdas.App {
+// way a Lambda main registers them, with opts.
+func testApp(t *testing.T, opts ...lambdas.Option) *lambdas.App {
 	t.Helper()
-	app := lambdas.New()
+	app := lambdas.New(opts...)
 	require.NoError(t, app.Handle("echo", echoHandler))
 	require.NoError(t, app.Handle("slow_sync", slowSyncHandler))
 	require.NoError(t, app.Handle("process_data", processData{}))

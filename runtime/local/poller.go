@@ -85,10 +85,47 @@ type poller struct {
 	// onFailure receives records out of retries or too old (the on-failure destination),
 	// with the reason; nil only logs them.
 	onFailure func(recs []events.DynamoDBEventRecord, reason string)
+	// propagation holds each record back until it is this old (Latency.StreamPropagation).
+	propagation time.Duration
 
 	mu     sync.Mutex
 	shards map[string]bool // shards being read or read to their end
-	wg     sync.WaitGroup
+	// positioned is set once the shards that existed when the mapping began are known:
+	// only those start at LATEST, as in Lambda, where a mapping reads the shards that
+	// appear later (a closed shard's children) from their oldest record.
+	positioned bool
+	wg         sync.WaitGroup
+}
+
+// begin lists the shards once and, for a mapping that starts at LATEST, takes each
+// one's position now, before the stack is ready: a record written after that is read,
+// as by a mapping created before the first request. A failed call is left to run, whose
+// discovery retries.
+func (p *poller) begin(ctx context.Context) {
+	p.m.streams.add(StreamDescribeStream, 1)
+	ids, err := p.src.Shards(ctx)
+	if err != nil {
+		return
+	}
+	its := make(map[string]string, len(ids))
+	for _, id := range ids {
+		if p.latest {
+			p.m.streams.add(StreamGetShardIterator, 1)
+			it, err := p.src.Iterator(ctx, id, latestPosition)
+			if err != nil {
+				return
+			}
+			its[id] = it
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.positioned = true
+	for _, id := range ids {
+		p.shards[id] = true
+		p.wg.Add(1)
+		go p.readShard(ctx, id, p.latest, its[id])
+	}
 }
 
 // run reads every shard until ctx ends, then waits for the shard readers.
@@ -106,11 +143,13 @@ func (p *poller) discover(ctx context.Context) {
 		ids, err := p.src.Shards(ctx)
 		if err == nil {
 			p.mu.Lock()
+			atLatest := p.latest && !p.positioned
+			p.positioned = true
 			for _, id := range ids {
 				if !p.shards[id] {
 					p.shards[id] = true
 					p.wg.Add(1)
-					go p.readShard(ctx, id)
+					go p.readShard(ctx, id, atLatest, "")
 				}
 			}
 			p.mu.Unlock()
@@ -121,12 +160,13 @@ func (p *poller) discover(ctx context.Context) {
 	}
 }
 
-// readShard polls one shard from its oldest record until it is closed or ctx ends.
-func (p *poller) readShard(ctx context.Context, shardID string) {
+// readShard polls one shard until it is closed or ctx ends: from its oldest record, or
+// from its end (atLatest), or from it, an iterator already taken.
+func (p *poller) readShard(ctx context.Context, shardID string, atLatest bool, it string) {
 	defer p.wg.Done()
 	log := p.log.With("shard", shardID)
-	var last, it string
-	if p.latest {
+	var last string
+	if atLatest {
 		last = latestPosition
 	}
 	for ctx.Err() == nil {
@@ -148,9 +188,19 @@ func (p *poller) readShard(ctx context.Context, shardID string) {
 			continue
 		}
 		p.m.streams.add(StreamRecordsRead, int64(len(recs)))
+		held := false
+		if n := readable(recs, p.propagation, time.Now()); n < len(recs) {
+			// Not readable yet: the next poll reads them again, after the last delivered.
+			recs, held = recs[:n], true
+		}
 		if len(recs) > 0 {
 			p.deliver(ctx, recs)
 			last = recs[len(recs)-1].Change.SequenceNumber
+		}
+		if held {
+			it = ""
+			sleep(ctx, p.interval)
+			continue
 		}
 		if next == "" {
 			p.discover(ctx)

@@ -288,8 +288,9 @@ func (r *Router) enqueue(ctx context.Context, owner store.Owner, req *streamer.R
 	if r.queue == nil {
 		return r.errorBody(req.ID, r.unavailable(ctx, req.ID, errors.New("router: no request queue configured")))
 	}
+	requestID := store.ScopedID(owner.TenantID, owner.UserID, req.ID)
 	err := r.queue.Enqueue(ctx, &store.AsyncRequest{
-		RequestID:    store.ScopedID(owner.TenantID, owner.UserID, req.ID),
+		RequestID:    requestID,
 		ClientID:     req.ID,
 		ConnectionID: req.ConnectionID,
 		Status:       store.StatusPending,
@@ -302,6 +303,7 @@ func (r *Router) enqueue(ctx context.Context, owner store.Owner, req *streamer.R
 	var dup *store.DuplicateError
 	switch {
 	case err == nil:
+		r.dispatch(ctx, requestID, req.ID)
 		return r.marshal(&protocol.AckMessage{Type: protocol.TypeAck, RequestID: req.ID, Action: req.Action, Status: protocol.StatusPending})
 	case errors.As(err, &dup):
 		existing := dup.Existing
@@ -320,6 +322,22 @@ func (r *Router) enqueue(ctx context.Context, owner store.Owner, req *streamer.R
 			map[string]any{"field": "payload", "limit_bytes": contract.MaxItemBytes}))
 	default:
 		return r.errorBody(req.ID, r.unavailable(ctx, req.ID, err))
+	}
+}
+
+// dispatch hands a newly queued request to a worker (direct dispatch), waiting at most
+// DispatchTimeout. A failure is only logged: the request reaches a worker through the
+// stream all the same, and a dispatch that timed out may still have started one (the
+// worker's claim dedupes).
+func (r *Router) dispatch(ctx context.Context, requestID, clientID string) {
+	if r.opts.Dispatcher == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.opts.DispatchTimeout)
+	defer cancel()
+	if err := r.opts.Dispatcher.Dispatch(ctx, requestID); err != nil {
+		r.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "direct dispatch failed; the stream delivers the request",
+			slog.String("request_id", clientID), slog.String("error", err.Error()))
 	}
 }
 
