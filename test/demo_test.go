@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/client"
@@ -257,10 +258,21 @@ func testFiftyConcurrentJobs(t *testing.T, b *bundle) {
 	require.Greater(t, concurrency, float64(minConcurrency), "the jobs must run concurrently, not one after another")
 
 	if ls := b.target.local; ls != nil {
-		// The tests in parallel with this one wait: every worker invocation is one of these jobs.
-		require.Eventually(t, func() bool {
+		// Every worker invocation is one of these jobs (the other tests wait for this
+		// one): two each when the router's direct dispatch reached the worker, one when
+		// the dispatch gave up (it waits DispatchTimeout at most, which a loaded machine
+		// can exceed) and the stream delivered the job alone. The stream's record of a
+		// dispatched job finds it held or done and runs nothing: the results above came
+		// once each.
+		var invocations int64
+		require.EventuallyWithT(t, func(c *assert.CollectT) {
 			after, err := ls.metrics(b.ctx)
-			return err == nil && after.Lambda["worker"].Invocations-before.Lambda["worker"].Invocations == fiftyJobs
-		}, conformance.MessageWait, 50*time.Millisecond, "one worker invocation per job")
+			if assert.NoError(c, err) {
+				invocations = after.Lambda["worker"].Invocations - before.Lambda["worker"].Invocations
+				assert.GreaterOrEqual(c, invocations, int64(fiftyJobs), "a worker invocation per job at least")
+			}
+		}, conformance.MessageWait, 50*time.Millisecond)
+		require.LessOrEqual(t, invocations, int64(2*fiftyJobs), "two worker invocations per job at most")
+		t.Logf("%d worker invocations for %d jobs", invocations, fiftyJobs)
 	}
 }

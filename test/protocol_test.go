@@ -204,6 +204,19 @@ func runSuite(t *testing.T, tg *target) {
 	}
 }
 
+// TestCancelPendingWithoutDirectDispatch runs the guarantees that need only the long
+// action on a local stack whose router leaves requests to the stream
+// (`--direct-dispatch=false`): there a request waits for the stream's poll, so a cancel
+// right after the ack finds it PENDING, the path CancelPending checks. With direct
+// dispatch a worker has the request before the cancel arrives, and the suite's
+// CancelPending skips, saying so.
+func TestCancelPendingWithoutDirectDispatch(t *testing.T) {
+	tg := openLocal(t, "--direct-dispatch=false")
+	cfg := demoActions(tg.cfg)
+	cfg.Sync, cfg.Async, cfg.Large = nil, nil, nil
+	conformance.Run(t, cfg)
+}
+
 // bundle is what one demo test works with, built by setup.
 type bundle struct {
 	t      *testing.T

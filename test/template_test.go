@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/conformance"
+	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
@@ -118,6 +119,9 @@ type grantCase struct {
 	action string
 	// function is the function whose log names the denial.
 	function string
+	// streamOnly turns the router's direct dispatch off, so that the request takes the
+	// stream's path, which the grant is on.
+	streamOnly bool
 	// after checks what the client and the stack show once the request is sent.
 	after func(t *testing.T, ls *localStack, s *conformance.Conn, id string)
 }
@@ -125,7 +129,9 @@ type grantCase struct {
 // TestTemplateGrantsOfTheAsyncPath removes, one at a time, each IAM grant the async path
 // needs from the demo template and runs it: the call that needs the grant is refused
 // with AccessDenied, named in the calling function's log, and the request ends as the
-// runtime's failure path says, with nothing left hanging (the stack stops cleanly).
+// runtime's failure path says, with nothing left hanging (the stack stops cleanly). The
+// router's direct dispatch is the one grant whose loss costs nothing but time: the
+// stream delivers the request.
 func TestTemplateGrantsOfTheAsyncPath(t *testing.T) {
 	endpoint := dynamoDBEndpoint(t)
 	demoTemplate(t)
@@ -137,13 +143,21 @@ func TestTemplateGrantsOfTheAsyncPath(t *testing.T) {
 				require.Equal(t, protocol.TypeError, m.Type, m.Raw)
 				require.Equal(t, streamer.ErrCodeServiceUnavail, m.Error.Code, m.Raw)
 			}},
-		{name: "ProcessorGetRecords", role: "StreamerProcessorRole", action: "dynamodb:GetRecords", function: "processor",
+		{name: "RouterInvokeWorker", role: "StreamerRouterRole", action: "lambda:InvokeFunction", function: "router",
+			after: func(t *testing.T, _ *localStack, s *conformance.Conn, id string) {
+				// The direct dispatch is refused; the stream delivers the request and it
+				// completes, its result reaching the client.
+				run := conformance.CheckAsync(t, id, s.Collect(id))
+				require.JSONEq(t, `{"items_processed":2}`, string(run.Data(t)))
+				requireStatus(t, s, id, protocol.StatusCompleted)
+			}},
+		{name: "ProcessorGetRecords", role: "StreamerProcessorRole", action: "dynamodb:GetRecords", function: "processor", streamOnly: true,
 			after: func(t *testing.T, _ *localStack, s *conformance.Conn, id string) {
 				// The event source mapping cannot read the stream: the request stays PENDING.
 				requireAck(t, s)
 				requireStatus(t, s, id, protocol.StatusPending)
 			}},
-		{name: "ProcessorInvokeWorker", role: "StreamerProcessorRole", action: "lambda:InvokeFunction", function: "processor",
+		{name: "ProcessorInvokeWorker", role: "StreamerProcessorRole", action: "lambda:InvokeFunction", function: "processor", streamOnly: true,
 			after: func(t *testing.T, ls *localStack, s *conformance.Conn, id string) {
 				// The processor reports the record failed; the mapping retries it, then
 				// sends it to the on-failure destination; the request stays PENDING.
@@ -176,19 +190,36 @@ func TestTemplateGrantsOfTheAsyncPath(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			path := templateVariant(t, "StreamerDemo", removeGrant(t, tc.role, tc.action))
+			path := templateVariant(t, "StreamerDemo", func(resources map[string]map[string]any) {
+				removeGrant(t, tc.role, tc.action)(resources)
+				if tc.streamOnly {
+					routerEnv(t, resources)[contract.EnvDirectDispatch] = "false"
+				}
+			})
 			ls := startLocal(t, "--template", path, "--dynamodb-endpoint", endpoint, "--async-retry-delay", "100ms")
 			ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 			defer cancel()
 			s := conformance.Dial(ctx, t, ls.wsURL, ls.token(t, "grant-user", conformance.DefaultTenant, time.Hour))
 			id := "grant-" + strings.ToLower(tc.name)
 			s.Call(actionProcessData, id, processData(2, 10))
-			tc.after(t, ls, s, id)
 			ls.requireLog(ctx, t, func(f map[string]string, line string) bool {
 				return f["function"] == tc.function && strings.Contains(line, "AccessDenied") && strings.Contains(line, tc.action)
 			}, "an AccessDenied for %s in the %s function's log", tc.action, tc.function)
+			tc.after(t, ls, s, id)
 		})
 	}
+}
+
+// routerEnv returns the environment variables of the template's router function.
+func routerEnv(t *testing.T, resources map[string]map[string]any) map[string]any {
+	t.Helper()
+	for id, fn := range ofType(resources, "AWS::Lambda::Function") {
+		if strings.HasPrefix(id, "StreamerRouterFunction") {
+			return fn["Properties"].(map[string]any)["Environment"].(map[string]any)["Variables"].(map[string]any)
+		}
+	}
+	t.Fatal("the template has no router function")
+	return nil
 }
 
 // requireAck reads the request's ack.

@@ -106,6 +106,14 @@ type Options struct {
 	DurationLimit time.Duration
 	// ColdStartRuns is how many times coldstart starts the bootstrap. Default 7.
 	ColdStartRuns int
+	// AWSModel makes the local stacks the bench starts wait the latencies AWS adds
+	// (AWSModel()), so that their figures read in AWS terms. It does not apply to a URL
+	// target. Default false: the local stack as it is.
+	AWSModel bool
+	// StreamOnly starts the local stacks without the router's direct dispatch: every
+	// request reaches a worker through the stream, as before direct dispatch (the async
+	// scenario always measures both side by side). Default false.
+	StreamOnly bool
 	// GoBin is the go command coldstart builds with. Default "go".
 	GoBin string
 	// LambdaPackage is the package coldstart builds, resolved from the working
@@ -166,6 +174,9 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("%w: soak duration must be up to %s", ErrInvalidOptions, MaxDurationLimit)
 	}
 	if o.URL != "" {
+		if o.AWSModel || o.StreamOnly {
+			return o, fmt.Errorf("%w: the AWS model and stream-only apply to the stacks the bench starts, not to a URL target", ErrInvalidOptions)
+		}
 		if err := CheckTarget(o.URL, o.AllowRemote); err != nil {
 			return o, err
 		}
@@ -313,7 +324,7 @@ func (r *runner) stack(ctx context.Context) (*target, error) {
 	if r.opts.URL == "" {
 		// No limits: these scenarios measure the stack's latency and throughput with one
 		// user sending up to M jobs at once; soak runs with the limits.
-		st, err := startStack(ctx, local.Config{}, lambdas.WithLimits(store.NoLimits()))
+		st, err := r.startStack(ctx, local.Config{}, lambdas.WithLimits(store.NoLimits()))
 		if err != nil {
 			return nil, err
 		}
@@ -358,6 +369,18 @@ func (r *runner) close() {
 // id returns a request id unique to this run.
 func (r *runner) id(kind string, i int) string {
 	return fmt.Sprintf("b-%s-%s-%d", r.runID, kind, i)
+}
+
+// startStack starts a local stack in this process as the options say (the AWS model,
+// direct dispatch unless StreamOnly) and as cfg and opts add.
+func (r *runner) startStack(ctx context.Context, cfg local.Config, opts ...lambdas.Option) (*local.Stack, error) {
+	if r.opts.AWSModel {
+		cfg.Latency = AWSModel()
+	}
+	if r.opts.StreamOnly {
+		opts = append([]lambdas.Option{lambdas.WithDirectDispatch(false)}, opts...)
+	}
+	return startStack(ctx, cfg, opts...)
 }
 
 // startStack starts a local stack in this process on a free loopback port with the demo

@@ -22,12 +22,13 @@ func (r *runner) dispatch(ctx context.Context) (Result, error) {
 	bar := newProgressBar(r.opts.Progress, ScenarioDispatch, m+mInline)
 	defer bar.Finish()
 
-	dispatched, err := r.jobsOnStack(ctx, local.Config{Shards: 1}, m, bar)
+	// The router's direct dispatch is off on both: this compares stream consumers.
+	dispatched, err := r.jobsOnStack(ctx, local.Config{Shards: 1}, m, bar, lambdas.WithDirectDispatch(false))
 	if err != nil {
 		return Result{}, err
 	}
 	inline, err := r.jobsOnStack(ctx, local.Config{Shards: 1, Inline: true}, mInline, bar,
-		lambdas.WithProcessorConfig(executor.ProcessorConfig{Concurrency: 1}))
+		lambdas.WithDirectDispatch(false), lambdas.WithProcessorConfig(executor.ProcessorConfig{Concurrency: 1}))
 	if err != nil {
 		return Result{}, err
 	}
@@ -47,7 +48,7 @@ func (r *runner) dispatch(ctx context.Context) (Result, error) {
 			figure("inline / dispatch, for the same jobs", Ratio(scaled, dWall), "x"),
 		},
 		Notes: []string{
-			fmt.Sprintf("process_data %s (1 s, 10 reports), all sent at once, on a local stack in this process; one shard read in order (Shards 1)", secondJob),
+			fmt.Sprintf("process_data %s (1 s, 10 reports), all sent at once, on a local stack in this process; one shard read in order (Shards 1); the router's direct dispatch off on both stacks: requests reach workers through the stream", secondJob),
 			fmt.Sprintf("inline: the stream processor runs each worker inside its own invocation (local.Config.Inline), one record at a time (ProcessorConfig.Concurrency 1), so a job waits for every job before it; it runs %d jobs and scales the wall time linearly to M", mInline),
 		},
 	}, nil
@@ -56,7 +57,7 @@ func (r *runner) dispatch(ctx context.Context) (Result, error) {
 // jobsOnStack starts a local stack with cfg, runs m one-second jobs on it at once and
 // stops it.
 func (r *runner) jobsOnStack(ctx context.Context, cfg local.Config, m int, bar *progressBar, opts ...lambdas.Option) (jobRun, error) {
-	st, err := startStack(ctx, cfg, opts...)
+	st, err := r.startStack(ctx, cfg, opts...)
 	if err != nil {
 		return jobRun{}, err
 	}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/streamer-go/streamer/cmd/demo"
 	"github.com/streamer-go/streamer/runtime/client"
+	"github.com/streamer-go/streamer/runtime/lambdas"
+	"github.com/streamer-go/streamer/runtime/local"
 )
 
 // The request of echo and floor: a demo echo with a small payload, sent as
@@ -128,24 +130,96 @@ func (r *runner) runJobs(ctx context.Context, conns []*client.Client, kind strin
 	return run
 }
 
-// async measures an async request's ack, first progress and completion.
+// Goals of the async scenario with direct dispatch, on the local stack: the first
+// progress comes after the first item (20 ms), the completion after the 200 ms of work,
+// each with little more.
+const (
+	asyncFirstProgressGoalMS = 30
+	asyncCompletionGoalMS    = 220
+)
+
+// async measures an async request's ack, first progress and completion. On the stack
+// the bench starts, it measures it twice in the same run: with the router's direct
+// dispatch, then on a second stack where every request goes through the stream.
 func (r *runner) async(ctx context.Context, t *target) (Result, error) {
 	n := r.opts.requests(ScenarioAsync)
 	c := min(r.opts.Connections, n, 10)
+	inProcess := r.opts.URL == ""
+	total := n
+	if inProcess {
+		total = 2 * n
+	}
+	bar := newProgressBar(r.opts.Progress, ScenarioAsync, total)
+	defer bar.Finish()
+	res := Result{Notes: []string{
+		fmt.Sprintf("process_data %s (about 200 ms of work), %d connections, one job in flight on each", shortJob, c),
+		"first progress is the first item (20 ms) plus the time to a running worker: with direct dispatch the router's invoke; through the stream its poll (every 250 ms), the processor and its invoke",
+	}}
+	if r.opts.AWSModel {
+		res.Notes = append(res.Notes, awsModelNote())
+	}
+	if !inProcess {
+		run, err := r.asyncJobs(ctx, t, n, c, bar)
+		if err != nil {
+			return res, err
+		}
+		res.Latencies = run.latencies("async ")
+		return res, nil
+	}
+
+	label := "direct dispatch: "
+	if r.opts.StreamOnly {
+		label = "stream only: "
+	}
+	first, err := r.asyncJobs(ctx, t, n, c, bar)
+	if err != nil {
+		return res, err
+	}
+	res.Latencies = first.latencies(label)
+	if r.opts.StreamOnly {
+		return res, nil
+	}
+	st, err := r.startStack(ctx, local.Config{}, lambdas.WithDirectDispatch(false))
+	if err != nil {
+		return res, err
+	}
+	defer shutdown(st)
+	streamTarget, err := inProcessTarget(st)
+	if err != nil {
+		return res, err
+	}
+	stream, err := r.asyncJobs(ctx, streamTarget, n, c, bar)
+	if err != nil {
+		return res, err
+	}
+	res.Latencies = append(res.Latencies, stream.latencies("stream only: ")...)
+	onFirst, onDone := first.first.summary().P50MS, first.done.summary().P50MS
+	offFirst, offDone := stream.first.summary().P50MS, stream.done.summary().P50MS
+	if r.opts.AWSModel {
+		res.Figures = append(res.Figures,
+			figure("direct dispatch: first progress p50", onFirst, "ms"),
+			figure("direct dispatch: completion p50", onDone, "ms"))
+	} else {
+		res.Figures = append(res.Figures,
+			atMost("direct dispatch: first progress p50", onFirst, "ms", asyncFirstProgressGoalMS),
+			atMost("direct dispatch: completion p50", onDone, "ms", asyncCompletionGoalMS))
+	}
+	res.Figures = append(res.Figures,
+		figure("stream only: first progress p50", offFirst, "ms"),
+		figure("stream only: completion p50", offDone, "ms"),
+		figure("first progress p50 saved by direct dispatch", offFirst-onFirst, "ms"),
+		figure("ack p50 added by direct dispatch", first.ack.summary().P50MS-stream.ack.summary().P50MS, "ms"))
+	res.Notes = append(res.Notes, "the second stack runs the same jobs with direct dispatch off (lambdas.WithDirectDispatch(false)), after the first")
+	return res, nil
+}
+
+// asyncJobs runs n short jobs on c connections to t, one in flight on each.
+func (r *runner) asyncJobs(ctx context.Context, t *target, n, c int, bar *progressBar) (jobRun, error) {
 	conns, _, err := dialAll(ctx, t.dialer(), c, nil)
 	if err != nil {
-		return Result{}, err
+		return jobRun{}, err
 	}
-	bar := newProgressBar(r.opts.Progress, ScenarioAsync, n)
-	run := r.runJobs(ctx, conns, "async", n, shortJob, true, bar)
-	bar.Finish()
-	return Result{
-		Latencies: run.latencies("async "),
-		Notes: []string{
-			fmt.Sprintf("process_data %s (about 200 ms of work), %d connections, one job in flight on each", shortJob, c),
-			"first progress includes the stream poll (every 250 ms on the local stack) and the first item (20 ms)",
-		},
-	}, nil
+	return r.runJobs(ctx, conns, "async", n, shortJob, true, bar), nil
 }
 
 // fanout opens N connections, then starts a one-second job on each at once.

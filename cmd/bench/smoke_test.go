@@ -13,11 +13,17 @@ import (
 // that each produced its figures without an error. No timing is asserted.
 func runSmoke(t *testing.T, scenarios ...string) *Report {
 	t.Helper()
+	return runSmokeWith(t, Options{Scenarios: scenarios})
+}
+
+// runSmokeWith is runSmoke with more options.
+func runSmokeWith(t *testing.T, opts Options) *Report {
+	t.Helper()
 	var progress bytes.Buffer
-	rep, err := Run(t.Context(), Options{
-		Scenarios: scenarios, N: 4, Connections: 3, Jobs: 3,
-		DurationLimit: time.Minute, Progress: Progress{W: &progress, Terminal: true},
-	})
+	scenarios := opts.Scenarios
+	opts.N, opts.Connections, opts.Jobs = 4, 3, 3
+	opts.DurationLimit, opts.Progress = time.Minute, Progress{W: &progress, Terminal: true}
+	rep, err := Run(t.Context(), opts)
 	require.NoError(t, err)
 	require.Len(t, rep.Results, len(scenarios))
 	for i, res := range rep.Results {
@@ -55,10 +61,29 @@ func TestSmokeEchoAndAsync(t *testing.T) {
 	echo := latency(t, rep.Results[0], "echo round trip, 3 connections")
 	require.Equal(t, 4, echo.N)
 	require.Zero(t, echo.Errors)
-	done := latency(t, rep.Results[1], "async completion")
-	require.Equal(t, 4, done.N)
-	require.Equal(t, 4, latency(t, rep.Results[1], "async ack").N, "every async request was acknowledged")
-	require.Equal(t, 4, latency(t, rep.Results[1], "async first progress").N, "every async request reported progress")
+	// Direct dispatch and the stream alone, side by side.
+	for _, path := range []string{"direct dispatch: ", "stream only: "} {
+		require.Equal(t, 4, latency(t, rep.Results[1], path+"completion").N, path)
+		require.Equal(t, 4, latency(t, rep.Results[1], path+"ack").N, "every async request was acknowledged")
+		require.Equal(t, 4, latency(t, rep.Results[1], path+"first progress").N, "every async request reported progress")
+	}
+	require.Len(t, rep.Results[1].Figures, 6)
+	require.NotNil(t, rep.Results[1].Figures[0].Met, "held against the goal")
+}
+
+func TestSmokeAsyncAWSModel(t *testing.T) {
+	t.Parallel()
+	rep := runSmokeWith(t, Options{Scenarios: []string{ScenarioAsync}, AWSModel: true})
+	res := rep.Results[0]
+	model := AWSModel()
+	// Lower bounds only: the model adds at least its delays.
+	require.GreaterOrEqual(t, latency(t, res, "direct dispatch: ack").P50MS, ms(2*model.APIGateway+model.DynamoDB+model.InvokeCall))
+	require.GreaterOrEqual(t, latency(t, res, "stream only: first progress").P50MS, ms(model.StreamPropagation+model.AsyncStart))
+	require.Nil(t, res.Figures[0].Met, "the local goals do not apply to the model's figures")
+	require.Contains(t, res.Notes, awsModelNote())
+
+	_, err := Run(t.Context(), Options{URL: "ws://127.0.0.1:1", AWSModel: true})
+	require.ErrorIs(t, err, ErrInvalidOptions, "the model applies to the stacks the bench starts")
 }
 
 func TestSmokeFanoutAndConcurrency(t *testing.T) {

@@ -351,7 +351,7 @@ func (r *runner) soak(ctx context.Context) (Result, error) {
 		}
 		s.metrics = func(ctx context.Context) (local.Snapshot, error) { return fetchMetrics(ctx, base) }
 	} else {
-		st, err := startStack(ctx, local.Config{}) // the default limits
+		st, err := r.startStack(ctx, local.Config{}) // the default limits
 		if err != nil {
 			return Result{}, err
 		}

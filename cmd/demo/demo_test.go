@@ -66,6 +66,9 @@ func TestValidation(t *testing.T) {
 		{"process 10 minutes", demo.ActionProcessData, `{"items":6000,"item_ms":100}`, ""},
 		{"process 10 minutes and 100 ms", demo.ActionProcessData, `{"items":6001,"item_ms":100}`, "payload"},
 		{"process not an object", demo.ActionProcessData, `[1,2]`, "payload"},
+		{"long job ok", demo.ActionLongJob, `{"steps":3,"step_ms":0}`, ""},
+		{"long job no steps", demo.ActionLongJob, `{"step_ms":10}`, "steps"},
+		{"long job slow steps", demo.ActionLongJob, `{"steps":1,"step_ms":60001}`, "step_ms"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,9 +188,33 @@ func TestRegister(t *testing.T) {
 	require.NoError(t, demo.Register(app))
 	require.ErrorIs(t, demo.Register(app), streamer.ErrDuplicateAction)
 	reg := registry(t)
-	require.Equal(t, []string{demo.ActionEcho, demo.ActionGenerateReport, demo.ActionHealth, demo.ActionProcessData}, reg.Actions())
-	for action, async := range map[string]bool{demo.ActionEcho: false, demo.ActionHealth: false, demo.ActionGenerateReport: true, demo.ActionProcessData: true} {
+	require.Equal(t, []string{demo.ActionEcho, demo.ActionGenerateReport, demo.ActionHealth, demo.ActionLongJob, demo.ActionProcessData}, reg.Actions())
+	for action, async := range map[string]bool{demo.ActionEcho: false, demo.ActionHealth: false, demo.ActionGenerateReport: true, demo.ActionProcessData: true, demo.ActionLongJob: true} {
 		h, _ := reg.Lookup(action)
 		require.Equal(t, async, streamer.RunsAsync(h, time.Hour), action)
 	}
+}
+
+func TestLongJobRunsPastTheWorkerTimeout(t *testing.T) {
+	t.Parallel()
+	// 3 s of steps in one-second worker invocations: one request, several runs.
+	out := streamertest.Run(t, handler(t, demo.ActionLongJob), demo.LongJobRequest{Steps: 30, StepMS: 100},
+		streamertest.WithAction(demo.ActionLongJob), streamertest.WithTimeout(time.Second))
+	var res demo.LongJobResult
+	require.NoError(t, out.DecodeResult(&res))
+	require.Equal(t, 30, res.Steps)
+	require.GreaterOrEqual(t, res.Runs, 3)
+	runs := map[float64]bool{}
+	for _, p := range out.Progress {
+		run, ok := p.Metadata["run"].(float64)
+		require.True(t, ok, "every progress message says its run, a continuation's first too: %v", p)
+		runs[run] = true
+	}
+	require.Len(t, runs, res.Runs, "every run reported progress, on the same request")
+	require.Equal(t, 100.0, out.Progress[len(out.Progress)-1].Percentage)
+
+	// Without a deadline it is one run.
+	res, err := demo.LongJob(t.Context(), &streamer.Job[demo.LongJobRequest]{Payload: demo.LongJobRequest{Steps: 3}})
+	require.NoError(t, err)
+	require.Equal(t, demo.LongJobResult{Steps: 3, Runs: 1}, res)
 }

@@ -15,6 +15,7 @@ const (
 	ActionHealth         = "health"
 	ActionGenerateReport = "generate_report"
 	ActionProcessData    = "process_data"
+	ActionLongJob        = "long_job"
 )
 
 // Registrar is what Register adds actions to; *lambdas.App and *streamer.Registry
@@ -28,7 +29,7 @@ var (
 	_ Registrar = (*streamer.Registry)(nil)
 )
 
-// Register adds the four demo actions with their default settings.
+// Register adds the five demo actions with their default settings.
 func Register(r Registrar) error {
 	return errors.Join(
 		r.Handle(ActionEcho, streamer.Sync(Echo).WithExample(json.RawMessage(`{"hello":"world"}`))),
@@ -36,6 +37,7 @@ func Register(r Registrar) error {
 		r.Handle(ActionGenerateReport, streamer.Async((&GenerateReport{}).Run).
 			WithExample(ReportRequest{StartDate: "2026-01-01", EndDate: "2026-01-31"})),
 		r.Handle(ActionProcessData, streamer.Async(ProcessData).WithExample(ProcessDataRequest{Items: 20, ItemMS: 100})),
+		r.Handle(ActionLongJob, streamer.Async(LongJob).WithExample(LongJobRequest{Steps: 30, StepMS: 200})),
 	)
 }
 

@@ -10,7 +10,7 @@ import (
 
 // runBench implements `streamer bench`.
 func runBench(ctx context.Context, e env, args []string) int {
-	fs := newFlagSet(e, "bench", "bench [--url ws://127.0.0.1:8080] [--token T] [--scenario echo,async,...] [--n N] [--connections C] [--jobs M] [--duration-limit 2m] [--soak-connections 1000] [--soak-duration 1m] [--json]")
+	fs := newFlagSet(e, "bench", "bench [--url ws://127.0.0.1:8080] [--token T] [--scenario echo,async,...] [--n N] [--connections C] [--jobs M] [--duration-limit 2m] [--aws-model] [--direct-dispatch=true] [--soak-connections 1000] [--soak-duration 1m] [--json]")
 	url := fs.String("url", "", "the stack's WebSocket URL; empty starts a local stack in this process")
 	token := fs.String("token", "", "the token; empty with a loopback URL asks the local stack for a dev token")
 	scenarios := fs.String("scenario", strings.Join(bench.DefaultScenarios(), ","), "comma-separated scenarios to run, of "+strings.Join(bench.Scenarios(), ",")+" (soak only when named)")
@@ -22,6 +22,8 @@ func runBench(ctx context.Context, e env, args []string) int {
 	soakFor := fs.Duration("soak-duration", bench.DefaultSoakDuration, "soak: how long new requests are sent; the outcomes are then waited for")
 	runs := fs.Int("runs", 7, "coldstart: starts of the bootstrap (the median is reported)")
 	allowRemote := fs.Bool("allow-remote", false, "allow a URL that is not loopback (a deployed stack)")
+	awsModel := fs.Bool("aws-model", false, "the local stacks the bench starts wait what AWS adds (API Gateway, Lambda invokes, stream propagation, DynamoDB; see docs/PERFORMANCE.md)")
+	direct := fs.Bool("direct-dispatch", true, "the local stacks the bench starts dispatch requests to workers from the router; false: through the stream only (async measures both anyway)")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of tables")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
@@ -40,6 +42,8 @@ func runBench(ctx context.Context, e env, args []string) int {
 		Jobs:            *jobs,
 		DurationLimit:   *limit,
 		ColdStartRuns:   *runs,
+		AWSModel:        *awsModel,
+		StreamOnly:      !*direct,
 		SoakConnections: *soakConns,
 		SoakDuration:    *soakFor,
 		Progress:        bench.Progress{W: e.stderr, Terminal: isTerminal(e.stderr)},

@@ -178,7 +178,7 @@ func TestDemoPageRunsAReport(t *testing.T) {
 	require.NoError(t, err, "the page connects with a dev token")
 	cards, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#actions h2")].map((h) => h.textContent)`))
 	require.NoError(t, err)
-	require.Equal(t, []string{"echosync", "generate_reportasync", "healthsync", "process_dataasync", "any action"}, cards,
+	require.Equal(t, []string{"echosync", "generate_reportasync", "healthsync", "long_jobasync", "process_dataasync", "any action"}, cards,
 		"a form per registered action, with its mode, and one for any action")
 	prefilled, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(JSON.parse(document.getElementById("payload-generate_report").value))`))
 	require.NoError(t, err)

@@ -40,6 +40,12 @@ const (
 	// lockfile, as this repository's package-lock.json does.
 	cdkCLIVersion   = "2.1148.1"
 	cdkCLIIntegrity = "sha512-K3d02L17IwmAuiBWNuX1DzYhKUs9GrKYI7bZnGJfJ1bKz9ymXFxfudBOL3rUb8JAusDNSULiQU2fsJH7kyY2XA=="
+	// dynamoDBLocalVersion and tslibVersion (its one dependency) pin DynamoDB Local, which
+	// the app's make test starts, likewise.
+	dynamoDBLocalVersion   = "11.1.0"
+	dynamoDBLocalIntegrity = "sha512-xjxD55EBV8kA9dMYri+a9gXmQSWanzTOGf4O0wObsDahmy0oFo6+yUKNC1975lFDqxSoJF8ZOkj2f7gnG8YdeQ=="
+	tslibVersion           = "2.9.1"
+	tslibIntegrity         = "sha512-a4Ux9VKuIMHsOS7ENbEq6hK2ZGYIT27Rtl0E4eD9KqwxhKiQeMZE/9xb3IdYwWaSOyIBQLExhQgXDTYoiCxnWA=="
 	// goVersion is the go line of the app's go.mod.
 	goVersion = "1.26"
 )
@@ -54,6 +60,9 @@ type initData struct {
 	GoVersion    string
 	CDKVersion   string
 	CDKIntegrity string
+
+	DynamoDBLocalVersion, DynamoDBLocalIntegrity string
+	TSLibVersion, TSLibIntegrity                 string
 }
 
 // runInit implements `streamer init`.
@@ -132,6 +141,9 @@ func newInitData(dir, modPath, checkout string) (initData, error) {
 		GoVersion:    goVersion,
 		CDKVersion:   cdkCLIVersion,
 		CDKIntegrity: cdkCLIIntegrity,
+
+		DynamoDBLocalVersion: dynamoDBLocalVersion, DynamoDBLocalIntegrity: dynamoDBLocalIntegrity,
+		TSLibVersion: tslibVersion, TSLibIntegrity: tslibIntegrity,
 	}
 	switch checkout {
 	case "none":
@@ -248,6 +260,10 @@ func writeApp(dir string, data initData) error {
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return err
 		}
-		return os.WriteFile(dst, out.Bytes(), 0o644)
+		mode := fs.FileMode(0o644)
+		if path.Ext(rel) == ".sh" {
+			mode = 0o755
+		}
+		return os.WriteFile(dst, out.Bytes(), mode)
 	})
 }

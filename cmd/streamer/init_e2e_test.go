@@ -30,9 +30,9 @@ func TestInitAppEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("downloads the app's modules and builds the CDK bindings")
 	}
-	for _, tool := range []string{"make", "node", "npm"} {
+	for _, tool := range []string{"make", "node", "npm", "java"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			reason := tool + " is not installed: the scaffold's make targets need it (Node.js for the CDK CLI)"
+			reason := tool + " is not installed: the scaffold's make targets need it (Node.js for the CDK CLI, Java for DynamoDB Local)"
 			if os.Getenv("CI") == "true" {
 				t.Fatal(reason)
 			}

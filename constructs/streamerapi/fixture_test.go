@@ -79,6 +79,7 @@ var (
 				Tracing:                    awslambda.Tracing_DISABLED,
 				AsyncThreshold:             awscdk.Duration_Seconds(jsii.Number(2)),
 				MaxAttempts:                jsii.Number(5),
+				DirectDispatch:             jsii.Bool(false),
 				BatchSize:                  jsii.Number(50),
 				ThrottlingRateLimit:        jsii.Number(100),
 				ThrottlingBurstLimit:       jsii.Number(200),

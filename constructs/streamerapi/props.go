@@ -82,6 +82,12 @@ type StreamerApiProps struct {
 	// MaxAttempts is the number of attempts an async request gets (1-10), re-drives
 	// included. Default: 3 (contract.DefaultMaxAttempts).
 	MaxAttempts *float64
+	// DirectDispatch makes the router invoke the worker asynchronously right after it
+	// queues a request, so that the work starts without waiting for the Requests stream
+	// (which still delivers every request); it grants the router lambda:InvokeFunction on
+	// the worker function. Set false to leave every request to the stream.
+	// Default: true.
+	DirectDispatch *bool
 
 	// UserMaxInFlight caps one user's async requests in flight (not yet finished); -1
 	// turns it off. Default: 10 (contract.DefaultUserMaxInFlight).
@@ -220,6 +226,7 @@ type settings struct {
 	limits           limits
 	redriveAfter     time.Duration
 	redriveSchedule  time.Duration
+	directDispatch   bool
 	rateLimit        float64
 	burstLimit       int
 	batchSize        int
@@ -307,6 +314,7 @@ func resolve(props *StreamerApiProps) (*settings, error) {
 	if s.redriveSchedule%time.Minute != 0 {
 		return nil, fmt.Errorf("streamerapi: redriveSchedule must be a whole number of minutes (an EventBridge rate), got %s", s.redriveSchedule)
 	}
+	s.directDispatch = p.DirectDispatch == nil || *p.DirectDispatch
 
 	s.stageName = cmp.Or(deref(p.StageName), "prod")
 	if !stageNamePattern.MatchString(s.stageName) {

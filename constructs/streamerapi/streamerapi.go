@@ -147,8 +147,12 @@ func NewStreamerApi(scope constructs.Construct, id *string, props *StreamerApiPr
 	for _, role := range contract.Roles {
 		a.addFunction(role, code)
 	}
-	// Set once both exist: the processor invokes the worker by name.
+	// Set once both exist: the processor (and, with direct dispatch, the router) invokes
+	// the worker by name.
 	a.ProcessorFunction().AddEnvironment(jsii.String(contract.EnvWorkerFunction), a.WorkerFunction().FunctionName(), nil)
+	if a.s.directDispatch {
+		a.RouterFunction().AddEnvironment(jsii.String(contract.EnvWorkerFunction), a.WorkerFunction().FunctionName(), nil)
+	}
 	a.addRoutes()
 	a.grantRoles()
 	a.addStreamMapping()
@@ -551,6 +555,7 @@ func (a *streamerApi) environment(role string) *map[string]*string {
 		env[contract.EnvTenantMaxInFlight] = strconv.Itoa(l.tenantInFlight)
 		env[contract.EnvTenantRate] = strconv.FormatFloat(l.tenantRate, 'g', -1, 64)
 		env[contract.EnvTenantBurst] = strconv.Itoa(l.tenantBurst)
+		env[contract.EnvDirectDispatch] = strconv.FormatBool(a.s.directDispatch)
 	case contract.RoleWorker:
 		tables()
 		env[contract.EnvCallbackURL] = *a.stage.CallbackUrl()
@@ -680,6 +685,10 @@ func (a *streamerApi) grantRoles() {
 		a.requests.TableStreamArn())
 	allow(r[contract.RoleProcessor], []string{"dynamodb:ListStreams"}, a.tableStreams())
 	allow(r[contract.RoleProcessor], []string{"lambda:InvokeFunction"}, a.functions[contract.RoleWorker].FunctionArn())
+	if a.s.directDispatch {
+		// executor.LambdaInvoker in the router: the direct dispatch of a queued request.
+		allow(r[contract.RoleRouter], []string{"lambda:InvokeFunction"}, a.functions[contract.RoleWorker].FunctionArn())
+	}
 
 	for _, role := range []string{contract.RoleConnect, contract.RoleDisconnect, contract.RoleRouter, contract.RoleWorker, contract.RoleRedriver} {
 		a.grantKey(r[role])

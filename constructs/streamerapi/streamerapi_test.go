@@ -301,6 +301,8 @@ func TestEnvironment(t *testing.T) {
 			contract.EnvTenantMaxInFlight: "100",
 			contract.EnvTenantRate:        "10",
 			contract.EnvTenantBurst:       "100",
+			contract.EnvDirectDispatch:    "true",
+			contract.EnvWorkerFunction:    "{WorkerFunction}",
 		}),
 		contract.RoleProcessor: base(contract.RoleProcessor, map[string]string{
 			contract.EnvWorkerFunction: "{WorkerFunction}",
@@ -355,6 +357,7 @@ func TestIAMPolicies(t *testing.T) {
 			"Allow dynamodb:GetItem on {Limits}.Arn",
 			"Allow dynamodb:PutItem on {Limits}.Arn", // conditional on the item's version
 			"Allow execute-api:ManageConnections on " + connections + "POST/@connections/*",
+			"Allow lambda:InvokeFunction on {WorkerFunction}.Arn", // direct dispatch, on by default
 		},
 		contract.RoleProcessor: append([]string{
 			"Allow dynamodb:DescribeStream on {Requests}.StreamArn",
@@ -670,6 +673,11 @@ func TestCustomProps(t *testing.T) {
 	redriver := f.byName(t, "RedriverFunction").Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
 	require.Equal(t, "30m0s", redriver[contract.EnvRedriveAfter])
 	require.Equal(t, "rate(10 minutes)", f.byName(t, "RedriveSchedule").Properties["ScheduleExpression"])
+	require.Equal(t, "false", router[contract.EnvDirectDispatch])
+	require.NotContains(t, router, contract.EnvWorkerFunction, "without direct dispatch the router needs no worker")
+	for _, g := range f.grants("RouterRole") {
+		require.NotContains(t, g, "lambda:InvokeFunction", "nor may it invoke one")
+	}
 	f.template.ResourceCountIs(jsii.String("AWS::ApiGateway::Account"), jsii.Number(0))
 
 	for _, table := range []string{"Connections", "Requests", "Limits"} {

@@ -81,7 +81,8 @@ const pendingAttempts = 5
 
 // testCancelPending: streamer.cancel before a worker took the request answers CANCELLED
 // at once, and the work never runs: its one further message is the terminal error
-// CANCELLED.
+// CANCELLED. A try a worker wins is a running cancel, which must end CANCELLED too; when
+// every try is won by a worker the guarantee is skipped, saying why.
 func testCancelPending(e *env) {
 	a := e.cfg.Long
 	s := e.dial()
@@ -108,5 +109,7 @@ func testCancelPending(e *env) {
 		s.Quiet(id)
 		return
 	}
-	e.t.Fatalf("conformance: in %d attempts, a worker always took the request before streamer.cancel", pendingAttempts)
+	// Each try ended CANCELLED, as a cancel of a running request: a stack that hands
+	// requests to a worker at once (direct dispatch) leaves no time to find one PENDING.
+	e.t.Skipf("in %d attempts a worker always had the request before streamer.cancel (direct dispatch?): each ended CANCELLED as a running request; the pending path needs a stack that leaves requests to the stream", pendingAttempts)
 }

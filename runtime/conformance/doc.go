@@ -24,7 +24,7 @@
 //	ResultAfterDisconnect     the outcome is stored for a client that went away (Async)
 //	ResumeAfterReconnect      streamer.status resumes a request on a new socket (Long)
 //	CancelRunning             streamer.cancel stops a running request           (Long)
-//	CancelPending             streamer.cancel before a worker: it never runs    (Long)
+//	CancelPending             streamer.cancel before a worker: it never runs    (Long; skipped when a worker always wins)
 //	TenantIsolation           nobody else sees or cancels a request             (Async)
 //	LargeResult               a result over 128 KB arrives in ordered parts     (Large)
 //	ClientSurvivesServerDrop  the Go client reconnects and resumes              (Long, Drop)

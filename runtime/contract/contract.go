@@ -19,7 +19,8 @@ const (
 	EnvLimitsTable = "STREAMER_LIMITS_TABLE"
 	// EnvCallbackURL is the @connections endpoint (https://{api}.execute-api.{region}.amazonaws.com/{stage}).
 	EnvCallbackURL = "STREAMER_CALLBACK_URL"
-	// EnvWorkerFunction is the name or ARN of the worker function the processor invokes.
+	// EnvWorkerFunction is the name or ARN of the worker function the processor (and, with
+	// direct dispatch, the router) invokes.
 	EnvWorkerFunction = "STREAMER_WORKER_FUNCTION"
 	// EnvJWKSURL is the URL of the identity provider's JWKS (RS256, ES256, EdDSA).
 	EnvJWKSURL = "STREAMER_JWKS_URL"
@@ -54,6 +55,9 @@ const (
 	// EnvRedriveAfter is a Go duration: how long a request may stay PENDING, or
 	// PROCESSING past its lease, before the re-driver hands it out again.
 	EnvRedriveAfter = "STREAMER_REDRIVE_AFTER"
+	// EnvDirectDispatch is "true" or "false": whether the router invokes the worker
+	// (EnvWorkerFunction) right after queuing a request, besides the stream.
+	EnvDirectDispatch = "STREAMER_DIRECT_DISPATCH"
 	// EnvDynamoDBEndpoint overrides the DynamoDB endpoint (DynamoDB Local).
 	EnvDynamoDBEndpoint = "STREAMER_DYNAMODB_ENDPOINT"
 	// EnvLogLevel is the slog level: debug, info, warn or error.
@@ -67,7 +71,7 @@ const (
 var EnvVars = []string{
 	EnvFunction, EnvConnectionsTable, EnvRequestsTable, EnvLimitsTable, EnvCallbackURL, EnvWorkerFunction,
 	EnvJWKSURL, EnvIssuer, EnvAudience, EnvHMACSecretARN, EnvHMACSecret, EnvAllowedTenants,
-	EnvAsyncThreshold, EnvSyncBudget, EnvMaxAttempts,
+	EnvAsyncThreshold, EnvSyncBudget, EnvMaxAttempts, EnvDirectDispatch,
 	EnvUserMaxInFlight, EnvUserRate, EnvUserBurst, EnvTenantMaxInFlight, EnvTenantRate, EnvTenantBurst,
 	EnvRedriveAfter, EnvDynamoDBEndpoint, EnvLogLevel, EnvMetricsNamespace,
 }
@@ -150,6 +154,8 @@ const (
 	// when it ends: the partition key of the sparse unfinished index, one of
 	// UnfinishedShards values (a hash of request_id, so the index has no hot partition).
 	AttrUnfinishedShard = "unfinished_shard"
+	AttrCheckpoint      = "checkpoint"    // JSON text: the handler's saved state
+	AttrContinuations   = "continuations" // number of invocations that handed the request on
 	// AttrRequestConnectionID is the requests table's connection attribute (same name as
 	// in the Connections table).
 	AttrRequestConnectionID = AttrConnectionID
@@ -236,4 +242,7 @@ const (
 	DefaultRedriveAfter = 15 * time.Minute
 	// DefaultRedriveSchedule is how often the deployed re-driver runs.
 	DefaultRedriveSchedule = 5 * time.Minute
+	// DefaultMaxDuration is how long an async request may take in total, from its
+	// enqueue across every invocation that continues it, unless its action sets its own.
+	DefaultMaxDuration = 4 * time.Hour
 )

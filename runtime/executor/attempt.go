@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -23,12 +24,20 @@ var (
 	errCancelRequested = errors.New("executor: cancel requested")
 	errOutOfTime       = errors.New("executor: worker out of time")
 	errLeaseLost       = errors.New("executor: lease lost")
+	errMaxDuration     = errors.New("executor: maximum duration reached")
 )
+
+// durationLimited is a handler with its own maximum duration (a streamer.TypedHandler
+// given WithMaxDuration, or any handler with the method); 0 means the worker's default.
+type durationLimited interface {
+	MaxDuration() time.Duration
+}
 
 // attempt is the run of one claimed request by one invocation.
 type attempt struct {
 	*invocation
-	req *store.AsyncRequest
+	req   *store.AsyncRequest
+	limit time.Duration // the request's maximum duration, from its enqueue
 
 	handlerCtx context.Context // cancelled on cancel request, lease loss, time out
 	cancel     context.CancelCauseFunc
@@ -41,6 +50,15 @@ type attempt struct {
 	persisted    progress.ProgressUpdate
 	persistedAt  time.Time
 	connectionID string
+
+	// The handler's checkpoint, apart from mu so that saving one never waits for a
+	// store write in flight.
+	cpMu      sync.Mutex
+	cpClosed  bool            // the request is being handed on or finished: no more saves
+	cp        json.RawMessage // the latest checkpoint: stored at the claim, or saved since
+	cpGen     uint64          // bumped by every save
+	cpStored  uint64          // the cpGen last written to the store
+	cpInvoked bool            // the handler saved a checkpoint in this invocation
 }
 
 // outcome is what a handler run produced: a result or an error.
@@ -56,6 +74,7 @@ func (in *invocation) newAttempt(req *store.AsyncRequest) *attempt {
 		req:          req,
 		persistedAt:  time.Now(),
 		connectionID: req.ConnectionID,
+		cp:           req.Checkpoint,
 	}
 	a.invocation.log = in.log.With(slog.String("action", req.Action), slog.Int("attempt", req.Attempt))
 	a.handlerCtx, a.cancel = context.WithCancelCause(in.ctx)
@@ -82,15 +101,33 @@ func (a *attempt) run() error {
 		stop := time.AfterFunc(time.Until(a.stopAt), func() { a.cancel(errOutOfTime) })
 		defer stop.Stop()
 	}
-	switch _, ok := a.w.registry.Lookup(a.req.Action); {
+	h, ok := a.w.registry.Lookup(a.req.Action)
+	switch {
 	case !ok:
 		return a.fail(streamer.UnknownAction(a.req.Action))
 	case a.req.CancelRequested:
 		return a.cancelled()
 	}
+	a.limit = a.w.cfg.MaxDuration
+	if d, ok := h.(durationLimited); ok && d.MaxDuration() > 0 {
+		a.limit = d.MaxDuration()
+	}
+	if !a.req.CreatedAt.IsZero() {
+		left := a.req.CreatedAt.Add(a.limit).Sub(a.w.cfg.Now())
+		if left <= 0 {
+			return a.fail(overTime(a.limit))
+		}
+		stop := time.AfterFunc(left, func() { a.cancel(errMaxDuration) })
+		defer stop.Stop()
+	}
 	if a.req.Progress > 0 {
-		// A retry carries on from the progress the client has seen: it never goes down.
-		_ = a.c.Report(a.req.Progress, a.req.ProgressMessage)
+		// A retry or a continuation carries on from the progress the client has seen: it
+		// never goes down.
+		var meta map[string]any
+		if len(a.req.ProgressMetadata) > 0 && json.Unmarshal(a.req.ProgressMetadata, &meta) != nil {
+			meta = nil // stored by a worker as a JSON object; anything else is dropped
+		}
+		_ = a.c.Report(a.req.Progress, a.req.ProgressMessage, meta)
 	}
 	stopKeeper := a.keepLease()
 	out := a.execute()
@@ -102,7 +139,7 @@ func (a *attempt) run() error {
 // that a handler that ignores its cancelled context cannot keep the worker past its
 // deadline: after a grace period it is abandoned.
 func (a *attempt) execute() outcome {
-	rep := &outcomeReporter{ctx: a.final, c: a.c, requestID: a.req.ClientID, log: a.log}
+	rep := &outcomeReporter{ctx: a.final, c: a.c, a: a, requestID: a.req.ClientID, log: a.log}
 	process := streamer.Chain(func(ctx context.Context, r *streamer.Request) (*streamer.Result, error) {
 		return a.w.registry.Run(ctx, r, rep)
 	}, a.w.cfg.Middleware...)
@@ -168,9 +205,15 @@ func (a *attempt) settle(o outcome) error {
 		return a.cancelled()
 	case o.err == nil:
 		return a.complete(o)
+	case errors.Is(cause, errMaxDuration):
+		return a.fail(overTime(a.limit))
 	case cause != nil:
-		// Out of time, or the invocation itself is ending (shutdown): hand the request back.
+		// Out of time, or the invocation itself is ending (shutdown): a handler that
+		// checkpointed goes on in a new invocation; otherwise this was an attempt.
 		a.log.Info("executor: stopped before the deadline", slog.String("cause", cause.Error()), slog.String("error", o.err.Error()))
+		if a.checkpointedHere() {
+			return a.handOn()
+		}
 		return a.retryOrFail(streamer.NewError(streamer.ErrCodeTimeout, "the worker ran out of time"))
 	}
 	var se *streamer.Error
@@ -195,6 +238,11 @@ func (a *attempt) complete(o outcome) error {
 	if len(data) > contract.MaxItemBytes {
 		return a.fail(tooLarge(len(data)))
 	}
+	elapsed := o.elapsed
+	if a.req.Continuations > 0 && !a.req.CreatedAt.IsZero() {
+		// A job that ran in several invocations: its whole time, from the enqueue.
+		elapsed = a.w.cfg.Now().Sub(a.req.CreatedAt)
+	}
 	msg := &protocol.ResultMessage{
 		Type:       protocol.TypeResult,
 		RequestID:  a.req.ClientID,
@@ -202,13 +250,19 @@ func (a *attempt) complete(o outcome) error {
 		Success:    true,
 		Data:       data,
 		Metadata:   o.result.Metadata,
-		DurationMS: cmp.Or(o.result.Duration, o.elapsed).Milliseconds(),
+		DurationMS: cmp.Or(o.result.Duration, elapsed).Milliseconds(),
 	}
 	err = a.finish(store.StatusCompleted, data, nil, msg)
 	if errors.Is(err, store.ErrTooLarge) {
 		return a.fail(tooLarge(len(data)))
 	}
 	return err
+}
+
+// overTime is the error of a request that reached its maximum duration.
+func overTime(limit time.Duration) *streamer.Error {
+	return streamer.NewErrorWithDetails(streamer.ErrCodeTimeout, "the request ran past its maximum duration",
+		map[string]any{"max_duration_s": limit.Seconds()})
 }
 
 func tooLarge(n int) *streamer.Error {
@@ -265,6 +319,82 @@ func (a *attempt) retryOrFail(e *streamer.Error) error {
 	}
 	a.log.Info("executor: attempt failed; request released for a retry", slog.String("code", e.Code))
 	return nil
+}
+
+// handOn passes a request whose handler checkpointed in this invocation on to a new
+// invocation: everything this invocation said goes out first (the next one's messages
+// must come after), then Continue stores the latest progress and checkpoint and puts
+// the request back to PENDING, a write the stream delivers to a new worker. No attempt
+// is used and no terminal message is sent.
+func (a *attempt) handOn() error {
+	if err := a.c.Flush(a.final); err != nil {
+		a.log.Info("executor: progress not delivered before the hand-on", slog.String("error", err.Error()))
+	}
+	a.stopPersisting()
+	a.c.Close()
+	last := a.c.Last()
+	p := store.ProgressState{Percentage: last.Percentage, Message: last.Message, Metadata: last.Metadata, Checkpoint: a.lastCheckpoint()}
+	stored, err := a.w.queue.Continue(a.final, a.id, a.owner, p)
+	switch {
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
+		a.log.Warn("executor: lease lost before the hand-on; another worker owns the request")
+		return nil
+	case err != nil:
+		return fmt.Errorf("executor: continue %s: %w", a.id, err)
+	}
+	a.log.Info("executor: deadline near; request continues in a new invocation", slog.Int("continuations", stored.Continuations))
+	return nil
+}
+
+// saveCheckpoint keeps state as the request's latest checkpoint and asks the reporter
+// for a persist soon, which stores it with the progress (Checkpointer.Checkpoint).
+func (a *attempt) saveCheckpoint(state json.RawMessage) error {
+	if err := streamer.CheckCheckpoint(state); err != nil {
+		return err
+	}
+	a.cpMu.Lock()
+	if a.cpClosed {
+		a.cpMu.Unlock()
+		return progress.ErrFinished
+	}
+	a.cp, a.cpInvoked = bytes.Clone(state), true
+	a.cpGen++
+	a.cpMu.Unlock()
+	a.c.PersistSoon()
+	return nil
+}
+
+// lastCheckpoint returns the latest checkpoint (Checkpointer.LastCheckpoint).
+func (a *attempt) lastCheckpoint() json.RawMessage {
+	a.cpMu.Lock()
+	defer a.cpMu.Unlock()
+	return bytes.Clone(a.cp)
+}
+
+// checkpointedHere reports whether the handler saved a checkpoint in this invocation:
+// only then did the invocation get somewhere a new one can carry on from.
+func (a *attempt) checkpointedHere() bool {
+	a.cpMu.Lock()
+	defer a.cpMu.Unlock()
+	return a.cpInvoked
+}
+
+// unstoredCheckpoint returns the latest checkpoint and its generation when it has not
+// been stored yet, else nil.
+func (a *attempt) unstoredCheckpoint() (json.RawMessage, uint64) {
+	a.cpMu.Lock()
+	defer a.cpMu.Unlock()
+	if a.cpGen == a.cpStored {
+		return nil, a.cpGen
+	}
+	return a.cp, a.cpGen
+}
+
+// checkpointStored records that the checkpoint of generation gen is in the store.
+func (a *attempt) checkpointStored(gen uint64) {
+	a.cpMu.Lock()
+	defer a.cpMu.Unlock()
+	a.cpStored = max(a.cpStored, gen)
 }
 
 // maxAttempts is the request's attempt budget (the default for a request stored without
@@ -345,7 +475,8 @@ func (a *attempt) persist(ctx context.Context, u progress.ProgressUpdate) error 
 		u = a.persisted // an older snapshot than the one stored: keep the newer
 	}
 	now := a.w.cfg.Now()
-	p := store.ProgressState{Percentage: u.Percentage, Message: u.Message, Metadata: u.Metadata}
+	cp, gen := a.unstoredCheckpoint()
+	p := store.ProgressState{Percentage: u.Percentage, Message: u.Message, Metadata: u.Metadata, Checkpoint: cp}
 	stored, err := a.w.queue.Checkpoint(ctx, a.id, a.owner, p, a.leaseUntil(now))
 	switch {
 	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrNotFound):
@@ -355,6 +486,7 @@ func (a *attempt) persist(ctx context.Context, u progress.ProgressUpdate) error 
 		return fmt.Errorf("executor: checkpoint %s: %w", a.id, err)
 	}
 	a.persisted, a.persistedAt = u, time.Now()
+	a.checkpointStored(gen)
 	if stored.ConnectionID != "" && stored.ConnectionID != a.connectionID {
 		a.log.Info("executor: client resumed on another connection", slog.String("connection_id", stored.ConnectionID))
 		a.connectionID = stored.ConnectionID
@@ -366,15 +498,17 @@ func (a *attempt) persist(ctx context.Context, u progress.ProgressUpdate) error 
 	return nil
 }
 
-// keepLease renews the lease at least every Lease/3 while the handler runs, for handlers
-// that report rarely or never (each renewal also notices a cancel request). It returns
-// the function that stops it.
+// keepLease renews the lease whenever it is Lease/3 old (checked every Lease/12) while
+// the handler runs, for handlers that report rarely or never, so that a live holder
+// writes the request at least every 5/12 of a Lease and a duplicate delivery, which
+// leaves a request written within Lease/2 alone, never waits for it (each renewal also
+// notices a cancel request). It returns the function that stops it.
 func (a *attempt) keepLease() (stop func()) {
 	every := a.w.cfg.Lease / 3
 	quit, done := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(every)
+		t := time.NewTicker(every / 4)
 		defer t.Stop()
 		for {
 			select {
@@ -399,20 +533,25 @@ func (a *attempt) keepLease() (stop func()) {
 	}
 }
 
-// stopPersisting waits for a checkpoint in flight and refuses later ones: the outcome is
-// about to be stored.
+// stopPersisting waits for a checkpoint in flight and refuses later ones, and later
+// saves of the handler's checkpoint: the outcome (or the hand-on) is about to be stored.
 func (a *attempt) stopPersisting() {
 	a.mu.Lock()
 	a.closed = true
 	a.mu.Unlock()
+	a.cpMu.Lock()
+	a.cpClosed = true
+	a.cpMu.Unlock()
 }
 
 // outcomeReporter is the Reporter a handler gets. Report goes to the Coalescer; Complete
 // and Fail flush progress and record the outcome without sending it: the worker stores
-// the outcome first and sends the terminal message after.
+// the outcome first and sends the terminal message after. It is also the handler's
+// Checkpointer: checkpoints are kept by the attempt and stored with the progress.
 type outcomeReporter struct {
 	ctx       context.Context
 	c         *progress.Coalescer
+	a         *attempt // keeps the handler's checkpoints
 	requestID string
 	log       *slog.Logger
 
@@ -422,7 +561,16 @@ type outcomeReporter struct {
 	failed error
 }
 
-var _ streamer.Reporter = (*outcomeReporter)(nil)
+var (
+	_ streamer.Reporter     = (*outcomeReporter)(nil)
+	_ streamer.Checkpointer = (*outcomeReporter)(nil)
+)
+
+// Checkpoint saves the handler's state to resume from in a new invocation.
+func (r *outcomeReporter) Checkpoint(state json.RawMessage) error { return r.a.saveCheckpoint(state) }
+
+// LastCheckpoint returns the latest saved state, nil when there is none.
+func (r *outcomeReporter) LastCheckpoint() json.RawMessage { return r.a.lastCheckpoint() }
 
 // Report sends a progress update (coalesced); ErrFinished after Complete or Fail.
 func (r *outcomeReporter) Report(percentage float64, message string, details ...map[string]any) error {

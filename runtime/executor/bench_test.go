@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/streamer-go/streamer/runtime/executor"
 	"github.com/streamer-go/streamer/runtime/store"
@@ -59,4 +60,37 @@ func BenchmarkWorkerHandle(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(recs))/float64(n), "writes/req")
 	b.ReportMetric(float64(sender.n.Load())/float64(n), "msgs/req")
+}
+
+// BenchmarkWorkerHandleDuplicate measures the second delivery of a request another
+// invocation holds (the stream's record of a request the router dispatched directly):
+// one read, no write, no message.
+func BenchmarkWorkerHandleDuplicate(b *testing.B) {
+	s := memstore.New(memstore.Options{})
+	w, err := executor.NewWorker(s.Requests(), streamer.NewRegistry(), &countingSender{}, executor.Config{Logger: quietLogger()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	id := store.ScopedID(testTenant, testUser, "r-held")
+	if err := s.Requests().Enqueue(ctx, &store.AsyncRequest{RequestID: id, ClientID: "r-held", ConnectionID: testConn, Action: "job", UserID: testUser, TenantID: testTenant}); err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	if _, err := s.Requests().Claim(ctx, id, "worker-holder", now, now.Add(time.Hour)); err != nil {
+		b.Fatal(err)
+	}
+	start := s.Feed().Latest()
+	for b.Loop() {
+		// The holder's last write is recent (b.Loop's runs take well under Lease/2).
+		if err := w.Handle(ctx, executor.WorkerEvent{RequestID: id}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if r, err := s.Requests().Get(ctx, id); err != nil || r.LeaseOwner != "worker-holder" {
+		b.Fatalf("the duplicate took the request: %v %v", r, err)
+	}
+	if s.Feed().Latest() != start {
+		b.Fatal("a duplicate delivery wrote to the store")
+	}
 }

@@ -19,7 +19,7 @@ const (
 	DefaultSafetyMargin = 10 * time.Second
 	// DefaultConcurrency is how many worker invocations the processor starts at once.
 	DefaultConcurrency = 10
-	// MinLease is the shortest Lease accepted: renewals run every Lease/3.
+	// MinLease is the shortest Lease accepted: renewals are checked every Lease/12.
 	MinLease = 100 * time.Millisecond
 )
 
@@ -30,22 +30,29 @@ var ErrInvalidConfig = errors.New("executor: invalid config")
 // Config configures a Worker. The zero value gives the documented defaults.
 type Config struct {
 	// Lease is how long a claim holds a request before another worker may take it over.
-	// The worker renews the lease on every progress persist and at least every Lease/3,
-	// never past its own deadline, so a worker that dies keeps its request for at most
-	// Lease. At least MinLease. Default DefaultLease (1 minute).
+	// The worker renews the lease on every progress persist and whenever it is Lease/3
+	// old, never past its own deadline, so a worker that dies keeps its request for at
+	// most Lease. At least MinLease. Default DefaultLease (1 minute).
 	Lease time.Duration
 	// SafetyMargin is how long before the invocation's deadline the worker cancels the
 	// handler and hands the request back (PENDING, attempt+1) so that another invocation
-	// picks it up. It never exceeds a tenth of the time left when the worker starts.
+	// picks it up. It never exceeds a tenth of the time left when the worker starts, or
+	// 250 ms when that is more (but at most a quarter of the time left).
 	// Default DefaultSafetyMargin (10 s).
 	SafetyMargin time.Duration
 	// ProgressInterval is the minimum time between two progress pushes.
 	// Default contract.ProgressInterval (200 ms).
 	ProgressInterval time.Duration
 	// PersistInterval is the minimum time between two progress writes (each also renews
-	// the lease and notices cancellation and a resumed client).
-	// Default contract.PersistInterval (1 s).
+	// the lease, stores the handler's latest checkpoint, and notices cancellation and a
+	// resumed client). Default contract.PersistInterval (1 s).
 	PersistInterval time.Duration
+	// MaxDuration is how long a request may take in total, from its enqueue across every
+	// invocation that continues it, for actions that set no limit of their own
+	// (TypedHandler.WithMaxDuration, or a MaxDuration method on the handler). The worker
+	// does not start a request past it and stops one that reaches it, failing it with
+	// TIMEOUT. Default contract.DefaultMaxDuration (4 hours).
+	MaxDuration time.Duration
 	// Middleware runs outside the registry's own middleware around every run (package
 	// lambdas puts its logging and metrics here). Default none.
 	Middleware []streamer.Middleware
@@ -58,7 +65,7 @@ type Config struct {
 
 // withDefaults fills the zero fields and validates the result.
 func (c Config) withDefaults() (Config, error) {
-	if c.Lease < 0 || c.SafetyMargin < 0 || c.ProgressInterval < 0 || c.PersistInterval < 0 {
+	if c.Lease < 0 || c.SafetyMargin < 0 || c.ProgressInterval < 0 || c.PersistInterval < 0 || c.MaxDuration < 0 {
 		return c, fmt.Errorf("%w: negative duration", ErrInvalidConfig)
 	}
 	c.Lease = cmp.Or(c.Lease, DefaultLease)
@@ -68,6 +75,7 @@ func (c Config) withDefaults() (Config, error) {
 	c.SafetyMargin = cmp.Or(c.SafetyMargin, DefaultSafetyMargin)
 	c.ProgressInterval = cmp.Or(c.ProgressInterval, contract.ProgressInterval)
 	c.PersistInterval = cmp.Or(c.PersistInterval, contract.PersistInterval)
+	c.MaxDuration = cmp.Or(c.MaxDuration, contract.DefaultMaxDuration)
 	c.Logger = loggerOr(c.Logger)
 	if c.Now == nil {
 		c.Now = time.Now

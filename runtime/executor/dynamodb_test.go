@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/executor"
+	"github.com/streamer-go/streamer/runtime/protocol"
 	"github.com/streamer-go/streamer/runtime/store"
 	"github.com/streamer-go/streamer/runtime/store/dynamostore"
 	"github.com/streamer-go/streamer/runtime/store/dynamostore/dynamotest"
@@ -215,4 +217,138 @@ func (d dispatchBoth) Invoke(ctx context.Context, ev executor.WorkerEvent) error
 		return err
 	}
 	return d.real.Invoke(ctx, ev)
+}
+
+// cuttingInvoker runs each invocation on a goroutine of its own and ends it after d by
+// cancelling its context, as Lambda ends an invocation at its timeout, and runs a failed
+// invocation again, as Lambda retries asynchronous invocations. Ending it by
+// cancellation, not a deadline, leaves the worker's last writes (the Continue) without a
+// deadline that DynamoDB Local on a loaded machine could miss; the worker's own deadline
+// handling is tested on memstore.
+type cuttingInvoker struct {
+	worker *executor.Worker
+	d      time.Duration
+	wg     sync.WaitGroup
+}
+
+func (c *cuttingInvoker) Invoke(_ context.Context, ev executor.WorkerEvent) error {
+	c.wg.Go(func() {
+		for range 3 {
+			ctx, cancel := context.WithCancel(context.Background())
+			stop := time.AfterFunc(c.d, cancel)
+			err := c.worker.Handle(ctx, ev)
+			stop.Stop()
+			cancel()
+			if err == nil {
+				return
+			}
+		}
+	})
+	return nil
+}
+
+// continuingSystem is a worker whose invocations end after two seconds each, started from
+// the Requests table's real stream on DynamoDB Local as the deployed stack starts them:
+// the processor dispatches every PENDING record (the enqueue, and each Continue) to a new
+// invocation.
+type continuingSystem struct {
+	b      *bundle
+	log    *stepLog
+	stream *streamReader
+	proc   *executor.Processor
+	inv    *recordingInvoker
+}
+
+func newContinuingSystem(t *testing.T) *continuingSystem {
+	t.Helper()
+	_, _, queue, stream := onDynamoDB(t)
+	b := &bundle{queue: queue, reg: streamer.NewRegistry()}
+	b.sender = &recordingSender{queue: queue, terminals: make(chan wire, 10), gone: map[string]bool{}}
+	w, err := executor.NewWorker(queue, b.reg, b.sender, fastConfig())
+	require.NoError(t, err)
+	b.worker = w
+	log := newStepLog()
+	require.NoError(t, b.reg.Handle("steps", streamer.Async(log.stepJob)))
+	cutting := &cuttingInvoker{worker: w, d: 2 * time.Second}
+	t.Cleanup(cutting.wg.Wait)
+	inv := &recordingInvoker{}
+	p, err := executor.NewProcessor(dispatchBoth{inv, cutting}, executor.ProcessorConfig{Logger: quietLogger()})
+	require.NoError(t, err)
+	return &continuingSystem{b: b, log: log, stream: stream, proc: p, inv: inv}
+}
+
+// runUntilTerminal hands the stream's records to the processor until the request is
+// terminal, calling during (when set) with each new run's first step.
+func (s *continuingSystem) runUntilTerminal(t *testing.T, id string, during func(resumedAt int)) *store.AsyncRequest {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		resp, err := s.proc.Handle(t.Context(), s.stream.read(t, 1))
+		require.NoError(t, err)
+		require.Empty(t, resp.BatchItemFailures)
+		if during != nil {
+			select {
+			case at := <-s.log.started:
+				during(at)
+			default:
+			}
+		}
+		if r := s.b.get(t, id); r.Status.Terminal() {
+			s.b.sender.awaitTerminal(t) // sent after the outcome is stored
+			return r
+		}
+	}
+	t.Fatalf("request %s not terminal within a minute", id)
+	return nil
+}
+
+func TestLongJobCrossesThreeInvocationsOnDynamoDB(t *testing.T) {
+	t.Parallel()
+	s := newContinuingSystem(t)
+	id := s.b.enqueueSteps(t, "r-long", "steps", stepsRequest{Steps: 50, StepMS: 100})
+
+	r := s.runUntilTerminal(t, id, nil)
+
+	require.Equal(t, store.StatusCompleted, r.Status)
+	require.GreaterOrEqual(t, r.Continuations, 2, "5 s of work in two-second invocations")
+	require.Equal(t, 1, r.Attempt)
+	require.Len(t, s.inv.dispatched(), r.Continuations+1, "one invocation per PENDING write: the enqueue and each Continue")
+	resumes, done := s.log.snapshot()
+	require.Len(t, resumes, r.Continuations+1)
+	requireEveryStepOnce(t, done, 50)
+	term := requireOneTerminalLast(t, s.b.sender.messages("r-long"))
+	require.JSONEq(t, `50`, string(term.Data))
+}
+
+func TestLongJobCancelledDuringItsSecondInvocationOnDynamoDB(t *testing.T) {
+	t.Parallel()
+	s := newContinuingSystem(t)
+	id := s.b.enqueueSteps(t, "r-cancel", "steps", stepsRequest{Steps: 60, StepMS: 100})
+
+	cancelled := false
+	r := s.runUntilTerminal(t, id, func(resumedAt int) {
+		if resumedAt > 1 && !cancelled { // the second invocation is running
+			_, _, err := s.b.queue.RequestCancel(t.Context(), testOwner, "r-cancel", nil)
+			require.NoError(t, err)
+			cancelled = true
+		}
+	})
+
+	require.True(t, cancelled)
+	require.Equal(t, store.StatusCancelled, r.Status)
+	// The second invocation sees the cancel at its next progress write; if it ends first
+	// (a loaded machine), the hand-on carries the cancel and the next claim ends the job.
+	resumes, done := s.log.snapshot()
+	require.Len(t, resumes, 2, "no run after the one the cancel came in")
+	require.LessOrEqual(t, r.Continuations, 2)
+	require.Less(t, len(done), 60, "the work stopped")
+	term := requireOneTerminalLast(t, s.b.sender.messages("r-cancel"))
+	require.Equal(t, protocol.TypeError, term.Type)
+	require.Equal(t, streamer.ErrCodeCancelled, term.Error.Code)
+}
+
+func TestWorkerKilledMidInvocationResumesOnDynamoDB(t *testing.T) {
+	t.Parallel()
+	_, _, queue, _ := onDynamoDB(t)
+	killedWorkerResumes(t, queue)
 }

@@ -2,11 +2,8 @@ package executor_test
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,10 +129,10 @@ func testWorkersKilled(t *testing.T, queue *store.Queue, limits store.LimitTable
 	require.Equal(t, store.LimitUserInFlight, a.Limit, "the cap is full")
 
 	// The doomed workers: their process dies while the handlers run.
-	doomed := &killable{next: queue}
+	death := &killSwitch{}
 	cfg := fastConfig()
 	cfg.Lease = time.Second
-	dying, err := executor.NewWorker(doomed, b.reg, &silencedSender{killed: &doomed.killed, next: b.sender}, cfg)
+	dying, err := executor.NewWorker(&killableQueue{queue, death}, b.reg, killableSender{b.sender, death}, cfg)
 	require.NoError(t, err)
 	workerCtx, kill := context.WithCancel(ctx)
 	var running sync.WaitGroup
@@ -145,7 +142,7 @@ func testWorkersKilled(t *testing.T, queue *store.Queue, limits store.LimitTable
 	for range jobs {
 		await(t, started)
 	}
-	doomed.killed.Store(true)
+	death.kill()
 	kill()
 	running.Wait()
 	for _, id := range ids {
@@ -201,61 +198,4 @@ func testWorkersKilled(t *testing.T, queue *store.Queue, limits store.LimitTable
 	a, err = limiter.Admit(ctx, testOwner, "one-more")
 	require.NoError(t, err)
 	require.True(t, a.Admitted)
-}
-
-// errKilled is what a dead process's store calls return: nothing reaches the store.
-var errKilled = errors.New("process killed")
-
-// killable is a worker's queue that stops writing once killed, as a process that died.
-type killable struct {
-	next   executor.Queue
-	killed atomic.Bool
-}
-
-func (k *killable) Get(ctx context.Context, id string) (*store.AsyncRequest, error) {
-	if k.killed.Load() {
-		return nil, errKilled
-	}
-	return k.next.Get(ctx, id)
-}
-
-func (k *killable) Claim(ctx context.Context, id, owner string, now, leaseUntil time.Time) (*store.AsyncRequest, error) {
-	if k.killed.Load() {
-		return nil, errKilled
-	}
-	return k.next.Claim(ctx, id, owner, now, leaseUntil)
-}
-
-func (k *killable) Checkpoint(ctx context.Context, id, owner string, p store.ProgressState, leaseUntil time.Time) (*store.AsyncRequest, error) {
-	if k.killed.Load() {
-		return nil, errKilled
-	}
-	return k.next.Checkpoint(ctx, id, owner, p, leaseUntil)
-}
-
-func (k *killable) Finish(ctx context.Context, id, owner string, status store.RequestStatus, p store.ProgressState, result, errJSON json.RawMessage) (*store.AsyncRequest, error) {
-	if k.killed.Load() {
-		return nil, errKilled
-	}
-	return k.next.Finish(ctx, id, owner, status, p, result, errJSON)
-}
-
-func (k *killable) Release(ctx context.Context, id, owner string, errJSON json.RawMessage) (*store.AsyncRequest, error) {
-	if k.killed.Load() {
-		return nil, errKilled
-	}
-	return k.next.Release(ctx, id, owner, errJSON)
-}
-
-// silencedSender sends nothing once its process is killed.
-type silencedSender struct {
-	killed *atomic.Bool
-	next   executor.Sender
-}
-
-func (s *silencedSender) Send(ctx context.Context, connectionID string, message any) error {
-	if s.killed.Load() {
-		return errKilled
-	}
-	return s.next.Send(ctx, connectionID, message)
 }

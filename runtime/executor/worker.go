@@ -22,6 +22,7 @@ type Queue interface {
 	Checkpoint(ctx context.Context, requestID, owner string, p store.ProgressState, leaseUntil time.Time) (*store.AsyncRequest, error)
 	Finish(ctx context.Context, requestID, owner string, status store.RequestStatus, p store.ProgressState, result, errJSON json.RawMessage) (*store.AsyncRequest, error)
 	Release(ctx context.Context, requestID, owner string, errJSON json.RawMessage) (*store.AsyncRequest, error)
+	Continue(ctx context.Context, requestID, owner string, p store.ProgressState) (*store.AsyncRequest, error)
 }
 
 // Registry finds the handler of an action and runs it through the middleware, so async
@@ -111,9 +112,21 @@ func (w *Worker) newInvocation(ctx context.Context, requestID string) *invocatio
 	in.end, in.bounded = ctx.Deadline()
 	if in.bounded {
 		left := time.Until(in.end)
-		in.stopAt = in.end.Add(-min(w.cfg.SafetyMargin, left/10))
+		in.stopAt = in.end.Add(-margin(w.cfg.SafetyMargin, left))
 	}
 	return in
+}
+
+// minMargin is the least time a short invocation keeps for handing its request on: a
+// few store writes and sends, which a tenth of a one-second invocation does not always
+// cover on a loaded machine.
+const minMargin = 250 * time.Millisecond
+
+// margin is how long before its deadline an invocation with left to run stops its
+// handler: a tenth of left, at least minMargin (but at most a quarter of left), at most
+// safety.
+func margin(safety, left time.Duration) time.Duration {
+	return min(safety, max(left/10, min(minMargin, left/4)))
 }
 
 // leaseUntil is the end of a lease taken or renewed at now: Lease later, but never past
@@ -127,9 +140,13 @@ func (in *invocation) leaseUntil(now time.Time) time.Time {
 }
 
 // claim takes the request for this invocation. It returns nil, nil when there is nothing
-// to do. A request held by another worker whose lease ends soon enough is waited for
-// once: if that worker renews its lease it is alive and the claim fails; if it died, its
-// lease expires and this invocation takes the request over.
+// to do. A request held by a worker that wrote it within the last Lease/2 is left to it:
+// a live holder writes at least that often, so this is a duplicate delivery (such as the
+// stream's record of a request the router dispatched directly, or of one handed on). A
+// holder silent for longer is probably dead (this may be the retry of its crashed
+// invocation), and its lease is waited for once, when it ends within one Lease and
+// before this invocation's stop time: if the holder renews it after all, the claim
+// fails; if it died, its lease expires and this invocation takes the request over.
 func (in *invocation) claim() (*store.AsyncRequest, error) {
 	if in.bounded && time.Now().After(in.stopAt) {
 		return nil, fmt.Errorf("executor: %s: no time left to run the request", in.id)
@@ -148,7 +165,7 @@ func (in *invocation) claim() (*store.AsyncRequest, error) {
 	now := in.w.cfg.Now()
 	if cur.Status == store.StatusProcessing && cur.LeaseUntil.After(now) {
 		wait := cur.LeaseUntil.Sub(now) + leaseSlack
-		if wait > in.w.cfg.Lease+leaseSlack || (in.bounded && time.Now().Add(wait).After(in.stopAt)) {
+		if now.Sub(cur.UpdatedAt) < in.w.cfg.Lease/2 || wait > in.w.cfg.Lease+leaseSlack || (in.bounded && time.Now().Add(wait).After(in.stopAt)) {
 			in.log.Debug("executor: request held by another worker", slog.String("holder", cur.LeaseOwner))
 			return nil, nil
 		}

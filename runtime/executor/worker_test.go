@@ -98,14 +98,22 @@ func TestWorkerTakesOverFromDeadWorker(t *testing.T) {
 		return &streamer.Result{Data: "done"}, nil
 	})
 	id := b.enqueue(t, "r-dead", "job", 0)
-	// A worker claims the request with a short lease, reports progress and dies.
+	// A worker claims the request, reports progress and dies.
 	now := time.Now()
-	_, err := b.queue.Claim(t.Context(), id, "dead-worker", now, now.Add(300*time.Millisecond))
+	leaseEnd := now.Add(1300 * time.Millisecond)
+	_, err := b.queue.Claim(t.Context(), id, "dead-worker", now, leaseEnd)
 	require.NoError(t, err)
-	_, err = b.queue.Checkpoint(t.Context(), id, "dead-worker", store.ProgressState{Percentage: 30, Message: "before the crash"}, now.Add(300*time.Millisecond))
+	_, err = b.queue.Checkpoint(t.Context(), id, "dead-worker", store.ProgressState{Percentage: 30, Message: "before the crash"}, leaseEnd)
 	require.NoError(t, err)
 
-	// The retried invocation arrives while the dead worker's lease is still running.
+	// A delivery right after its last write takes it for alive: a duplicate, it returns.
+	require.NoError(t, b.worker.Handle(t.Context(), executor.WorkerEvent{RequestID: id}))
+	require.Equal(t, "dead-worker", b.get(t, id).LeaseOwner)
+	require.Zero(t, h.runs.Load())
+
+	// The retried invocation arrives once the dead worker has been silent for Lease/2 (1 s),
+	// while its lease still runs: it waits for the lease to end and takes the request over.
+	time.Sleep(time.Until(now.Add(fastConfig().Lease/2 + 50*time.Millisecond)))
 	require.NoError(t, b.worker.Handle(t.Context(), executor.WorkerEvent{RequestID: id}))
 
 	r := b.get(t, id)

@@ -38,6 +38,7 @@ type settings struct {
 	maxAttempts    int
 	limits         store.Limits
 	redriveAfter   time.Duration
+	directDispatch bool
 	worker         executor.Config
 	processor      executor.ProcessorConfig
 }
@@ -77,6 +78,14 @@ func WithRedriveAfter(d time.Duration) Option {
 	return func(s *settings) { s.redriveAfter = d }
 }
 
+// WithDirectDispatch turns direct dispatch on or off: with it, the router hands every
+// new async request to a worker (Deps.Dispatch) right after queuing it, so the work
+// starts without waiting for the Requests table's stream, which still delivers every
+// request as the safety net. Default on; STREAMER_DIRECT_DISPATCH overrides it in Start.
+func WithDirectDispatch(on bool) Option {
+	return func(s *settings) { s.directDispatch = on }
+}
+
 // WithWorkerConfig sets the worker's lease, safety margin and intervals (its Logger is
 // replaced by Deps.Logger). Default: the zero executor.Config, i.e. its defaults.
 func WithWorkerConfig(c executor.Config) Option {
@@ -106,6 +115,7 @@ func New(opts ...Option) *App {
 			asyncThreshold: contract.DefaultAsyncThreshold,
 			syncBudget:     contract.DefaultSyncBudget,
 			maxAttempts:    contract.DefaultMaxAttempts,
+			directDispatch: true,
 		},
 	}
 	a.Configure(opts...)
@@ -137,6 +147,14 @@ func (a *App) Use(mw ...streamer.Middleware) {
 
 // Registry returns the App's Registry: the actions and middleware every function runs.
 func (a *App) Registry() *streamer.Registry { return a.registry }
+
+// DirectDispatch reports whether the router dispatches new requests to a worker itself
+// (WithDirectDispatch).
+func (a *App) DirectDispatch() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.settings.directDispatch
+}
 
 // Queue is the request queue of the functions: what the router, the worker, the
 // limiter (its bulk reads) and the re-driver use. *store.Queue (dynamostore, memstore)
@@ -186,6 +204,10 @@ type Deps struct {
 	Verifier auth.TokenVerifier
 	// Invoker starts workers. Required by processor.
 	Invoker executor.Invoker
+	// Dispatch starts a worker from the router (direct dispatch). Used by the router
+	// when direct dispatch is on (WithDirectDispatch); without it the router leaves every
+	// request to the stream.
+	Dispatch executor.Invoker
 	// Logger receives every function's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Metrics records one observation per handler run. Default: none.
@@ -253,7 +275,8 @@ func (a *App) Functions(deps Deps) (*Functions, error) {
 
 // Handler builds the handler of one role (one of contract.Roles), for lambda.Start.
 // Dependencies per role: authorizer Verifier; connect and disconnect Connections; router
-// Requests and Sender (and Limits for limits); processor Invoker; worker and redriver
+// Requests and Sender (and Limits for limits, Dispatch for direct dispatch); processor
+// Invoker; worker and redriver
 // Requests and Sender.
 func (a *App) Handler(role string, deps Deps) (any, error) {
 	deps = deps.withDefaults()
@@ -300,6 +323,11 @@ func (a *App) routerFunc(deps Deps) (func(context.Context, events.APIGatewayWebs
 		Logger:         deps.Logger,
 	}
 	limits := a.settings.limits
+	if inv := deps.Dispatch; a.settings.directDispatch && inv != nil {
+		opts.Dispatcher = router.DispatchFunc(func(ctx context.Context, requestID string) error {
+			return inv.Invoke(ctx, executor.WorkerEvent{RequestID: requestID})
+		})
+	}
 	a.mu.Unlock()
 	if deps.Limits != nil {
 		l, err := store.NewLimiter(deps.Limits, deps.Requests, limits, deps.Now)

@@ -98,9 +98,17 @@ type bundle struct {
 	fns     *lambdas.Functions
 	metrics *logtest.Buffer
 	logs    *logtest.Buffer
+	invoker *executor.GoroutineInvoker // the worker invocations of the processor
 }
 
 func setup(t *testing.T) *bundle {
+	t.Helper()
+	return setupWith(t, nil)
+}
+
+// setupWith is setup with dispatch (given the bundle, whose invoker is ready) as the
+// router's direct dispatch (nil leaves the router without one) and opts for the App.
+func setupWith(t *testing.T, dispatch func(b *bundle) executor.Invoker, opts ...lambdas.Option) *bundle {
 	t.Helper()
 	ctx := context.Background()
 	b := &bundle{
@@ -117,28 +125,32 @@ func setup(t *testing.T) *bundle {
 	verifier, err := auth.NewVerifier(ctx, b.issuer.Config(jwks.URL))
 	require.NoError(t, err)
 
-	b.app = lambdas.New(lambdas.WithWorkerConfig(executor.Config{ProgressInterval: 10 * time.Millisecond}))
+	b.app = lambdas.New(append([]lambdas.Option{lambdas.WithWorkerConfig(executor.Config{ProgressInterval: 10 * time.Millisecond})}, opts...)...)
 	require.NoError(t, b.app.Handle("echo", streamer.HandlerFunc(func(_ context.Context, req *streamer.Request) (*streamer.Result, error) {
 		return &streamer.Result{Success: true, Data: json.RawMessage(req.Payload)}, nil
 	})))
 	require.NoError(t, b.app.Handle("slow_report", slowReport{}))
 	require.Equal(t, []string{"echo", "slow_report"}, b.app.Registry().Actions())
 
-	invoker := executor.NewGoroutineInvoker(func(ctx context.Context, ev executor.WorkerEvent) error {
+	b.invoker = executor.NewGoroutineInvoker(func(ctx context.Context, ev executor.WorkerEvent) error {
 		return b.fns.Worker(ctx, ev)
 	}, executor.GoroutineOptions{Timeout: time.Minute})
-	t.Cleanup(func() { require.NoError(t, invoker.Shutdown(context.Background())) })
+	t.Cleanup(func() { require.NoError(t, b.invoker.Shutdown(context.Background())) })
 
 	b.conns = newConnections(b.store)
-	b.fns, err = b.app.Functions(lambdas.Deps{
+	deps := lambdas.Deps{
 		Connections: b.conns,
 		Requests:    b.store.Requests(),
 		Sender:      connection.NewManager(b.conns, b.gateway.Client(), connection.Options{}),
 		Verifier:    verifier,
-		Invoker:     invoker,
+		Invoker:     b.invoker,
 		Logger:      slog.New(slog.NewJSONHandler(b.logs, nil)),
 		Metrics:     lambdas.NewEMF(b.metrics, "StreamerTest"),
-	})
+	}
+	if dispatch != nil {
+		deps.Dispatch = dispatch(b)
+	}
+	b.fns, err = b.app.Functions(deps)
 	require.NoError(t, err)
 	return b
 }

@@ -88,6 +88,9 @@ func (a *App) fromEnv(ctx context.Context, getenv func(string) string, cfg aws.C
 			deps.Limits = st.Limits()
 		}
 		deps.Sender = connection.NewManager(st.Connections(), connection.NewAPIClient(cfg, env.get(contract.EnvCallbackURL)), connection.Options{})
+		if role == contract.RoleRouter && a.DirectDispatch() {
+			deps.Dispatch = executor.NewLambdaInvoker(awslambda.NewFromConfig(cfg), env.get(contract.EnvWorkerFunction))
+		}
 	case contract.RoleProcessor:
 		deps.Invoker = executor.NewLambdaInvoker(awslambda.NewFromConfig(cfg), env.get(contract.EnvWorkerFunction))
 	}
@@ -128,8 +131,9 @@ func dynamoStore(cfg aws.Config, getenv func(string) string, tables dynamostore.
 }
 
 // settingsFromEnv turns STREAMER_ASYNC_THRESHOLD, STREAMER_SYNC_BUDGET,
-// STREAMER_MAX_ATTEMPTS, STREAMER_REDRIVE_AFTER and the limits (STREAMER_USER_MAX_IN_FLIGHT
-// and its siblings) into options; unset variables keep the App's settings.
+// STREAMER_MAX_ATTEMPTS, STREAMER_DIRECT_DISPATCH, STREAMER_REDRIVE_AFTER and the limits
+// (STREAMER_USER_MAX_IN_FLIGHT and its siblings) into options; unset variables keep the
+// App's settings.
 func (a *App) settingsFromEnv(getenv func(string) string) ([]Option, error) {
 	var opts []Option
 	durations := []struct {
@@ -165,6 +169,13 @@ func (a *App) settingsFromEnv(getenv func(string) string) ([]Option, error) {
 	}
 	if changed {
 		opts = append(opts, WithLimits(limits))
+	}
+	if v := getenv(contract.EnvDirectDispatch); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("lambdas: %s=%q: want true or false", contract.EnvDirectDispatch, v)
+		}
+		opts = append(opts, WithDirectDispatch(on))
 	}
 	return opts, nil
 }

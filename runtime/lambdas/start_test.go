@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -90,12 +91,13 @@ func TestFromEnvReportsMissingSettings(t *testing.T) {
 	}{
 		"no role":         {map[string]string{}, []string{contract.EnvFunction, "want one of"}},
 		"unknown role":    {map[string]string{contract.EnvFunction: "janitor"}, []string{`"janitor"`}},
-		"router":          {map[string]string{contract.EnvFunction: contract.RoleRouter}, []string{contract.EnvConnectionsTable, contract.EnvRequestsTable, contract.EnvLimitsTable, contract.EnvCallbackURL}},
+		"router":          {map[string]string{contract.EnvFunction: contract.RoleRouter}, []string{contract.EnvConnectionsTable, contract.EnvRequestsTable, contract.EnvLimitsTable, contract.EnvCallbackURL, contract.EnvWorkerFunction}},
 		"redriver":        {map[string]string{contract.EnvFunction: contract.RoleRedriver}, []string{contract.EnvConnectionsTable, contract.EnvRequestsTable, contract.EnvCallbackURL}},
 		"bad cap":         {map[string]string{contract.EnvFunction: contract.RoleConnect, contract.EnvUserMaxInFlight: "ten"}, []string{contract.EnvUserMaxInFlight, "-1 for no limit"}},
 		"bad rate":        {map[string]string{contract.EnvFunction: contract.RoleConnect, contract.EnvTenantRate: "-2"}, []string{contract.EnvTenantRate}},
 		"huge tenant cap": {map[string]string{contract.EnvFunction: contract.RoleConnect, contract.EnvTenantMaxInFlight: "5000"}, []string{"over 1000"}},
 		"bad redrive":     {map[string]string{contract.EnvFunction: contract.RoleConnect, contract.EnvRedriveAfter: "soon"}, []string{contract.EnvRedriveAfter}},
+		"bad dispatch":    {map[string]string{contract.EnvFunction: contract.RoleConnect, contract.EnvDirectDispatch: "sometimes"}, []string{contract.EnvDirectDispatch}},
 		"processor":       {map[string]string{contract.EnvFunction: contract.RoleProcessor}, []string{contract.EnvWorkerFunction}},
 		"authorizer":      {map[string]string{contract.EnvFunction: contract.RoleAuthorizer}, []string{contract.EnvJWKSURL, contract.EnvHMACSecretARN}},
 		"short secret":    {map[string]string{contract.EnvFunction: contract.RoleAuthorizer, contract.EnvHMACSecret: "short"}, []string{"HMACSecret"}},
@@ -136,6 +138,7 @@ func TestFromEnvAppliesRouterSettings(t *testing.T) {
 		contract.EnvUserRate:         "0.5",
 		contract.EnvTenantBurst:      "300",
 		contract.EnvRedriveAfter:     "20m",
+		contract.EnvDirectDispatch:   "false", // no worker function needed then
 	}
 	app.Configure(WithLimits(store.Limits{TenantMaxInFlight: 50}))
 	h, err := buildFromEnv(t, app, env, offlineAWS(""))
@@ -154,6 +157,70 @@ func TestFromEnvAppliesRouterSettings(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.Contains(t, resp.Body, "ran synchronously")
+}
+
+// fakeAWS is a fake of the two APIs a router with direct dispatch calls, over real HTTP:
+// DynamoDB PutItem (the enqueue) and Lambda Invoke. It records the invokes.
+type fakeAWS struct {
+	mu      sync.Mutex
+	order   []string // "PutItem" and "Invoke", as they arrived
+	invokes []*http.Request
+	bodies  []string
+}
+
+func (f *fakeAWS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case r.Header.Get("X-Amz-Target") == "DynamoDB_20120810.PutItem":
+		f.order = append(f.order, "PutItem")
+		w.Header().Set("Content-Type", "application/x-amz-json-1.0")
+		_, _ = io.WriteString(w, `{}`)
+	case strings.HasPrefix(r.URL.Path, "/2015-03-31/functions/"):
+		f.order = append(f.order, "Invoke")
+		f.invokes = append(f.invokes, r)
+		f.bodies = append(f.bodies, string(body))
+		w.WriteHeader(http.StatusAccepted)
+	default:
+		http.Error(w, "unexpected call", http.StatusBadRequest)
+	}
+}
+
+func TestFromEnvRouterDispatchesThroughLambdaInvoke(t *testing.T) {
+	t.Parallel()
+	fake := &fakeAWS{}
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	app := New(WithLimits(store.NoLimits())) // the fake serves the Requests table only
+	require.NoError(t, app.Handle("long", streamer.Async(func(context.Context, *streamer.Job[struct{}]) (int, error) { return 0, nil })))
+	env := map[string]string{
+		contract.EnvFunction:         contract.RoleRouter,
+		contract.EnvConnectionsTable: "connections",
+		contract.EnvRequestsTable:    "requests",
+		contract.EnvLimitsTable:      "limits",
+		contract.EnvCallbackURL:      srv.URL,
+		contract.EnvWorkerFunction:   "streamer-worker",
+	}
+	h, err := buildFromEnv(t, app, env, offlineAWS(srv.URL))
+	require.NoError(t, err)
+	resp, err := h.(websocketFunc)(context.Background(), events.APIGatewayWebsocketProxyRequest{
+		Body: `{"action":"long","id":"l-1"}`,
+		RequestContext: events.APIGatewayWebsocketProxyRequestContext{
+			ConnectionID: "c-1",
+			Authorizer:   map[string]any{contract.AuthUserID: "u", contract.AuthTenantID: "t"},
+		},
+	})
+	require.NoError(t, err)
+	require.Contains(t, resp.Body, `"type":"ack"`)
+
+	fake.mu.Lock()
+	defer fake.mu.Unlock()
+	require.Equal(t, []string{"PutItem", "Invoke"}, fake.order, "the enqueue, then the dispatch")
+	inv := fake.invokes[0]
+	require.Equal(t, "/2015-03-31/functions/streamer-worker/invocations", inv.URL.Path)
+	require.Equal(t, "Event", inv.Header.Get("X-Amz-Invocation-Type"), "an asynchronous invoke")
+	require.JSONEq(t, `{"request_id":"t#u#l-1"}`, fake.bodies[0])
 }
 
 // secretsManager is a fake of the Secrets Manager JSON API over real HTTP.

@@ -42,6 +42,9 @@ type localFlags struct {
 	redriveAfter time.Duration
 	limits       store.Limits
 	noLimits     bool
+	// workerTimeout is the worker function's timeout; 0 keeps the default.
+	workerTimeout time.Duration
+	direct        bool // the router dispatches requests to workers itself
 }
 
 // args returns the command line that runs the same stack without --watch: what the
@@ -49,12 +52,15 @@ type localFlags struct {
 // build left unfinished is picked up.
 func (f localFlags) args() []string {
 	l := f.limits
-	a := []string{"local", "--shards", fmt.Sprint(f.shards), "--log-level", f.level,
+	a := []string{"local", "--shards", fmt.Sprint(f.shards), "--log-level", f.level, "--direct-dispatch=" + fmt.Sprint(f.direct),
 		"--redrive-after", f.redriveAfter.String(),
 		"--user-max-in-flight", fmt.Sprint(l.UserMaxInFlight), "--user-rate", fmt.Sprint(l.UserRate), "--user-burst", fmt.Sprint(l.UserBurst),
 		"--tenant-max-in-flight", fmt.Sprint(l.TenantMaxInFlight), "--tenant-rate", fmt.Sprint(l.TenantRate), "--tenant-burst", fmt.Sprint(l.TenantBurst)}
 	if f.noLimits {
 		a = append(a, "--no-limits")
+	}
+	if f.workerTimeout > 0 {
+		a = append(a, "--worker-timeout", f.workerTimeout.String())
 	}
 	if f.endpoint != "" {
 		a = append(a, "--dynamodb-endpoint", f.endpoint, "--table-prefix", f.prefix)
@@ -72,7 +78,7 @@ func Local(ctx context.Context, app *lambdas.App, args []string, opts Options) i
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)
 	fs.SetOutput(opts.Stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: %s local [--addr %s] [--dynamodb-endpoint URL [--table-prefix P] [--fresh]] [--shards 1] [limits] [--log-level info] [--watch]\n"+
+		fmt.Fprintf(fs.Output(), "Usage: %s local [--addr %s] [--dynamodb-endpoint URL [--table-prefix P] [--fresh]] [--shards 1] [--worker-timeout 15m] [--direct-dispatch=true] [limits] [--log-level info] [--watch]\n"+
 			"       %s local --template cdk.out/<Stack>.template.json --dynamodb-endpoint URL [--async-retry-delay 1m]\n\nFlags:\n",
 			opts.Name, local.DefaultAddr, opts.Name)
 		fs.PrintDefaults()
@@ -92,6 +98,8 @@ func Local(ctx context.Context, app *lambdas.App, args []string, opts Options) i
 	fs.IntVar(&f.limits.TenantBurst, "tenant-burst", contract.DefaultTenantBurst, "new async requests one tenant may send at once")
 	fs.BoolVar(&f.noLimits, "no-limits", false, "turn every limit off")
 	fs.IntVar(&f.shards, "shards", 1, "ordered lanes per stream shard, like the event source mapping's ParallelizationFactor (1-10); the in-memory feed is one shard")
+	fs.DurationVar(&f.workerTimeout, "worker-timeout", 0, "the worker function's timeout (default "+local.DefaultFunctionSettings()[contract.RoleWorker].Timeout.String()+"); a short one (e.g. 2s) shows a checkpointing job going on in new invocations")
+	fs.BoolVar(&f.direct, "direct-dispatch", true, "the router starts a worker at once after queuing a request; false leaves every request to the stream")
 	fs.StringVar(&f.level, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&f.watch, "watch", false, "rebuild and restart when a source file of this program changes, keeping the port and the dev signing key (run from the program's module, e.g. with go run)")
 	fs.StringVar(&f.template, "template", "", "run the stack this synthesized CloudFormation template describes (its tables, functions from cdk.out, API, stream mapping and IAM policies) instead of this program's actions; needs --dynamodb-endpoint")
@@ -100,7 +108,7 @@ func Local(ctx context.Context, app *lambdas.App, args []string, opts Options) i
 		return code
 	}
 	var lvl slog.Level
-	if fs.NArg() > 0 || lvl.UnmarshalText([]byte(f.level)) != nil {
+	if fs.NArg() > 0 || lvl.UnmarshalText([]byte(f.level)) != nil || f.workerTimeout < 0 {
 		fs.Usage()
 		return ExitUsage
 	}
@@ -119,11 +127,17 @@ func Local(ctx context.Context, app *lambdas.App, args []string, opts Options) i
 	app.Configure(lambdas.WithLimits(lim), lambdas.WithRedriveAfter(f.redriveAfter))
 	logger := slog.New(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: lvl}))
 	cfg := local.Config{Addr: f.addr, InsecureExposeToNetwork: f.expose, DynamoDBEndpoint: f.endpoint, TablePrefix: f.prefix, FreshTables: f.fresh,
-		Shards: f.shards, App: app, Logger: logger}
+		Shards: f.shards, App: app, Logger: logger, StreamOnly: !f.direct}
+	if f.workerTimeout > 0 {
+		cfg.Functions = map[string]local.FunctionSettings{contract.RoleWorker: {Timeout: f.workerTimeout}}
+	}
 	if f.template != "" {
 		switch {
 		case f.endpoint == "":
 			fmt.Fprintf(opts.Stderr, "%s local: --template needs --dynamodb-endpoint (the template's tables are created there): start one with scripts/dynamodb-local.sh start\n", opts.Name)
+			return ExitUsage
+		case f.workerTimeout > 0 || !f.direct:
+			fmt.Fprintf(opts.Stderr, "%s local: --template takes the worker's timeout and direct dispatch from the template; set them on StreamerApi (WorkerTimeout, DirectDispatch) and synthesize again\n", opts.Name)
 			return ExitUsage
 		case f.watch:
 			fmt.Fprintf(opts.Stderr, "%s local: --template runs the functions built into cdk.out; rebuild with cdk synth instead of --watch\n", opts.Name)

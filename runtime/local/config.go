@@ -188,6 +188,15 @@ type Config struct {
 	// StreamerApi deploys it.
 	Inline bool
 
+	// StreamOnly leaves every request to the stream, as an App built with
+	// lambdas.WithDirectDispatch(false) does, whatever the App says (`streamer local
+	// --direct-dispatch=false`). Default: false, the App decides.
+	StreamOnly bool
+
+	// Latency adds the time AWS would add (API Gateway hops, Lambda invokes, stream
+	// propagation, DynamoDB calls), for measurements in AWS terms. Default: none.
+	Latency Latency
+
 	// Logger receives the stack's and the functions' logs. Default: slog.Default().
 	Logger *slog.Logger
 
@@ -265,7 +274,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: Shards must be 1 to 10, got %d", ErrInvalidConfig, c.Shards)
 	case c.BatchSize < 1 || c.BatchSize > 10000:
 		return c, fmt.Errorf("%w: BatchSize must be 1 to 10000, got %d", ErrInvalidConfig, c.BatchSize)
-	case c.MaxMessageBytes < 1 || c.MaxRoutingPerConnection < 1 || c.MaxPendingWriteBytes < 1 || c.IdleTimeout < 0 || c.MaxConnectionDuration < 0 || c.IntegrationTimeout < 0 || c.PollInterval < 0 || c.RedriveInterval < 0:
+	case c.MaxMessageBytes < 1 || c.MaxRoutingPerConnection < 1 || c.MaxPendingWriteBytes < 1 || c.IdleTimeout < 0 || c.MaxConnectionDuration < 0 || c.IntegrationTimeout < 0 || c.PollInterval < 0 || c.RedriveInterval < 0,
+		c.Latency.APIGateway < 0 || c.Latency.InvokeCall < 0 || c.Latency.AsyncStart < 0 || c.Latency.StreamPropagation < 0 || c.Latency.DynamoDB < 0:
 		return c, fmt.Errorf("%w: limits and durations must be positive", ErrInvalidConfig)
 	}
 	return c, nil

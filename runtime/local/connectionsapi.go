@@ -52,6 +52,7 @@ func (a *connectionsAPI) post(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	wait(r.Context(), a.g.cfg.Latency.APIGateway)
 	if err := a.g.postQueued(c, data); err != nil {
 		if errors.Is(err, errBacklog) {
 			a.g.m.connAPI.add(APILimitExceeded, 1)

@@ -23,10 +23,12 @@ var (
 type countingConnections struct {
 	next store.ConnectionStore
 	m    *counters
+	lag  time.Duration // Latency.DynamoDB, added to every call
 }
 
 func (c *countingConnections) count(op string, err error) error {
 	c.m.dynamoCall(TableConnections, op, err)
+	wait(context.Background(), c.lag)
 	return err
 }
 
@@ -44,10 +46,12 @@ func (c *countingConnections) Delete(ctx context.Context, connectionID string) e
 type countingRequests struct {
 	next lambdas.Queue
 	m    *counters
+	lag  time.Duration // Latency.DynamoDB, added to every call
 }
 
 func (q *countingRequests) count(op string, err error) error {
 	q.m.dynamoCall(TableRequests, op, err)
+	wait(context.Background(), q.lag)
 	return err
 }
 
@@ -82,6 +86,11 @@ func (q *countingRequests) Finish(ctx context.Context, requestID, owner string, 
 
 func (q *countingRequests) Release(ctx context.Context, requestID, owner string, errJSON json.RawMessage) (*store.AsyncRequest, error) {
 	r, err := q.next.Release(ctx, requestID, owner, errJSON)
+	return r, q.count(OpUpdateItem, err)
+}
+
+func (q *countingRequests) Continue(ctx context.Context, requestID, owner string, p store.ProgressState) (*store.AsyncRequest, error) {
+	r, err := q.next.Continue(ctx, requestID, owner, p)
 	return r, q.count(OpUpdateItem, err)
 }
 

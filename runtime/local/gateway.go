@@ -346,6 +346,7 @@ func (g *gateway) read(c *wsConn, rd *connReader) {
 	}
 	rd.routing.Add(1)
 	go g.read(c, rd)
+	wait(g.base, g.cfg.Latency.APIGateway)
 	g.route(c, m, func() {
 		<-rd.slots
 		rd.routing.Done()
@@ -493,6 +494,7 @@ func (g *gateway) respond(c *wsConn, requestID string, rt apiRoute, resp events.
 		g.log.Error("integration failed", "function", rt.function, "connection_id", c.id, "error", err)
 		g.sendJSON(c, gatewayMessage{Message: "Internal server error", ConnectionID: c.id, RequestID: requestID})
 	case rt.response && resp.Body != "":
+		wait(g.base, g.cfg.Latency.APIGateway)
 		g.send(c, []byte(resp.Body))
 	}
 }

@@ -237,13 +237,16 @@ func TestAsyncCallsAreCounted(t *testing.T) {
 	before := st.Metrics()
 	c.call("process_data", "cost-1", map[string]any{"items": 5, "item_ms": 100})
 	msgs := c.terminalOf("cost-1")
-	require.Eventually(t, func() bool { return st.Metrics().Lambda["worker"].Invocations == 1 }, waitFor, 10*time.Millisecond)
+	// Two worker invocations: the router's direct dispatch runs the request, the stream's
+	// record finds it done (one GetItem) and runs nothing.
+	require.Eventually(t, func() bool { return st.Metrics().Lambda["worker"].Invocations == 2 }, waitFor, 10*time.Millisecond)
 	d := st.Metrics().Sub(before)
 	t.Logf("one async request (5 x 100 ms): dynamodb %v, connections API %v, invocations router %d processor %d worker %d, worker %.4f GB-s",
 		d.DynamoDB, d.ConnectionsAPI, d.Lambda["router"].Invocations, d.Lambda["processor"].Invocations, d.Lambda["worker"].Invocations, d.Lambda["worker"].GBSeconds)
 
 	req := d.DynamoDB[TableRequests]
 	require.Equal(t, int64(1), req[OpPutItem], "one enqueue write")
+	require.Equal(t, int64(2), req[OpGetItem], "each worker invocation reads the request once")
 	require.LessOrEqual(t, req[OpUpdateItem], int64(4), "claim, finish and at most a progress write per second: %v", req)
 	require.Equal(t, int64(1), d.Lambda["router"].Invocations)
 	require.Equal(t, int64(1), d.Lambda["processor"].Invocations, "the claim's MODIFY is filtered out")

@@ -94,7 +94,7 @@ func (processData) ProcessWithProgress(ctx context.Context, req *streamer.Reques
 }
 
 // testApp is the application of the tests: the demo actions' behaviour, registered the
-// way a Lambda main registers them.
+// way a Lambda main registers them, with opts.
 func testApp(t *testing.T, opts ...lambdas.Option) *lambdas.App {
 	t.Helper()
 	app := lambdas.New(opts...)

@@ -24,7 +24,8 @@ func TestInlineProcessing(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			app := lambdas.New(lambdas.WithProcessorConfig(executor.ProcessorConfig{Concurrency: 1}))
+			// The router's direct dispatch is off: this is about the stream consumer.
+			app := lambdas.New(lambdas.WithProcessorConfig(executor.ProcessorConfig{Concurrency: 1}), lambdas.WithDirectDispatch(false))
 			require.NoError(t, app.Handle("process_data", processData{}))
 			st := startStack(t, Config{App: app, Inline: inline})
 			c := dial(t, st, token(t, st, "u", "t"))

@@ -124,7 +124,8 @@ type workerInvoker struct {
 	timeout time.Duration
 	retries int
 	delay   time.Duration
-	inline  bool // Config.Inline: Invoke runs the worker before it returns
+	inline  bool    // Config.Inline: Invoke runs the worker before it returns
+	lat     Latency // InvokeCall for the caller, AsyncStart before the worker runs
 }
 
 var _ executor.Invoker = (*workerInvoker)(nil)
@@ -135,6 +136,10 @@ func (w *workerInvoker) Invoke(ctx context.Context, ev executor.WorkerEvent) err
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("local: invoke worker for %s: %w", ev.RequestID, err)
 	}
+	wait(ctx, w.lat.InvokeCall)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("local: invoke worker for %s: %w", ev.RequestID, err)
+	}
 	if w.inline {
 		w.run(ev)
 		return nil
@@ -142,6 +147,7 @@ func (w *workerInvoker) Invoke(ctx context.Context, ev executor.WorkerEvent) err
 	w.rt.running.Add(1)
 	go func() {
 		defer w.rt.running.Done()
+		wait(w.base, w.lat.AsyncStart)
 		w.run(ev)
 	}()
 	return nil

@@ -2,7 +2,6 @@ package local
 
 import (
 	"context"
-	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"slices"
@@ -86,38 +85,47 @@ type poller struct {
 	// onFailure receives records out of retries or too old (the on-failure destination),
 	// with the reason; nil only logs them.
 	onFailure func(recs []events.DynamoDBEventRecord, reason string)
+	// propagation holds each record back until it is this old (Latency.StreamPropagation).
+	propagation time.Duration
 
 	mu     sync.Mutex
 	shards map[string]bool // shards being read or read to their end
-	wg     sync.WaitGroup
+	// positioned is set once the shards that existed when the mapping began are known:
+	// only those start at LATEST, as in Lambda, where a mapping reads the shards that
+	// appear later (a closed shard's children) from their oldest record.
+	positioned bool
+	wg         sync.WaitGroup
 }
 
-// startLatest starts a reader at the newest record of every shard there is now: the
-// stream of tables kept from an earlier run, whose records the process that wrote them
-// dispatched or lost with it (the start sweep hands out what they left unfinished). It
-// returns once every reader has its iterator, so every write after it is read; run then
-// reads the shards that appear later from their oldest record.
-func (p *poller) startLatest(ctx context.Context) error {
+// begin lists the shards once and, for a mapping that starts at LATEST, takes each
+// one's position now, before the stack is ready: a record written after that is read,
+// as by a mapping created before the first request. A failed call is left to run, whose
+// discovery retries.
+func (p *poller) begin(ctx context.Context) {
 	p.m.streams.add(StreamDescribeStream, 1)
 	ids, err := p.src.Shards(ctx)
 	if err != nil {
-		return fmt.Errorf("local: stream: %w", err)
+		return
 	}
-	its := make([]string, len(ids))
-	for i, id := range ids {
-		p.m.streams.add(StreamGetShardIterator, 1)
-		if its[i], err = p.src.Iterator(ctx, id, latestPosition); err != nil {
-			return fmt.Errorf("local: stream: %w", err)
+	its := make(map[string]string, len(ids))
+	for _, id := range ids {
+		if p.latest {
+			p.m.streams.add(StreamGetShardIterator, 1)
+			it, err := p.src.Iterator(ctx, id, latestPosition)
+			if err != nil {
+				return
+			}
+			its[id] = it
 		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for i, id := range ids {
+	p.positioned = true
+	for _, id := range ids {
 		p.shards[id] = true
 		p.wg.Add(1)
-		go p.readShard(ctx, id, its[i])
+		go p.readShard(ctx, id, p.latest, its[id])
 	}
-	return nil
 }
 
 // run reads every shard until ctx ends, then waits for the shard readers.
@@ -135,11 +143,13 @@ func (p *poller) discover(ctx context.Context) {
 		ids, err := p.src.Shards(ctx)
 		if err == nil {
 			p.mu.Lock()
+			atLatest := p.latest && !p.positioned
+			p.positioned = true
 			for _, id := range ids {
 				if !p.shards[id] {
 					p.shards[id] = true
 					p.wg.Add(1)
-					go p.readShard(ctx, id, "")
+					go p.readShard(ctx, id, atLatest, "")
 				}
 			}
 			p.mu.Unlock()
@@ -150,15 +160,13 @@ func (p *poller) discover(ctx context.Context) {
 	}
 }
 
-// readShard polls one shard from iterator it (from its oldest record when it is "")
-// until the shard is closed or ctx ends.
-func (p *poller) readShard(ctx context.Context, shardID, it string) {
+// readShard polls one shard until it is closed or ctx ends: from its oldest record, or
+// from its end (atLatest), or from it, an iterator already taken.
+func (p *poller) readShard(ctx context.Context, shardID string, atLatest bool, it string) {
 	defer p.wg.Done()
 	log := p.log.With("shard", shardID)
 	var last string
-	if p.latest || it != "" {
-		// A fresh iterator (after a failed read) starts where this reader started: at the
-		// end of the shard, never again at its oldest record.
+	if atLatest {
 		last = latestPosition
 	}
 	for ctx.Err() == nil {
@@ -180,9 +188,19 @@ func (p *poller) readShard(ctx context.Context, shardID, it string) {
 			continue
 		}
 		p.m.streams.add(StreamRecordsRead, int64(len(recs)))
+		held := false
+		if n := readable(recs, p.propagation, time.Now()); n < len(recs) {
+			// Not readable yet: the next poll reads them again, after the last delivered.
+			recs, held = recs[:n], true
+		}
 		if len(recs) > 0 {
 			p.deliver(ctx, recs)
 			last = recs[len(recs)-1].Change.SequenceNumber
+		}
+		if held {
+			it = ""
+			sleep(ctx, p.interval)
+			continue
 		}
 		if next == "" {
 			p.discover(ctx)

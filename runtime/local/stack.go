@@ -157,8 +157,8 @@ func (s *Stack) build(ctx context.Context) error {
 	s.srv = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.serving <- s.srv.Serve(s.ln) }()
 
-	conns := &countingConnections{next: st.connections, m: s.m}
-	reqs := &countingRequests{next: st.requests, m: s.m}
+	conns := &countingConnections{next: st.connections, m: s.m, lag: s.cfg.Latency.DynamoDB}
+	reqs := &countingRequests{next: st.requests, m: s.m, lag: s.cfg.Latency.DynamoDB}
 	limits := &countingLimits{next: st.limits, m: s.m}
 	if s.inFlight, err = store.NewLimiter(st.limits, st.requests, store.NoLimits(), nil); err != nil {
 		return errors.Join(err, s.srv.Close(), st.cleanup(context.WithoutCancel(ctx)))
@@ -170,12 +170,21 @@ func (s *Stack) build(ctx context.Context) error {
 		retries: s.cfg.WorkerRetryAttempts,
 		delay:   s.cfg.WorkerRetryDelay,
 		inline:  s.cfg.Inline,
+		lat:     s.cfg.Latency,
 	}
-	fns, err := s.functions(ctx, conns, reqs, limits, inv)
+	// The router's direct dispatch is an asynchronous invoke even with Inline, which only
+	// models a stream consumer that runs handlers itself.
+	dispatch := *inv
+	dispatch.inline = false
+	var direct executor.Invoker = &dispatch
+	if s.cfg.StreamOnly {
+		direct = nil
+	}
+	fns, err := s.functions(ctx, conns, reqs, limits, inv, direct)
 	if err != nil {
 		return errors.Join(err, s.srv.Close(), st.cleanup(context.WithoutCancel(ctx)))
 	}
-	inv.worker = fns.Worker
+	inv.worker, dispatch.worker = fns.Worker, fns.Worker
 	s.gw.ws = s.inProcessAPI(fns)
 
 	p := &poller{
@@ -186,11 +195,13 @@ func (s *Stack) build(ctx context.Context) error {
 		batchSize:      s.cfg.BatchSize,
 		lanes:          s.cfg.Shards,
 		retries:        s.cfg.StreamRetryAttempts,
+		propagation:    s.cfg.Latency.StreamPropagation,
 		bisect:         true,
 		reportFailures: true,
 		filter:         pendingFilter,
 		shards:         make(map[string]bool),
-		process: func(_ context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+		process: func(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+			wait(ctx, s.cfg.Latency.InvokeCall)
 			timeout := s.cfg.Functions[contract.RoleProcessor].Timeout
 			return invoke(s.base, s.rt, contract.RoleProcessor, timeout, timeout, fns.Processor, ev)
 		},
@@ -198,14 +209,11 @@ func (s *Stack) build(ctx context.Context) error {
 	pollCtx, stop := context.WithCancel(s.base)
 	s.stopPoll = stop
 	if st.kept {
-		// Read from the newest records on, before the start sweep writes: what the
-		// stream held was dispatched by the process that wrote it, or lost with it, and
-		// the sweep hands out again what that left unfinished.
-		if err := p.startLatest(pollCtx); err != nil {
-			stop()
-			s.polling.Wait()
-			return errors.Join(err, s.srv.Close(), st.cleanup(context.WithoutCancel(ctx)))
-		}
+		// Read from the newest records on, positioned before the start sweep writes: what
+		// the stream held was dispatched by the process that wrote it, or lost with it,
+		// and the sweep hands out again what that left unfinished.
+		p.latest = true
+		p.begin(pollCtx)
 	}
 	s.polling.Go(func() { p.run(pollCtx) })
 	if st.kept {

@@ -164,6 +164,7 @@ func (ts *tmplStack) startMappings(s *Stack) {
 	s.stopPoll = stop
 	for _, m := range ts.maps {
 		p := m.newPoller(s, ts)
+		p.begin(pollCtx)
 		s.polling.Go(func() { p.run(pollCtx) })
 	}
 }

@@ -45,6 +45,7 @@ type Coalescer struct {
 	pushing      bool        // a progress push is claimed or in flight
 	pushTimer    *time.Timer // the trailing push; non-nil while armed
 	nextPersist  time.Time   // earliest start of the next Persist call
+	persistGen   uint64      // bumped by every report and PersistSoon: what Persist must store
 	persisting   bool        // a Persist call is in flight
 	persistTimer *time.Timer // the next Persist call; non-nil while armed
 	done         bool        // a terminal call or Close happened; nothing new starts
@@ -110,6 +111,7 @@ func (c *Coalescer) Report(percentage float64, message string, details ...map[st
 		Timestamp:  now.UTC(),
 	}
 	c.seq++
+	c.persistGen++
 	c.schedulePersist(now)
 	pushNow := false
 	switch {
@@ -340,6 +342,20 @@ func (c *Coalescer) sendPending(ctx context.Context, terminal bool) (uint64, err
 	return seq, nil
 }
 
+// PersistSoon asks for a call of the Persist hook within the persist window (at once
+// when the window is open) although no report changed the progress: the hook may store
+// more than the progress, as the worker stores a handler's checkpoint with it. It does
+// nothing without a Persist hook, or after a terminal call or Close.
+func (c *Coalescer) PersistSoon() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done {
+		return
+	}
+	c.persistGen++
+	c.schedulePersist(time.Now())
+}
+
 // schedulePersist arms the persist timer unless a call is armed or running (that call
 // re-arms when it sees a newer state). c.mu must be held.
 func (c *Coalescer) schedulePersist(now time.Time) {
@@ -350,8 +366,8 @@ func (c *Coalescer) schedulePersist(now time.Time) {
 }
 
 // runPersist calls the Persist hook with the latest state. It only runs armed by a
-// report or by a previous call that saw a newer state, so the state is always new; a
-// failed write is not retried until the next report.
+// report, a PersistSoon or a previous call that saw a newer one, so there is always
+// something new to store; a failed write is not retried until the next of those.
 func (c *Coalescer) runPersist() {
 	c.mu.Lock()
 	if c.done {
@@ -359,7 +375,7 @@ func (c *Coalescer) runPersist() {
 		return
 	}
 	c.persistTimer = nil
-	seq, u := c.seq, c.last
+	gen, u := c.persistGen, c.last
 	c.persisting = true
 	c.nextPersist = time.Now().Add(c.opts.PersistInterval)
 	c.mu.Unlock()
@@ -372,7 +388,7 @@ func (c *Coalescer) runPersist() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.persisting = false
-	if !c.done && c.seq > seq {
+	if !c.done && c.persistGen > gen {
 		c.persistTimer = c.arm(time.Until(c.nextPersist), c.runPersist)
 	}
 }

@@ -545,6 +545,32 @@ func TestPersistAtMostOncePerIntervalWithLatestValues(t *testing.T) {
 	require.Equal(t, "r-12", last.RequestID)
 }
 
+func TestPersistSoonPersistsWithoutAReportWithinTheWindow(t *testing.T) {
+	t.Parallel()
+	p := &persisted{t: t, changed: make(chan struct{}, 1)}
+	c := progress.New(t.Context(), "r-13", "conn-1", newRecorder(nil), progress.Options{PersistInterval: 100 * time.Millisecond, Persist: p.persist})
+	defer c.Close()
+
+	require.NoError(t, c.Report(10, "only report"))
+	p.waitFor(t, "only report")
+	for range 20 { // many requests in one window make one call
+		c.PersistSoon()
+	}
+	require.Eventually(t, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		return len(p.at) == 2
+	}, 10*time.Second, 5*time.Millisecond, "PersistSoon makes a call without a new report")
+	c.Close()
+	c.PersistSoon() // after Close: nothing
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	require.GreaterOrEqual(t, p.at[1].Sub(p.at[0]), 100*time.Millisecond/2, "within the persist window, not at once")
+	require.Equal(t, "only report", p.updates[1].Message, "with the latest progress")
+	require.Len(t, p.at, 2)
+}
+
 func TestPersistDoesNotBlockReport(t *testing.T) {
 	t.Parallel()
 	entered := make(chan progress.ProgressUpdate, 2)

@@ -101,6 +101,25 @@ func BenchmarkRouteAsyncAck(b *testing.B) {
 	benchRoute(b, r, withBody(b, `{"action":"report","payload":{"start_date":"2026-01-01","end_date":"2026-01-31"}}`), `{"type":"ack"`)
 }
 
+// BenchmarkRouteAsyncAckDispatch is BenchmarkRouteAsyncAck with direct dispatch to an
+// in-process dispatcher that returns at once: what the router itself adds to the ack
+// (the bounded context and the call), without the invoke's network round trip.
+func BenchmarkRouteAsyncAckDispatch(b *testing.B) {
+	reg := streamer.NewRegistry()
+	if err := reg.Handle("report", asyncHandler()); err != nil {
+		b.Fatal(err)
+	}
+	dispatched := 0
+	r := router.New(reg, newQueue(), nil, router.Options{Dispatcher: router.DispatchFunc(func(context.Context, string) error {
+		dispatched++
+		return nil
+	})})
+	benchRoute(b, r, withBody(b, `{"action":"report","payload":{"start_date":"2026-01-01","end_date":"2026-01-31"}}`), `{"type":"ack"`)
+	if dispatched != b.N {
+		b.Fatalf("%d dispatches for %d acks", dispatched, b.N)
+	}
+}
+
 // BenchmarkRouteBadFrame measures the rejection of a frame that is not JSON.
 func BenchmarkRouteBadFrame(b *testing.B) {
 	benchRoute(b, newRouter(b, "", nil, nil), withBody(b, `not json`), `{"type":"error"`)

@@ -310,8 +310,9 @@ func (r *Router) enqueue(ctx context.Context, owner store.Owner, req *streamer.R
 			return r.errorBody(req.ID, rateLimited(a))
 		}
 	}
+	requestID := store.ScopedID(owner.TenantID, owner.UserID, req.ID)
 	err := r.queue.Enqueue(ctx, &store.AsyncRequest{
-		RequestID:    store.ScopedID(owner.TenantID, owner.UserID, req.ID),
+		RequestID:    requestID,
 		ClientID:     req.ID,
 		ConnectionID: req.ConnectionID,
 		Status:       store.StatusPending,
@@ -324,6 +325,7 @@ func (r *Router) enqueue(ctx context.Context, owner store.Owner, req *streamer.R
 	var dup *store.DuplicateError
 	switch {
 	case err == nil:
+		r.dispatch(ctx, requestID, req.ID)
 		return r.marshal(&protocol.AckMessage{Type: protocol.TypeAck, RequestID: req.ID, Action: req.Action, Status: protocol.StatusPending})
 	case errors.As(err, &dup):
 		existing := dup.Existing
@@ -366,6 +368,22 @@ func rateLimited(a store.Admission) *streamer.Error {
 		details["max"] = a.Max
 	}
 	return &streamer.Error{Code: streamer.ErrCodeRateLimited, Message: msg, Details: details, Retry: protocol.RetryAfter(time.Now(), a.RetryAfter)}
+}
+
+// dispatch hands a newly queued request to a worker (direct dispatch), waiting at most
+// DispatchTimeout. A failure is only logged: the request reaches a worker through the
+// stream all the same, and a dispatch that timed out may still have started one (the
+// worker's claim dedupes).
+func (r *Router) dispatch(ctx context.Context, requestID, clientID string) {
+	if r.opts.Dispatcher == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.opts.DispatchTimeout)
+	defer cancel()
+	if err := r.opts.Dispatcher.Dispatch(ctx, requestID); err != nil {
+		r.opts.Logger.LogAttrs(ctx, slog.LevelWarn, "direct dispatch failed; the stream delivers the request",
+			slog.String("request_id", clientID), slog.String("error", err.Error()))
+	}
 }
 
 // unavailable logs a store failure and returns the retryable error the client sees.

@@ -54,6 +54,26 @@ var (
 	_ Limiter = (*store.Limiter)(nil)
 )
 
+// Dispatcher starts a worker for a request the router has just queued, without waiting
+// for it to run: an asynchronous Lambda invoke of the worker function in AWS, the
+// in-process invoker in the local stack. It must return when ctx ends. A worker started
+// twice for one request (by the dispatch and by the stream) is harmless: the worker's
+// conditional claim lets one run.
+type Dispatcher interface {
+	Dispatch(ctx context.Context, requestID string) error
+}
+
+// DispatchFunc adapts a function to a Dispatcher.
+type DispatchFunc func(ctx context.Context, requestID string) error
+
+// Dispatch calls f.
+func (f DispatchFunc) Dispatch(ctx context.Context, requestID string) error { return f(ctx, requestID) }
+
+// DefaultDispatchTimeout is the default of Options.DispatchTimeout: an asynchronous
+// Lambda invoke usually answers in tens of milliseconds, and past this the stream
+// delivers the request about as soon.
+const DefaultDispatchTimeout = 100 * time.Millisecond
+
 // Options configures a Router. Every zero field takes its default.
 type Options struct {
 	// AsyncThreshold is the estimate above which an action that runs by its estimate is
@@ -65,6 +85,15 @@ type Options struct {
 	// MaxAttempts is the number of attempts stored on each queued request. Default
 	// contract.DefaultMaxAttempts (3).
 	MaxAttempts int
+	// Dispatcher, when set, is given the scoped id of every newly queued request right
+	// after its enqueue, so that a worker starts at once instead of after the stream's
+	// delay (direct dispatch). A failed or slow dispatch is logged and the ack goes out
+	// all the same: the stream delivers every queued request anyway. Default nil: the
+	// stream alone.
+	Dispatcher Dispatcher
+	// DispatchTimeout bounds the wait for Dispatcher, and so what direct dispatch can
+	// add to the ack. Default DefaultDispatchTimeout (100 ms).
+	DispatchTimeout time.Duration
 	// Middleware runs outside the registry's own middleware around every synchronous
 	// run (package lambdas puts its logging and metrics here). Default none.
 	Middleware []streamer.Middleware
@@ -86,6 +115,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxAttempts < 1 {
 		o.MaxAttempts = contract.DefaultMaxAttempts
+	}
+	if o.DispatchTimeout <= 0 {
+		o.DispatchTimeout = DefaultDispatchTimeout
 	}
 	o.Logger = cmp.Or(o.Logger, slog.Default())
 	return o

@@ -29,10 +29,10 @@ func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
 // EncodeImage encodes a request as the item dynamostore writes and the stream carries as
 // NewImage: key and string attributes as S (empty strings omitted: an index key may not
 // be empty), JSON fields as S JSON text, times as S in TimeLayout (zero times omitted),
-// counters and progress as N, cancel_requested as BOOL (omitted when false), ttl as N Unix
-// seconds (omitted when zero), and unfinished_shard (UnfinishedShard) while the status is
-// PENDING or PROCESSING. It fails on a missing request id, invalid JSON or a non-finite
-// progress.
+// counters and progress as N (continuations omitted when zero), cancel_requested as BOOL
+// (omitted when false), ttl as N Unix seconds (omitted when zero), and unfinished_shard
+// (UnfinishedShard) while the status is PENDING or PROCESSING. It fails on a missing
+// request id, invalid JSON or a non-finite progress.
 func EncodeImage(r *AsyncRequest) (map[string]events.DynamoDBAttributeValue, error) {
 	if r == nil || r.RequestID == "" {
 		return nil, fmt.Errorf("%w: request id is empty", ErrInvalidImage)
@@ -59,6 +59,10 @@ func EncodeImage(r *AsyncRequest) (map[string]events.DynamoDBAttributeValue, err
 	e.json(contract.AttrError, r.Error)
 	if r.CancelRequested {
 		e.item[contract.AttrCancelRequested] = events.NewBooleanAttribute(true)
+	}
+	e.json(contract.AttrCheckpoint, r.Checkpoint)
+	if r.Continuations != 0 {
+		e.int(contract.AttrContinuations, int64(r.Continuations))
 	}
 	e.str(contract.AttrUserID, r.UserID)
 	e.str(contract.AttrTenantID, r.TenantID)
@@ -112,6 +116,8 @@ func DecodeImage(item map[string]events.DynamoDBAttributeValue) (*AsyncRequest, 
 		Result:           d.json(contract.AttrResult),
 		Error:            d.json(contract.AttrError),
 		CancelRequested:  d.bool(contract.AttrCancelRequested),
+		Checkpoint:       d.json(contract.AttrCheckpoint),
+		Continuations:    int(d.int(contract.AttrContinuations)),
 		UserID:           d.str(contract.AttrUserID),
 		TenantID:         d.str(contract.AttrTenantID),
 		TTL:              d.int(contract.AttrTTL),

@@ -41,6 +41,8 @@ func fullRequest() *store.AsyncRequest {
 		Result:           json.RawMessage(`{"url":"https://example.com"}`),
 		Error:            json.RawMessage(`{"code":"TIMEOUT","message":"slow"}`),
 		CancelRequested:  true,
+		Checkpoint:       json.RawMessage(`{"next":7}`),
+		Continuations:    2,
 		UserID:           "u1",
 		TenantID:         "t1",
 		TTL:              1_800_000_000,
@@ -74,12 +76,14 @@ func TestEncodeImageAttributes(t *testing.T) {
 	require.Equal(t, "1800000000", img[contract.AttrTTL].Number())
 	require.Equal(t, "33.333333333333336", img[contract.AttrProgress].Number())
 	require.True(t, img[contract.AttrCancelRequested].Boolean())
+	require.Equal(t, `{"next":7}`, img[contract.AttrCheckpoint].String())
+	require.Equal(t, "2", img[contract.AttrContinuations].Number())
 
 	minimal, err := store.EncodeImage(&store.AsyncRequest{RequestID: "t#u#c", Status: store.StatusPending})
 	require.NoError(t, err)
 	names := slices.Sorted(maps.Keys(minimal))
 	require.Equal(t, []string{contract.AttrAttempt, contract.AttrMaxAttempts, contract.AttrProgress, contract.AttrRequestID, contract.AttrStatus, contract.AttrUnfinishedShard}, names,
-		"empty strings, zero times, false and a zero ttl are omitted (an index key may not be empty; ttl 0 would expire at once)")
+		"empty strings, zero times, false, no continuations and a zero ttl are omitted (an index key may not be empty; ttl 0 would expire at once)")
 }
 
 // TestUnfinishedShard checks that the unfinished index's key is there exactly while a

@@ -39,7 +39,7 @@ type RequestTable interface {
 
 // Queue keeps async requests on a RequestTable and moves them through their statuses:
 // RequestQueue for application code, the lease-checked transitions of the worker (Claim,
-// Checkpoint, Finish, Release) and the owner-scoped ones of the router (Rebind,
+// Checkpoint, Finish, Release, Continue) and the owner-scoped ones of the router (Rebind,
 // RequestCancel). Every transition is conditional; a transition from the wrong state
 // returns ErrConflict. Both stores use it, so they share every rule by construction; the
 // conformance suite checks the tables.
@@ -151,7 +151,7 @@ func (q *Queue) Redrive(ctx context.Context, requestID string, staleBefore time.
 	if err != nil {
 		return nil, false, fmt.Errorf("store: redrive %s: %w", requestID, err)
 	}
-	t.IncrementAttempt = true
+	t.Increment = []string{contract.AttrAttempt}
 	r, err = q.update(ctx, requestID, t)
 	return r, false, err
 }
@@ -242,9 +242,10 @@ func (q *Queue) Claim(ctx context.Context, requestID, owner string, now, leaseUn
 		contract.AttrStatus, contract.AttrLeaseOwner, contract.AttrLeaseUntil, contract.AttrStartedAt, contract.AttrUpdatedAt)
 }
 
-// Checkpoint persists progress and extends the lease, if owner still holds it. Returns
-// the request as stored after the write, so the worker sees cancel_requested and the
-// current connection_id (a resumed client). ErrConflict when the lease is lost.
+// Checkpoint persists progress (and p.Checkpoint, when set) and extends the lease, if
+// owner still holds it. Returns the request as stored after the write, so the worker sees
+// cancel_requested and the current connection_id (a resumed client). ErrConflict when
+// the lease is lost.
 func (q *Queue) Checkpoint(ctx context.Context, requestID, owner string, p ProgressState, leaseUntil time.Time) (*AsyncRequest, error) {
 	if err := checkOwner("checkpoint", requestID, owner); err != nil {
 		return nil, err
@@ -254,11 +255,12 @@ func (q *Queue) Checkpoint(ctx context.Context, requestID, owner string, p Progr
 	if err != nil {
 		return nil, err
 	}
-	return q.apply(ctx, requestID, held(now, owner), r, slices.Concat(progressNames, []string{contract.AttrLeaseUntil})...)
+	return q.apply(ctx, requestID, held(now, owner), r, progressWrite(p, contract.AttrLeaseUntil)...)
 }
 
 // Finish moves a PROCESSING request held by owner to COMPLETED (result set), FAILED or
-// CANCELLED (errJSON set), records progress p and EndedAt. Returns the stored request;
+// CANCELLED (errJSON set), records progress p and EndedAt, and removes the checkpoint
+// (a finished request has nothing to resume). Returns the stored request;
 // ErrConflict when the lease is lost; ErrTooLarge when result is over the item limit
 // (the caller then fails the request with PAYLOAD_TOO_LARGE).
 func (q *Queue) Finish(ctx context.Context, requestID, owner string, status RequestStatus, p ProgressState, result, errJSON json.RawMessage) (*AsyncRequest, error) {
@@ -273,7 +275,8 @@ func (q *Queue) Finish(ctx context.Context, requestID, owner string, status Requ
 	if err != nil {
 		return nil, err
 	}
-	names := slices.Concat(progressNames, []string{contract.AttrStatus, contract.AttrEndedAt, contract.AttrLeaseUntil})
+	r.Checkpoint = nil // a finished request has nothing to resume
+	names := slices.Concat(progressNames, []string{contract.AttrStatus, contract.AttrEndedAt, contract.AttrLeaseUntil, contract.AttrCheckpoint})
 	if len(result) > 0 {
 		names = append(names, contract.AttrResult)
 	}
@@ -301,7 +304,30 @@ func (q *Queue) Release(ctx context.Context, requestID, owner string, errJSON js
 	if err != nil {
 		return nil, fmt.Errorf("store: release %s: %w", requestID, err)
 	}
-	t.IncrementAttempt = true
+	t.Increment = []string{contract.AttrAttempt}
+	return q.update(ctx, requestID, t)
+}
+
+// Continue puts a PROCESSING request held by owner back to PENDING for a new invocation
+// to carry on (its worker is about to run out of time and the handler checkpointed):
+// Continuations+1, Attempt unchanged, no lease, progress and checkpoint from p. That
+// write re-triggers the stream. Unlike Release it uses no attempt and records no error:
+// the request is not failing, it is going on in another invocation. ErrConflict when the
+// lease is lost.
+func (q *Queue) Continue(ctx context.Context, requestID, owner string, p ProgressState) (*AsyncRequest, error) {
+	if err := checkOwner("continue", requestID, owner); err != nil {
+		return nil, err
+	}
+	now := q.now()
+	r, err := withProgress(&AsyncRequest{Status: StatusPending, UpdatedAt: now}, p)
+	if err != nil {
+		return nil, err
+	}
+	t, err := change(held(now, owner), r, progressWrite(p, contract.AttrStatus, contract.AttrLeaseOwner, contract.AttrLeaseUntil)...)
+	if err != nil {
+		return nil, fmt.Errorf("store: continue %s: %w", requestID, err)
+	}
+	t.Increment = []string{contract.AttrContinuations}
 	return q.update(ctx, requestID, t)
 }
 

@@ -4,8 +4,9 @@
 // package storetest holds the conformance suite both pass.
 //
 // Every status change is a conditional write: PENDING -> PROCESSING -> COMPLETED | FAILED
-// | CANCELLED, with PROCESSING -> PENDING (attempt+1) for a retryable failure, and a
-// PROCESSING request whose lease expired claimable again.
+// | CANCELLED, with PROCESSING -> PENDING (attempt+1) for a retryable failure,
+// PROCESSING -> PENDING (continuations+1) for a job that goes on in a new invocation, and
+// a PROCESSING request whose lease expired claimable again.
 //
 // The rules live here once: Queue implements RequestQueue on a RequestTable (the three
 // primitives conditional create, consistent read, conditional update), and both stores
@@ -112,6 +113,8 @@ type AsyncRequest struct {
 	Result           json.RawMessage // JSON of the result data
 	Error            json.RawMessage // JSON of a streamer.Error
 	CancelRequested  bool            // the client asked to cancel while it was PROCESSING
+	Checkpoint       json.RawMessage // JSON the handler saved to resume from; removed by Finish
+	Continuations    int             // invocations that handed the request on to the next (Continue)
 
 	// Multi-tenancy: from the verified token.
 	UserID   string
@@ -141,11 +144,14 @@ type Owner struct {
 	UserID   string
 }
 
-// ProgressState is the progress persisted for a request.
+// ProgressState is the progress persisted for a request, with the handler's latest
+// checkpoint.
 type ProgressState struct {
 	Percentage float64
 	Message    string
 	Metadata   map[string]any
+	// Checkpoint is the JSON the handler saved to resume from; nil keeps the stored one.
+	Checkpoint json.RawMessage
 }
 
 // ConnectionStore keeps the records of open connections: $connect saves one,

@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -57,13 +58,14 @@ func (c Condition) Check(r *AsyncRequest) error {
 }
 
 // Transition is one conditional write of a request: if Cond holds, set the attributes in
-// Set (encoded as EncodeImage encodes them), delete those in Remove, and add one to
-// attempt when IncrementAttempt. A RequestTable applies it atomically.
+// Set (encoded as EncodeImage encodes them), delete those in Remove, and add one to each
+// number attribute in Increment (an absent one counts as 0). A RequestTable applies it
+// atomically.
 type Transition struct {
-	Cond             Condition
-	Set              map[string]events.DynamoDBAttributeValue
-	Remove           []string
-	IncrementAttempt bool
+	Cond      Condition
+	Set       map[string]events.DynamoDBAttributeValue
+	Remove    []string
+	Increment []string
 }
 
 // Apply returns the request r becomes under t (r itself is not modified). It does not
@@ -80,8 +82,14 @@ func (t Transition) Apply(r *AsyncRequest) (*AsyncRequest, error) {
 	for name, v := range t.Set {
 		item[name] = v
 	}
-	if t.IncrementAttempt {
-		item[contract.AttrAttempt] = events.NewNumberAttribute(fmt.Sprint(r.Attempt + 1))
+	for _, name := range t.Increment {
+		n := int64(0)
+		if v, ok := item[name]; ok && v.DataType() == events.DataTypeNumber {
+			if n, err = strconv.ParseInt(v.Number(), 10, 64); err != nil {
+				return nil, fmt.Errorf("%w: %s: %w", ErrInvalidImage, name, err)
+			}
+		}
+		item[name] = events.NewNumberAttribute(strconv.FormatInt(n+1, 10))
 	}
 	if err := CheckItemSize(item); err != nil {
 		return nil, err
@@ -116,9 +124,19 @@ func change(cond Condition, r *AsyncRequest, names ...string) (Transition, error
 // progressNames are the attributes a progress write sets.
 var progressNames = []string{contract.AttrProgress, contract.AttrProgressMessage, contract.AttrProgressMetadata, contract.AttrUpdatedAt}
 
+// progressWrite returns the attributes a write of p sets: progressNames, and the
+// checkpoint when p carries one (nil keeps the stored one).
+func progressWrite(p ProgressState, names ...string) []string {
+	names = slices.Concat(progressNames, names)
+	if len(p.Checkpoint) > 0 {
+		names = append(names, contract.AttrCheckpoint)
+	}
+	return names
+}
+
 // withProgress copies p into r.
 func withProgress(r *AsyncRequest, p ProgressState) (*AsyncRequest, error) {
-	r.Progress, r.ProgressMessage = p.Percentage, p.Message
+	r.Progress, r.ProgressMessage, r.Checkpoint = p.Percentage, p.Message, p.Checkpoint
 	if len(p.Metadata) > 0 {
 		meta, err := marshalJSON(p.Metadata)
 		if err != nil {

@@ -3,6 +3,7 @@ package streamer_test
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
@@ -61,4 +62,44 @@ func ExampleAsync() {
 	result, err := countdown(context.Background(), &streamer.Job[CountdownRequest]{Payload: CountdownRequest{From: 3}})
 	fmt.Println(result, err)
 	// Output: map[done:true] <nil>
+}
+
+// ImportRequest is the payload of import_rows.
+type ImportRequest struct {
+	Rows int `json:"rows"`
+}
+
+// importState is what import_rows needs to resume: the next row.
+type importState struct {
+	NextRow int `json:"next_row"`
+}
+
+// A job longer than one worker invocation (a Lambda timeout, 15 minutes at most): it
+// saves a small checkpoint after each unit of work and returns when its context ends;
+// the worker then hands the request on to a new invocation, where Resume returns the
+// latest checkpoint. The client sees one request: its progress goes on, then one result.
+func ExampleJob_Checkpoint() {
+	importRows := func(ctx context.Context, job *streamer.Job[ImportRequest]) (map[string]int, error) {
+		st := importState{NextRow: 1}
+		if _, err := job.Resume(&st); err != nil {
+			return nil, err
+		}
+		for ; st.NextRow <= job.Payload.Rows; st.NextRow++ {
+			if err := ctx.Err(); err != nil {
+				return nil, err // out of time (or cancelled): the job goes on from the checkpoint
+			}
+			// ... import row st.NextRow ...
+			if err := job.Checkpoint(importState{NextRow: st.NextRow + 1}); err != nil {
+				return nil, err
+			}
+			_ = job.Report(float64(st.NextRow)*100/float64(job.Payload.Rows), "importing")
+		}
+		return map[string]int{"rows": job.Payload.Rows}, nil
+	}
+	reg := streamer.NewRegistry()
+	if err := reg.Handle("import_rows", streamer.Async(importRows).WithMaxDuration(6*time.Hour)); err != nil {
+		fmt.Println(err)
+	}
+	fmt.Println(reg.Actions())
+	// Output: [import_rows]
 }

@@ -37,7 +37,8 @@ type Job[P any] struct {
 }
 
 // Report sends the client a progress update: percentage 0-100 (clamped, never going
-// down), a message, and optional details that become the progress message's metadata.
+// down, also across the invocations of a job that continues), a message, and optional
+// details that become the progress message's metadata.
 // Updates are coalesced to at most one message per 200 ms, the latest always delivered.
 // On the synchronous path there is nobody to send progress to before the result, so
 // Report does nothing and returns nil.
@@ -52,11 +53,12 @@ func (j *Job[P]) Report(percentage float64, message string, details ...map[strin
 // Async or Estimated. It decodes the payload once, validates it, runs the JobFunc and
 // turns what it returns into the result.
 type TypedHandler[P, R any] struct {
-	run      JobFunc[P, R]
-	mode     Mode
-	estimate time.Duration
-	example  json.RawMessage
-	err      error // a WithExample that could not be encoded, reported by Registry.Handle
+	run         JobFunc[P, R]
+	mode        Mode
+	estimate    time.Duration
+	maxDuration time.Duration
+	example     json.RawMessage
+	err         error // a WithExample that could not be encoded, reported by Registry.Handle
 }
 
 var _ HandlerWithProgress = (*TypedHandler[struct{}, struct{}])(nil)
@@ -91,6 +93,19 @@ func (h *TypedHandler[P, R]) WithExample(example P) *TypedHandler[P, R] {
 	return &c
 }
 
+// WithMaxDuration returns a copy of the handler whose requests may take at most d in
+// total, from the enqueue across every invocation that continues them (see
+// Job.Checkpoint); the worker fails a request that reaches it with TIMEOUT. Without it
+// the worker's default applies (executor.Config.MaxDuration, 4 hours).
+func (h *TypedHandler[P, R]) WithMaxDuration(d time.Duration) *TypedHandler[P, R] {
+	c := *h
+	c.maxDuration = d
+	return &c
+}
+
+// MaxDuration returns the limit given to WithMaxDuration, or 0 for the worker's default.
+func (h *TypedHandler[P, R]) MaxDuration() time.Duration { return h.maxDuration }
+
 // Example returns the sample payload given to WithExample, or nil.
 func (h *TypedHandler[P, R]) Example() json.RawMessage { return h.example }
 
@@ -122,6 +137,9 @@ func (h *TypedHandler[P, R]) ProcessWithProgress(ctx context.Context, req *Reque
 func (h *TypedHandler[P, R]) check() error {
 	if h == nil || h.run == nil {
 		return ErrNilHandler
+	}
+	if h.maxDuration < 0 {
+		return fmt.Errorf("streamer: negative max duration %s", h.maxDuration)
 	}
 	return h.err
 }

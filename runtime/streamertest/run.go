@@ -49,7 +49,8 @@ func WithProgressInterval(d time.Duration) RunOption {
 
 // WithTimeout sets the time limit of each worker invocation, as the worker function's
 // Lambda timeout does (default 15 minutes). The worker stops the handler shortly before
-// it and hands the request back for another attempt.
+// it and hands the request on: to a new invocation when the handler saved a checkpoint
+// (Job.Checkpoint), else back for another attempt.
 func WithTimeout(d time.Duration) RunOption { return func(c *runConfig) { c.timeout = d } }
 
 // WithLogger sends the router's and the worker's logs to l (default: discarded).
@@ -166,7 +167,8 @@ func Run(tb testing.TB, h streamer.Handler, payload any, opts ...RunOption) *Out
 }
 
 // runWorker runs the queued request to its end: one worker invocation, and another for
-// every retry the worker hands it back for, as the stream would deliver them.
+// every retry or continuation the worker hands it back for, as the stream would deliver
+// them.
 func runWorker(tb testing.TB, reg *streamer.Registry, queue *store.Queue, sender executor.Sender, cfg runConfig) {
 	tb.Helper()
 	w, err := executor.NewWorker(queue, reg, sender, executor.Config{ProgressInterval: cfg.progressInterval, Logger: cfg.logger})
@@ -174,7 +176,8 @@ func runWorker(tb testing.TB, reg *streamer.Registry, queue *store.Queue, sender
 		tb.Fatalf("streamertest: %v", err)
 	}
 	id := store.ScopedID(RunTenant, RunUser, RunRequestID)
-	for range contract.DefaultMaxAttempts + 1 {
+	continuations := 0
+	for n := 0; n < contract.DefaultMaxAttempts+1+continuations; n++ {
 		ctx, cancel := context.WithTimeout(tb.Context(), cfg.timeout)
 		err := w.Handle(ctx, executor.WorkerEvent{RequestID: id})
 		cancel()
@@ -188,6 +191,7 @@ func runWorker(tb testing.TB, reg *streamer.Registry, queue *store.Queue, sender
 		if err != nil || stored.Status.Terminal() {
 			return
 		}
+		continuations = stored.Continuations
 	}
-	tb.Fatalf("streamertest: request %s not finished after %d worker invocations", RunRequestID, contract.DefaultMaxAttempts+1)
+	tb.Fatalf("streamertest: request %s not finished after %d worker invocations", RunRequestID, contract.DefaultMaxAttempts+1+continuations)
 }

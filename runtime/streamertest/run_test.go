@@ -102,3 +102,33 @@ func TestRunLargeResultAndTimeout(t *testing.T) {
 	}), steps{N: 1}, streamertest.WithTimeout(3*time.Second))
 	require.Equal(t, streamer.ErrCodeTimeout, out.Err().Code, "every attempt ran out of time")
 }
+
+func TestRunContinuesACheckpointedJob(t *testing.T) {
+	t.Parallel()
+	var runs atomic.Int32
+	count := streamer.Async(func(ctx context.Context, job *streamer.Job[steps]) (int32, error) {
+		runs.Add(1)
+		next := 1
+		if _, err := job.Resume(&next); err != nil {
+			return 0, err
+		}
+		for ; next <= job.Payload.N; next++ {
+			select {
+			case <-ctx.Done():
+				return 0, ctx.Err()
+			case <-time.After(50 * time.Millisecond):
+			}
+			if err := job.Checkpoint(next + 1); err != nil {
+				return 0, err
+			}
+			_ = job.Report(float64(next*100/job.Payload.N), "step")
+		}
+		return runs.Load(), nil
+	})
+	// 2 s of work in one-second invocations: the job goes on in new invocations.
+	out := streamertest.Run(t, count, steps{N: 40}, streamertest.WithTimeout(time.Second))
+	var n int32
+	require.NoError(t, out.DecodeResult(&n))
+	require.GreaterOrEqual(t, n, int32(3), "it ran in several invocations, as one request")
+	require.Equal(t, 100.0, out.Progress[len(out.Progress)-1].Percentage)
+}

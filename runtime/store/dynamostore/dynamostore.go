@@ -92,8 +92,8 @@ func (t requestTable) Update(ctx context.Context, requestID string, tr store.Tra
 	if len(tr.Remove) > 0 {
 		u.Remove(tr.Remove...)
 	}
-	if tr.IncrementAttempt {
-		u.Add(contract.AttrAttempt, 1)
+	for _, name := range tr.Increment {
+		u.Add(name, 1)
 	}
 	expr, args := condition(tr.Cond)
 	var item dynamo.Item

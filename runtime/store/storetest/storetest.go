@@ -225,6 +225,8 @@ var requestTests = map[string]func(t *testing.T, b *bundle){
 		require.ErrorIs(t, err, store.ErrNotFound)
 		_, err = b.q.Checkpoint(b.ctx, id, "worker-1", store.ProgressState{}, now.Add(time.Minute))
 		require.ErrorIs(t, err, store.ErrNotFound)
+		_, err = b.q.Continue(b.ctx, id, "worker-1", store.ProgressState{})
+		require.ErrorIs(t, err, store.ErrNotFound)
 		require.ErrorIs(t, b.q.UpdateStatus(b.ctx, id, store.StatusFailed, ""), store.ErrNotFound)
 		require.ErrorIs(t, b.q.FailRequest(b.ctx, id, "boom"), store.ErrNotFound)
 		_, err = b.q.Rebind(b.ctx, b.owner, "missing", "conn-2")
@@ -279,6 +281,8 @@ var requestTests = map[string]func(t *testing.T, b *bundle){
 		_, err = b.q.Finish(b.ctx, req.RequestID, "worker-1", store.StatusCompleted, store.ProgressState{}, resultOK, nil)
 		require.ErrorIs(t, err, store.ErrConflict)
 		_, err = b.q.Release(b.ctx, req.RequestID, "worker-1", errRetry)
+		require.ErrorIs(t, err, store.ErrConflict)
+		_, err = b.q.Continue(b.ctx, req.RequestID, "worker-1", store.ProgressState{Checkpoint: stateAt(1)})
 		require.ErrorIs(t, err, store.ErrConflict)
 		require.Equal(t, got, b.get(t, req.RequestID))
 	},
@@ -361,6 +365,71 @@ var requestTests = map[string]func(t *testing.T, b *bundle){
 		require.NoError(t, err, "a released request is claimable")
 		require.Equal(t, 2, again.Attempt)
 	},
+	"CheckpointStoresTheHandlersState": func(t *testing.T, b *bundle) {
+		req := b.claimed(t, "a")
+		lease := time.Now().Add(time.Minute)
+		got, err := b.q.Checkpoint(b.ctx, req.RequestID, "worker-1", store.ProgressState{Percentage: 20, Checkpoint: stateAt(4)}, lease)
+		require.NoError(t, err)
+		require.JSONEq(t, string(stateAt(4)), string(got.Checkpoint))
+		got, err = b.q.Checkpoint(b.ctx, req.RequestID, "worker-1", store.ProgressState{Percentage: 30}, lease)
+		require.NoError(t, err)
+		require.JSONEq(t, string(stateAt(4)), string(got.Checkpoint), "a progress write without a checkpoint keeps the stored one")
+		require.Equal(t, got, b.get(t, req.RequestID))
+	},
+	"ContinueHandsOnWithoutAnAttempt": func(t *testing.T, b *bundle) {
+		req := b.claimed(t, "a")
+		_, _, err := b.q.RequestCancel(b.ctx, b.owner, "a", errCancelled)
+		require.NoError(t, err)
+		p := store.ProgressState{Percentage: 40, Message: "step 8", Metadata: map[string]any{"step": 8}, Checkpoint: stateAt(8)}
+		got, err := b.q.Continue(b.ctx, req.RequestID, "worker-1", p)
+		require.NoError(t, err)
+		require.Equal(t, store.StatusPending, got.Status)
+		require.Equal(t, 1, got.Attempt, "a continuation uses no attempt")
+		require.Equal(t, 1, got.Continuations)
+		require.Empty(t, got.LeaseOwner)
+		require.True(t, got.LeaseUntil.IsZero())
+		require.Empty(t, got.Error, "a continuation is not a failure")
+		require.Equal(t, 40.0, got.Progress)
+		require.Equal(t, "step 8", got.ProgressMessage)
+		require.JSONEq(t, `{"step":8}`, string(got.ProgressMetadata))
+		require.JSONEq(t, string(stateAt(8)), string(got.Checkpoint))
+		require.True(t, got.CancelRequested, "a cancel requested meanwhile stays for the next invocation")
+		require.Equal(t, got, b.get(t, req.RequestID))
+
+		_, err = b.q.Continue(b.ctx, req.RequestID, "worker-1", p)
+		require.ErrorIs(t, err, store.ErrConflict, "a continued request is no longer held")
+		now := time.Now()
+		next, err := b.q.Claim(b.ctx, req.RequestID, "worker-2", now, now.Add(time.Minute))
+		require.NoError(t, err, "the next invocation claims it")
+		require.JSONEq(t, string(stateAt(8)), string(next.Checkpoint), "and resumes from the checkpoint")
+		again, err := b.q.Continue(b.ctx, req.RequestID, "worker-2", store.ProgressState{Percentage: 70})
+		require.NoError(t, err)
+		require.Equal(t, 2, again.Continuations)
+		require.JSONEq(t, string(stateAt(8)), string(again.Checkpoint), "a continuation without a new checkpoint keeps the stored one")
+	},
+	"ReleaseKeepsAndFinishRemovesTheCheckpoint": func(t *testing.T, b *bundle) {
+		req := b.claimed(t, "a")
+		_, err := b.q.Checkpoint(b.ctx, req.RequestID, "worker-1", store.ProgressState{Checkpoint: stateAt(3)}, time.Now().Add(time.Minute))
+		require.NoError(t, err)
+		released, err := b.q.Release(b.ctx, req.RequestID, "worker-1", errRetry)
+		require.NoError(t, err)
+		require.JSONEq(t, string(stateAt(3)), string(released.Checkpoint), "a retry resumes from the checkpoint")
+		now := time.Now()
+		_, err = b.q.Claim(b.ctx, req.RequestID, "worker-2", now, now.Add(time.Minute))
+		require.NoError(t, err)
+		done, err := b.q.Finish(b.ctx, req.RequestID, "worker-2", store.StatusCompleted, store.ProgressState{Percentage: 100, Checkpoint: stateAt(9)}, resultOK, nil)
+		require.NoError(t, err)
+		require.Empty(t, done.Checkpoint, "a finished request has nothing to resume")
+		require.Equal(t, done, b.get(t, req.RequestID))
+	},
+	"CheckpointTooLarge": func(t *testing.T, b *bundle) {
+		req := b.claimed(t, "a")
+		_, err := b.q.Checkpoint(b.ctx, req.RequestID, "worker-1", store.ProgressState{Checkpoint: bigJSON(contract.MaxItemBytes)}, time.Now().Add(time.Minute))
+		require.ErrorIs(t, err, store.ErrTooLarge)
+		_, err = b.q.Continue(b.ctx, req.RequestID, "worker-1", store.ProgressState{Checkpoint: bigJSON(contract.MaxItemBytes)})
+		require.ErrorIs(t, err, store.ErrTooLarge)
+		require.Equal(t, req, b.get(t, req.RequestID), "nothing changed")
+	},
 	"CancelPending": func(t *testing.T, b *bundle) {
 		req := b.enqueue(t, "a")
 		got, cancelled, err := b.q.RequestCancel(b.ctx, b.owner, "a", errCancelled)
@@ -409,6 +478,8 @@ var requestTests = map[string]func(t *testing.T, b *bundle){
 		_, err = b.q.Finish(b.ctx, req.RequestID, "", store.StatusCompleted, store.ProgressState{}, resultOK, nil)
 		require.Error(t, err)
 		_, err = b.q.Release(b.ctx, req.RequestID, "", errRetry)
+		require.Error(t, err)
+		_, err = b.q.Continue(b.ctx, req.RequestID, "", store.ProgressState{})
 		require.Error(t, err)
 		require.Equal(t, req, b.get(t, req.RequestID))
 	},
@@ -533,6 +604,8 @@ func requireTerminalNeverChanges(t *testing.T, b *bundle, final *store.AsyncRequ
 	require.ErrorIs(t, err, store.ErrConflict)
 	_, err = b.q.Release(b.ctx, id, holder, errRetry)
 	require.ErrorIs(t, err, store.ErrConflict)
+	_, err = b.q.Continue(b.ctx, id, holder, store.ProgressState{Checkpoint: stateAt(1)})
+	require.ErrorIs(t, err, store.ErrConflict)
 	require.ErrorIs(t, b.q.UpdateStatus(b.ctx, id, store.StatusPending, "again"), store.ErrConflict)
 	require.ErrorIs(t, b.q.UpdateProgress(b.ctx, id, 1, "again", nil), store.ErrConflict)
 	require.ErrorIs(t, b.q.CompleteRequest(b.ctx, id, map[string]any{"again": true}), store.ErrConflict)
@@ -602,4 +675,9 @@ func bigJSON(n int) json.RawMessage {
 }
 
 // uniqueID returns a random id, so subtests sharing a store never meet.
+// stateAt is a handler's checkpoint after step n.
+func stateAt(n int) json.RawMessage {
+	return json.RawMessage(fmt.Sprintf(`{"next_step":%d,"total":"<&>"}`, n))
+}
+
 func uniqueID() string { return rand.Text()[:12] }
