@@ -2,6 +2,7 @@ package local
 
 import (
 	"cmp"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -109,7 +110,9 @@ type Config struct {
 	// queued before a restart are picked up (see Start). Default: the in-memory store.
 	DynamoDBEndpoint string
 	// TablePrefix starts the names of the tables on DynamoDBEndpoint. Two stacks must not
-	// share tables (each would dispatch the other's requests). Default: DefaultTablePrefix.
+	// share tables (each would dispatch the other's requests). The local command passes
+	// DefaultTablePrefix, so its tables outlive a restart. Default: a prefix of this stack's
+	// own, with DropTablesOnShutdown (fresh tables, as tests want).
 	TablePrefix string
 	// FreshTables drops the tables named by TablePrefix at start, so the stack starts
 	// empty. Default: false, the tables and their requests are kept.
@@ -219,7 +222,10 @@ type Config struct {
 // withDefaults fills every zero field with its documented default and validates.
 func (c Config) withDefaults() (Config, error) {
 	c.Addr = cmp.Or(c.Addr, DefaultAddr)
-	c.TablePrefix = cmp.Or(c.TablePrefix, DefaultTablePrefix)
+	if c.TablePrefix == "" && c.DynamoDBEndpoint != "" {
+		// A stack of its own (a test's): fresh tables, gone when it stops.
+		c.TablePrefix, c.DropTablesOnShutdown = "streamer-local-"+strings.ToLower(rand.Text()[:8])+"-", true
+	}
 	c.RedriveInterval = cmp.Or(c.RedriveInterval, DefaultRedriveInterval)
 	c.Region = cmp.Or(c.Region, DefaultRegion)
 	c.Stage = cmp.Or(c.Stage, DefaultStage)

@@ -198,7 +198,7 @@ require (
 			functions++
 		}
 	}
-	require.Equal(t, 6, functions)
+	require.Equal(t, 7, functions)
 	assets, err := filepath.Glob(filepath.Join(dir, "cdk.out", "asset.*", "bootstrap"))
 	require.NoError(t, err)
 	require.Len(t, assets, 1, "one asset, built from the consumer's ./lambda")
