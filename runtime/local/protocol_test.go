@@ -407,10 +407,13 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 		// check, not the elapsed time, which a loaded machine stretches (to a minute,
 		// seen); jobs of 2 s leave it time to start 41 of them before the first ends.
 		require.Greater(t, peak, 40, "the dispatcher must not serialise long work")
+		// Two worker invocations per job when the router's dispatch reached the worker (the
+		// stream's record then runs nothing), one when the dispatch gave up after its
+		// DispatchTimeout, which a loaded machine can exceed, and the stream delivered it.
 		require.EventuallyWithT(t, func(c *assert.CollectT) {
-			assert.Equal(c, int64(2*jobs), st.Metrics().Lambda["worker"].Invocations,
-				"two worker invocations per job: the router's dispatch and the stream's record")
+			assert.GreaterOrEqual(c, st.Metrics().Lambda["worker"].Invocations, int64(jobs), "a worker invocation per job at least")
 		}, waitFor, 10*time.Millisecond)
+		require.LessOrEqual(t, st.Metrics().Lambda["worker"].Invocations, int64(2*jobs), "two worker invocations per job at most")
 	})
 }
 
