@@ -158,6 +158,9 @@ type gateway struct {
 	conns   map[string]*wsConn
 	closing bool
 	loops   sync.WaitGroup // connection read loops and their message routing
+	// opening counts the upgrades under way: shutdown waits for them, so a client that
+	// has its connection is always among those shutdown closes.
+	opening sync.WaitGroup
 }
 
 // lookup returns an open connection.
@@ -199,11 +202,15 @@ func (g *gateway) openAge(now time.Time) int64 {
 func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	closing := g.closing
+	if !closing {
+		g.opening.Add(1)
+	}
 	g.mu.Unlock()
 	if closing {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"message": http.StatusText(http.StatusServiceUnavailable)})
 		return
 	}
+	defer g.opening.Done()
 	if !websocket.IsWebSocketUpgrade(r) {
 		writeJSON(w, http.StatusUpgradeRequired, map[string]string{"message": "WebSocket upgrade required"})
 		return
@@ -591,6 +598,11 @@ func (g *gateway) callDisconnect(c *wsConn, code int, reason string) {
 func (g *gateway) shutdown(ctx context.Context) error {
 	g.mu.Lock()
 	g.closing = true
+	g.mu.Unlock()
+	if err := waitGroup(ctx, &g.opening); err != nil {
+		return err
+	}
+	g.mu.Lock()
 	open := make([]*wsConn, 0, len(g.conns))
 	for _, c := range g.conns {
 		open = append(open, c)
