@@ -3,6 +3,7 @@ module github.com/streamer-go/streamer/test
 go 1.26.0
 
 require (
+	github.com/gorilla/websocket v1.5.3
 	github.com/streamer-go/streamer/runtime v0.2.0
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/mod v0.42.0
@@ -27,7 +28,6 @@ require (
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
 	github.com/decred/dcrd/dcrec/secp256k1/v4 v4.4.1 // indirect
 	github.com/goccy/go-json v0.10.6 // indirect
-	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/guregu/dynamo/v2 v2.1.1 // indirect
 	github.com/lestrrat-go/blackmagic v1.0.4 // indirect
 	github.com/lestrrat-go/httpcc v1.0.1 // indirect

@@ -21,9 +21,8 @@ const actionLongJob = "long_job"
 // progress continuing across the invocations (never going down, reported by every run)
 // and exactly one result.
 func TestLongJobOutlivesTheWorkerTimeout(t *testing.T) {
-	endpoint := dynamoDBEndpoint(t)
 	const workerTimeout = 2 * time.Second
-	ls := startLocal(t, "--dynamodb-endpoint", endpoint, "--worker-timeout", workerTimeout.String())
+	ls := startLocal(t, append(dynamoDBFlags(t), "--worker-timeout", workerTimeout.String())...)
 	ctx, cancel := context.WithTimeout(t.Context(), testTimeout)
 	defer cancel()
 	s := conformance.Dial(ctx, t, ls.wsURL, ls.token(t, "long-job-user", conformance.DefaultTenant, time.Hour))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/streamer-go/streamer/runtime/client"
 	"github.com/streamer-go/streamer/runtime/conformance"
+	"github.com/streamer-go/streamer/runtime/contract"
 )
 
 // Environment of the suite.
@@ -83,6 +84,11 @@ func TestProtocol(t *testing.T) {
 	}
 }
 
+// suiteFlags start the suite's own local stacks without limits: the suite checks the
+// protocol, and its concurrency tests send more jobs of one user at once than the
+// default limits admit. TestBurstOverTheLimit (runtime/local) and the soak check limits.
+var suiteFlags = []string{"--no-limits"}
+
 // openLocal starts `streamer local` with flags; the conformance suite reaches it
 // through its HTTP URL.
 func openLocal(t *testing.T, flags ...string) *target {
@@ -91,18 +97,39 @@ func openLocal(t *testing.T, flags ...string) *target {
 }
 
 // openLocalMemory starts `streamer local` on the in-memory store.
-func openLocalMemory(t *testing.T) *target { return openLocal(t) }
+func openLocalMemory(t *testing.T) *target { return openLocal(t, suiteFlags...) }
 
 // openLocalDynamoDB starts `streamer local` on DynamoDB Local, or skips (fails in CI)
 // without one.
 func openLocalDynamoDB(t *testing.T) *target {
-	return openLocal(t, "--dynamodb-endpoint", dynamoDBEndpoint(t))
+	return openLocal(t, append(dynamoDBFlags(t), suiteFlags...)...)
 }
 
-// openLocalTemplate starts `streamer local --template` on the synthesized demo template
-// and DynamoDB Local, or skips (fails in CI) without them.
+// openLocalTemplate starts `streamer local --template` on the synthesized demo template,
+// its limits turned off as suiteFlags turn off those of the suite's other stacks, and
+// DynamoDB Local, or skips (fails in CI) without them.
 func openLocalTemplate(t *testing.T) *target {
-	return openLocal(t, "--template", demoTemplate(t), "--dynamodb-endpoint", dynamoDBEndpoint(t))
+	return openLocal(t, "--template", templateVariant(t, "StreamerDemo", withoutLimits), "--dynamodb-endpoint", dynamoDBEndpoint(t))
+}
+
+// withoutLimits sets every limit variable of the template's functions to -1 (no limit).
+func withoutLimits(resources map[string]map[string]any) {
+	for _, fn := range ofType(resources, "AWS::Lambda::Function") {
+		env, _ := fn["Properties"].(map[string]any)["Environment"].(map[string]any)
+		vars, _ := env["Variables"].(map[string]any)
+		for _, name := range []string{contract.EnvUserMaxInFlight, contract.EnvUserRate, contract.EnvTenantMaxInFlight, contract.EnvTenantRate} {
+			if _, ok := vars[name]; ok {
+				vars[name] = "-1"
+			}
+		}
+	}
+}
+
+// dynamoDBFlags returns the flags that put `streamer local` on DynamoDB Local with tables
+// of its own (the CLI keeps its tables across runs; two stacks must not share them), or
+// skips (fails in CI) without a DynamoDB Local.
+func dynamoDBFlags(t *testing.T) []string {
+	return []string{"--dynamodb-endpoint", dynamoDBEndpoint(t), "--table-prefix", "e2e-" + strings.ToLower(rand.Text()[:10]) + "-"}
 }
 
 // dynamoDBEndpoint returns the DynamoDB Local the local variants use, or skips the test

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -46,6 +47,7 @@ type localStack struct {
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when the process has exited
 	waitErr error         // the process's exit status; read after exited is closed
+	killed  bool          // set by kill: the test ended the process on purpose
 }
 
 // startLocal starts `streamer local` on a loopback port the kernel picks, waits until
@@ -135,8 +137,40 @@ func (s *localStack) waitReady(timeout time.Duration) error {
 	}
 }
 
-// stop sends SIGTERM and requires a clean exit (status 0) within stopTimeout.
+// kill ends the process with SIGKILL, as a crash would (no shutdown, nothing flushed),
+// and waits until it has exited.
+func (s *localStack) kill(t *testing.T) {
+	t.Helper()
+	s.killed = true
+	require.NoError(t, s.cmd.Process.Signal(syscall.SIGKILL))
+	<-s.exited
+}
+
+// peakRSS returns the process's peak resident set size in bytes (VmHWM of
+// /proc/PID/status), or skips the test where /proc has no such field (not Linux).
+func (s *localStack) peakRSS(t *testing.T) int64 {
+	t.Helper()
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		t.Skipf("no peak RSS of the process: %v", err)
+	}
+	for line := range strings.SplitSeq(string(status), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			require.NoError(t, err, "VmHWM: %q", v)
+			return kb << 10
+		}
+	}
+	t.Skip("no VmHWM in /proc/PID/status")
+	return 0
+}
+
+// stop sends SIGTERM and requires a clean exit (status 0) within stopTimeout; a process
+// the test killed is left alone.
 func (s *localStack) stop(t *testing.T) {
+	if s.killed {
+		return
+	}
 	select {
 	case <-s.exited:
 		t.Errorf("streamer local exited before the tests ended: %v\n%s", s.waitErr, s.logs.tail(40))

@@ -20,7 +20,9 @@ const StackName = "StreamerDemo"
 type StackProps struct {
 	awscdk.StackProps
 	// JwksUrl, Issuer and Audience configure JWT verification against your identity
-	// provider. Default: no JWKS; the stack creates an HS256 key in Secrets Manager.
+	// provider; with JwksUrl, Audience is required. Default: no JWKS; the stack creates an
+	// HS256 key in Secrets Manager that only this stack's authorizer verifies with, so its
+	// tokens carry no audience (the construct's AcceptTokensForAnyAudience).
 	JwksUrl, Issuer, Audience *string
 	// Code replaces the go build of the demo bootstrap (tests). Default: built from
 	// streamerapi.DefaultEntry.
@@ -60,6 +62,8 @@ func NewStack(scope constructs.Construct, id string, props *StackProps) awscdk.S
 			Reason: jsii.String("Demo signing key for development tokens; rotating it would invalidate issued tokens. Production deployments verify tokens against their IdP's JWKS (-c jwksUrl=...) instead."),
 		}}, nil)
 		apiProps.HmacSecret = secret
+		// The key is this stack's own: no other application's tokens are signed with it.
+		apiProps.AcceptTokensForAnyAudience = jsii.Bool(props.Audience == nil)
 	}
 	streamerapi.NewStreamerApi(stack, jsii.String("Streamer"), apiProps)
 	return stack

@@ -73,9 +73,10 @@ func TestOutputs(t *testing.T) {
 
 func TestJWKSContextReplacesTheDemoKey(t *testing.T) {
 	stack := NewStack(awscdk.NewApp(nil), StackName, &StackProps{
-		Code:    stubCode(t),
-		JwksUrl: jsii.String("https://idp.example.com/.well-known/jwks.json"),
-		Issuer:  jsii.String("https://idp.example.com/"),
+		Code:     stubCode(t),
+		JwksUrl:  jsii.String("https://idp.example.com/.well-known/jwks.json"),
+		Issuer:   jsii.String("https://idp.example.com/"),
+		Audience: jsii.String("streamer"),
 	})
 	template := assertions.Template_FromStack(stack, nil)
 	template.ResourceCountIs(jsii.String("AWS::SecretsManager::Secret"), jsii.Number(0))
@@ -85,6 +86,7 @@ func TestJWKSContextReplacesTheDemoKey(t *testing.T) {
 		"Environment": map[string]any{"Variables": assertions.Match_ObjectLike(&map[string]any{
 			"STREAMER_JWKS_URL": "https://idp.example.com/.well-known/jwks.json",
 			"STREAMER_ISSUER":   "https://idp.example.com/",
+			"STREAMER_AUDIENCE": "streamer",
 		})},
 	})
 }

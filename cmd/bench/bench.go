@@ -19,6 +19,7 @@ import (
 	"github.com/streamer-go/streamer/cmd/demo"
 	"github.com/streamer-go/streamer/runtime/lambdas"
 	"github.com/streamer-go/streamer/runtime/local"
+	"github.com/streamer-go/streamer/runtime/store"
 )
 
 // Scenario names.
@@ -31,11 +32,18 @@ const (
 	ScenarioDispatch    = "dispatch"    // dispatch against inline processing on one shard
 	ScenarioCost        = "cost"        // AWS usage and cost per request of each demo action
 	ScenarioColdStart   = "coldstart"   // bootstrap size and time to ready
+	ScenarioSoak        = "soak"        // many connections, mixed load and limits, for a fixed time
 )
 
 // Scenarios returns every scenario in the order Run runs them.
 func Scenarios() []string {
-	return []string{ScenarioEcho, ScenarioAsync, ScenarioFanout, ScenarioConcurrency, ScenarioFloor, ScenarioDispatch, ScenarioCost, ScenarioColdStart}
+	return []string{ScenarioEcho, ScenarioAsync, ScenarioFanout, ScenarioConcurrency, ScenarioFloor, ScenarioDispatch, ScenarioCost, ScenarioColdStart, ScenarioSoak}
+}
+
+// DefaultScenarios are the scenarios Run runs when Options.Scenarios is empty: all but
+// soak, which runs for SoakDuration and is asked for by name.
+func DefaultScenarios() []string {
+	return slices.DeleteFunc(Scenarios(), func(s string) bool { return s == ScenarioSoak })
 }
 
 // Errors of Run.
@@ -111,6 +119,12 @@ type Options struct {
 	// LambdaPackage is the package coldstart builds, resolved from the working
 	// directory. Default "github.com/streamer-go/streamer/cmd/lambda".
 	LambdaPackage string
+	// SoakConnections is how many connections soak keeps busy. Default
+	// DefaultSoakConnections.
+	SoakConnections int
+	// SoakDuration is how long soak sends new requests; it then waits for their
+	// outcomes. Default DefaultSoakDuration.
+	SoakDuration time.Duration
 	// Progress is where the progress bar goes (stderr). Default: nowhere.
 	Progress Progress
 }
@@ -127,7 +141,7 @@ type Progress struct {
 func (o Options) withDefaults() (Options, error) {
 	all := Scenarios()
 	if len(o.Scenarios) == 0 {
-		o.Scenarios = all
+		o.Scenarios = DefaultScenarios()
 	}
 	for _, s := range o.Scenarios {
 		if !slices.Contains(all, s) {
@@ -139,6 +153,8 @@ func (o Options) withDefaults() (Options, error) {
 	o.Jobs = cmp.Or(o.Jobs, DefaultJobs)
 	o.DurationLimit = cmp.Or(o.DurationLimit, DefaultDurationLimit)
 	o.ColdStartRuns = cmp.Or(o.ColdStartRuns, 7)
+	o.SoakConnections = cmp.Or(o.SoakConnections, DefaultSoakConnections)
+	o.SoakDuration = cmp.Or(o.SoakDuration, DefaultSoakDuration)
 	o.GoBin = cmp.Or(o.GoBin, "go")
 	o.LambdaPackage = cmp.Or(o.LambdaPackage, "github.com/streamer-go/streamer/cmd/lambda")
 	switch {
@@ -152,6 +168,10 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("%w: duration limit must be up to %s", ErrInvalidOptions, MaxDurationLimit)
 	case o.ColdStartRuns < 1 || o.ColdStartRuns > 100:
 		return o, fmt.Errorf("%w: cold start runs must be 1 to 100", ErrInvalidOptions)
+	case o.SoakConnections < 1 || o.SoakConnections > MaxConnections:
+		return o, fmt.Errorf("%w: soak connections must be 1 to %d", ErrInvalidOptions, MaxConnections)
+	case o.SoakDuration < 0 || o.SoakDuration > MaxDurationLimit:
+		return o, fmt.Errorf("%w: soak duration must be up to %s", ErrInvalidOptions, MaxDurationLimit)
 	}
 	if o.URL != "" {
 		if o.AWSModel || o.StreamOnly {
@@ -244,8 +264,11 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 
 func (r *runner) run(ctx context.Context, scenario string) Result {
 	limit := r.opts.DurationLimit
-	if scenario == ScenarioColdStart {
+	switch scenario {
+	case ScenarioColdStart:
 		limit = max(limit, coldStartMinLimit)
+	case ScenarioSoak: // its own duration, then the wait for the last outcomes
+		limit = r.opts.SoakDuration + soakRequestWait + time.Minute
 	}
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
@@ -260,6 +283,8 @@ func (r *runner) run(ctx context.Context, scenario string) Result {
 		res, err = r.dispatch(ctx)
 	case ScenarioColdStart:
 		res, err = r.coldStart(ctx)
+	case ScenarioSoak:
+		res, err = r.soak(ctx)
 	default:
 		var t *target
 		if t, err = r.stack(ctx); err == nil {
@@ -297,7 +322,9 @@ func (r *runner) stack(ctx context.Context) (*target, error) {
 		return r.target, nil
 	}
 	if r.opts.URL == "" {
-		st, err := r.startStack(ctx, local.Config{})
+		// No limits: these scenarios measure the stack's latency and throughput with one
+		// user sending up to M jobs at once; soak runs with the limits.
+		st, err := r.startStack(ctx, local.Config{}, lambdas.WithLimits(store.NoLimits()))
 		if err != nil {
 			return nil, err
 		}

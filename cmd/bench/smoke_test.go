@@ -142,3 +142,41 @@ func TestSmokeDispatch(t *testing.T) {
 	require.Equal(t, 3, latency(t, res, "inline: completion").N, "inline runs min(M, 5) jobs")
 	require.Len(t, res.Figures, 4)
 }
+
+// figureOf returns the figure named name of res.
+func figureOf(t *testing.T, res Result, name string) Figure {
+	t.Helper()
+	for _, f := range res.Figures {
+		if f.Name == name {
+			return f
+		}
+	}
+	require.Failf(t, "no figure", "%q in %+v", name, res.Figures)
+	return Figure{}
+}
+
+// TestSmokeSoak runs a short soak (100 connections for a few seconds): every request
+// ends with exactly one terminal message, and the user over its limit is refused while
+// the others are not. No timing is asserted.
+func TestSmokeSoak(t *testing.T) {
+	t.Parallel()
+	rep, err := Run(t.Context(), Options{Scenarios: []string{ScenarioSoak}, SoakConnections: 100, SoakDuration: 5 * time.Second})
+	require.NoError(t, err)
+	res := rep.Results[0]
+	require.Empty(t, res.Error)
+	var table bytes.Buffer
+	require.NoError(t, rep.WriteTable(&table))
+	t.Log("\n" + table.String())
+	require.Positive(t, figureOf(t, res, "requests sent").Value)
+	for _, name := range []string{
+		"lost terminal messages (a request without one)",
+		"duplicated terminal messages",
+		"messages that were not JSON",
+		"other users: refused with RATE_LIMITED",
+	} {
+		require.Zero(t, figureOf(t, res, name).Value, name)
+	}
+	require.Positive(t, figureOf(t, res, "user over its limit: refused with RATE_LIMITED").Value)
+	require.Positive(t, latency(t, res, "sync echo round trip").N)
+	require.Positive(t, latency(t, res, "async completion (200 ms job)").N)
+}

@@ -14,6 +14,11 @@ const (
 	MaxItems    = 10000
 	MaxItemMS   = 10000
 	MaxResultKB = 300
+	// MaxTotal bounds the work one request asks for (items x item_ms): each field's own
+	// range allows 28 hours, which no worker invocation (15 minutes at most) could run,
+	// and which would hold a worker and an in-flight slot for nothing. Work derived from a
+	// payload is the handler's to bound; the limits count requests, not their size.
+	MaxTotal = 10 * time.Minute
 )
 
 // ProcessDataRequest is the payload of process_data.
@@ -32,6 +37,9 @@ func (p ProcessDataRequest) Validate() error {
 		return streamer.InvalidField("item_ms", fmt.Sprintf("item_ms must be between 0 and %d", MaxItemMS))
 	case p.ResultKB < 0 || p.ResultKB > MaxResultKB:
 		return streamer.InvalidField("result_kb", fmt.Sprintf("result_kb must be between 0 and %d", MaxResultKB))
+	case time.Duration(p.Items)*time.Duration(p.ItemMS)*time.Millisecond > MaxTotal:
+		return streamer.InvalidField("payload", fmt.Sprintf("items x item_ms must be at most %d ms (%s), got %d ms",
+			MaxTotal.Milliseconds(), MaxTotal, int64(p.Items)*int64(p.ItemMS)))
 	}
 	return nil
 }

@@ -88,7 +88,7 @@ func TestInitAppEndToEnd(t *testing.T) {
 			assets[strings.TrimSuffix(key, ".zip")] = true
 		}
 	}
-	require.Len(t, assets, 1, "the six functions share one binary")
+	require.Len(t, assets, 1, "the seven functions share one binary")
 	for hash := range assets {
 		version, _ := sh(app, "go", "version", "-m", filepath.Join("cdk.out", "asset."+hash, "bootstrap"))
 		require.Regexp(t, `(?m)^\s+path\s+myapp/cmd/app$`, version, "the app's main is the functions' binary")

@@ -1,7 +1,8 @@
 // Command streamer is the Streamer CLI: it creates an app (`streamer init`), runs the
 // whole system on this machine with the demo actions (`streamer local`), mints tokens
-// (`streamer token`), sends one action and shows its progress (`streamer call`), and
-// measures a stack (`streamer bench`).
+// (`streamer token`), sends one action and shows its progress (`streamer call`),
+// measures a stack (`streamer bench`), and replays a deployed stack's dead-letter queue
+// (`streamer redrive`).
 package main
 
 import (
@@ -44,6 +45,7 @@ func commands() []command {
 		{"token", "print a token: a local stack's dev token, or one signed with a deployed stack's HMAC secret", runToken},
 		{"call", "send one action, show its progress, print the result", runCall},
 		{"bench", "measure latency, throughput and cost per request (local or deployed)", runBench},
+		{"redrive", "replay a deployed stack's dead-letter queue: dispatch its requests again", runRedrive},
 	}
 }
 

@@ -1,11 +1,13 @@
 // Package streamerapi is the StreamerApi CDK construct: it deploys a Streamer backend (an API
-// Gateway WebSocket API with a JWT authorizer on $connect, the Connections and Requests
-// tables, the six role functions built from one Go main package, the stream dispatch to the
-// worker, least-privilege IAM, logs, tracing and alarms).
+// Gateway WebSocket API with a JWT authorizer on $connect, the Connections, Requests and
+// Limits tables, the seven role functions built from one Go main package, the stream
+// dispatch to the worker, the re-driver's schedule, least-privilege IAM, logs, tracing and
+// alarms).
 //
 //	api := streamerapi.NewStreamerApi(stack, jsii.String("Streamer"), &streamerapi.StreamerApiProps{
-//		Entry:   jsii.String("./lambda"), // your main: lambdas.New, app.Handle, lambdas.Start
-//		JwksUrl: jsii.String("https://idp.example.com/.well-known/jwks.json"),
+//		Entry:    jsii.String("./lambda"), // your main: lambdas.New, app.Handle, lambdas.Start
+//		JwksUrl:  jsii.String("https://idp.example.com/.well-known/jwks.json"),
+//		Audience: jsii.String("my-app"), // required: the IdP signs other apps' tokens too
 //	})
 //	awscdk.NewCfnOutput(stack, jsii.String("Url"), &awscdk.CfnOutputProps{Value: api.WebSocketUrl()})
 //

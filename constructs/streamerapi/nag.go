@@ -24,7 +24,7 @@ func (a *streamerApi) addNagSuppressions() {
 			"Resource::*")
 	}
 	connections := &cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:<[A-Za-z0-9]+>\/[A-Za-z0-9_-]+\/(POST|GET)\/@connections\/\*$/g`)}
-	for _, role := range []string{contract.RoleRouter, contract.RoleWorker} {
+	for _, role := range []string{contract.RoleRouter, contract.RoleWorker, contract.RoleRedriver} {
 		suppress(a.roles[role], "AwsSolutions-IAM5",
 			"Connection ids exist only at run time; the grant is scoped to this API, this stage and one HTTP method of @connections.",
 			connections)

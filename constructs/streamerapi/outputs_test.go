@@ -38,14 +38,14 @@ func TestStackOutputsNameEverythingAScriptNeeds(t *testing.T) {
 func TestStackOutputsOptOut(t *testing.T) {
 	code := awslambda.Code_FromAsset(jsii.String(testEntry), nil)
 	stack := awscdk.NewStack(awscdk.NewApp(nil), jsii.String("Two"), nil)
-	jwks := jsii.String("https://idp.example.com/.well-known/jwks.json")
-	NewStreamerApi(stack, jsii.String("First"), &StreamerApiProps{Code: code, JwksUrl: jwks})
-	NewStreamerApi(stack, jsii.String("Second"), &StreamerApiProps{Code: code, JwksUrl: jwks, StackOutputs: jsii.Bool(false)})
+	jwks, aud := jsii.String("https://idp.example.com/.well-known/jwks.json"), jsii.String("streamer")
+	NewStreamerApi(stack, jsii.String("First"), &StreamerApiProps{Code: code, JwksUrl: jwks, Audience: aud})
+	NewStreamerApi(stack, jsii.String("Second"), &StreamerApiProps{Code: code, JwksUrl: jwks, Audience: aud, StackOutputs: jsii.Bool(false)})
 	require.Len(t, outputs(assertions.Template_FromStack(stack, nil)), 6, "the first construct's outputs only")
 	require.Empty(t, *assertions.Annotations_FromStack(stack).FindError(jsii.String("*"), assertions.Match_AnyValue()))
 
 	// Forgetting the opt-out is a synth error that says what to do, not a name clash.
-	NewStreamerApi(stack, jsii.String("Third"), &StreamerApiProps{Code: code, JwksUrl: jwks})
+	NewStreamerApi(stack, jsii.String("Third"), &StreamerApiProps{Code: code, JwksUrl: jwks, Audience: aud})
 	errs := assertions.Annotations_FromStack(stack).FindError(jsii.String("/Two/Third"), assertions.Match_StringLikeRegexp(jsii.String("set stackOutputs to false")))
 	require.Len(t, *errs, 1)
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"regexp"
 	"slices"
@@ -51,8 +52,14 @@ type StreamerApiProps struct {
 	JwksUrl *string
 	// Issuer is the required `iss` claim. Default: not checked.
 	Issuer *string
-	// Audience is the required `aud` claim. Default: not checked.
+	// Audience is the required `aud` claim. With a JWKS shared by several applications
+	// it is what keeps the tokens issued for the others out, so it is required unless
+	// AcceptTokensForAnyAudience is true. Default: none (synth fails without the waiver).
 	Audience *string
+	// AcceptTokensForAnyAudience waives Audience: the authorizer then accepts a token the
+	// identity provider (or whoever holds the HMAC secret) issued for any application.
+	// Set it only when the keys are this API's alone. Default: false.
+	AcceptTokensForAnyAudience *bool
 	// HmacSecret holds an HS256 key (the secret string is the key). Default: none; one of
 	// JwksUrl and HmacSecret is required.
 	HmacSecret awssecretsmanager.ISecret
@@ -72,8 +79,8 @@ type StreamerApiProps struct {
 	// SyncBudget is the time a synchronous handler gets inside the router; it must be
 	// below RouterTimeout. Default: 25 seconds (contract.DefaultSyncBudget).
 	SyncBudget awscdk.Duration
-	// MaxAttempts is the number of attempts an async request gets (1-10).
-	// Default: 3 (contract.DefaultMaxAttempts).
+	// MaxAttempts is the number of attempts an async request gets (1-10), re-drives
+	// included. Default: 3 (contract.DefaultMaxAttempts).
 	MaxAttempts *float64
 	// DirectDispatch makes the router invoke the worker asynchronously right after it
 	// queues a request, so that the work starts without waiting for the Requests stream
@@ -81,6 +88,34 @@ type StreamerApiProps struct {
 	// the worker function. Set false to leave every request to the stream.
 	// Default: true.
 	DirectDispatch *bool
+
+	// UserMaxInFlight caps one user's async requests in flight (not yet finished); -1
+	// turns it off. Default: 10 (contract.DefaultUserMaxInFlight).
+	UserMaxInFlight *float64
+	// UserRequestsPerSecond is one user's sustained rate of new async requests (a token
+	// bucket refilled at this rate); -1 turns it off. Default: 1 (contract.DefaultUserRate).
+	UserRequestsPerSecond *float64
+	// UserBurst is how many new async requests one user may send at once (the bucket's
+	// size). Default: 20 (contract.DefaultUserBurst).
+	UserBurst *float64
+	// TenantMaxInFlight caps one tenant's async requests in flight (1-1000); -1 turns it
+	// off. Default: 100 (contract.DefaultTenantMaxInFlight).
+	TenantMaxInFlight *float64
+	// TenantRequestsPerSecond is one tenant's sustained rate of new async requests; -1
+	// turns it off. Default: 10 (contract.DefaultTenantRate).
+	TenantRequestsPerSecond *float64
+	// TenantBurst is how many new async requests one tenant may send at once. Default: 100
+	// (contract.DefaultTenantBurst).
+	TenantBurst *float64
+
+	// RedriveAfter is how long a request may stay PENDING, or PROCESSING after its lease
+	// ended, before the re-driver hands it out again (1 minute to 24 hours). It must
+	// outlast a dispatch and Lambda's retries of a failed worker invocation (about 3
+	// minutes). Default: 15 minutes (contract.DefaultRedriveAfter).
+	RedriveAfter awscdk.Duration
+	// RedriveSchedule is how often the re-driver runs: whole minutes, 1 minute to 1 day.
+	// Default: 5 minutes (contract.DefaultRedriveSchedule).
+	RedriveSchedule awscdk.Duration
 
 	// ApiName is the name of the WebSocket API. Default: "<stack name>-<construct id>".
 	ApiName *string
@@ -122,6 +157,10 @@ type StreamerApiProps struct {
 	WorkerMemorySize *float64
 	// WorkerTimeout, at most Lambda's 15 minutes. Default: 15 minutes.
 	WorkerTimeout awscdk.Duration
+	// RedriverMemorySize in MB (128-10240). Default: 256.
+	RedriverMemorySize *float64
+	// RedriverTimeout. Default: 5 minutes.
+	RedriverTimeout awscdk.Duration
 
 	// BatchSize is the number of stream records per processor invocation (1-10000).
 	// Default: 10.
@@ -184,6 +223,9 @@ type settings struct {
 	asyncThreshold   time.Duration
 	syncBudget       time.Duration
 	maxAttempts      int
+	limits           limits
+	redriveAfter     time.Duration
+	redriveSchedule  time.Duration
 	directDispatch   bool
 	rateLimit        float64
 	burstLimit       int
@@ -201,6 +243,12 @@ type settings struct {
 	// noTokenVerification: neither JwksUrl nor HmacSecret is set, the most likely
 	// mistake of a first deployment; synth reports ErrNoTokenVerification.
 	noTokenVerification bool
+}
+
+// limits are the limit props with their defaults; -1 is off.
+type limits struct {
+	userInFlight, userBurst, tenantInFlight, tenantBurst int
+	userRate, tenantRate                                 float64
 }
 
 // functionSettings are the memory and timeout of one role.
@@ -253,6 +301,18 @@ func resolve(props *StreamerApiProps) (*settings, error) {
 	}
 	if s.maxAttempts, err = integer("maxAttempts", p.MaxAttempts, contract.DefaultMaxAttempts, 1, 10); err != nil {
 		return nil, err
+	}
+	if s.limits, err = resolveLimits(p); err != nil {
+		return nil, err
+	}
+	if s.redriveAfter, err = duration("redriveAfter", p.RedriveAfter, contract.DefaultRedriveAfter, time.Minute, 24*time.Hour); err != nil {
+		return nil, err
+	}
+	if s.redriveSchedule, err = duration("redriveSchedule", p.RedriveSchedule, contract.DefaultRedriveSchedule, time.Minute, 24*time.Hour); err != nil {
+		return nil, err
+	}
+	if s.redriveSchedule%time.Minute != 0 {
+		return nil, fmt.Errorf("streamerapi: redriveSchedule must be a whole number of minutes (an EventBridge rate), got %s", s.redriveSchedule)
 	}
 	s.directDispatch = p.DirectDispatch == nil || *p.DirectDispatch
 
@@ -311,6 +371,50 @@ func resolve(props *StreamerApiProps) (*settings, error) {
 	return s, nil
 }
 
+// resolveLimits checks the limit props and fills in their defaults.
+func resolveLimits(p StreamerApiProps) (limits, error) {
+	var l limits
+	var err error
+	offOr := func(name string, v *float64, def, hi int) (int, error) {
+		if v != nil && *v == -1 {
+			return -1, nil
+		}
+		n, err := integer(name, v, def, 1, hi)
+		if err != nil {
+			return 0, fmt.Errorf("%w, or -1 for no limit", err)
+		}
+		return n, nil
+	}
+	rate := func(name string, v *float64, def float64) (float64, error) {
+		switch {
+		case v == nil:
+			return def, nil
+		case *v == -1 || (*v > 0 && !math.IsInf(*v, 0)):
+			return *v, nil
+		}
+		return 0, fmt.Errorf("streamerapi: %s must be a positive number of requests per second, or -1 for no limit, got %v", name, *v)
+	}
+	if l.userInFlight, err = offOr("userMaxInFlight", p.UserMaxInFlight, contract.DefaultUserMaxInFlight, 1_000_000); err != nil {
+		return l, err
+	}
+	if l.tenantInFlight, err = offOr("tenantMaxInFlight", p.TenantMaxInFlight, contract.DefaultTenantMaxInFlight, contract.MaxTrackedInFlight); err != nil {
+		return l, err
+	}
+	if l.userRate, err = rate("userRequestsPerSecond", p.UserRequestsPerSecond, contract.DefaultUserRate); err != nil {
+		return l, err
+	}
+	if l.tenantRate, err = rate("tenantRequestsPerSecond", p.TenantRequestsPerSecond, contract.DefaultTenantRate); err != nil {
+		return l, err
+	}
+	if l.userBurst, err = integer("userBurst", p.UserBurst, contract.DefaultUserBurst, 1, 1_000_000); err != nil {
+		return l, err
+	}
+	if l.tenantBurst, err = integer("tenantBurst", p.TenantBurst, contract.DefaultTenantBurst, 1, 1_000_000); err != nil {
+		return l, err
+	}
+	return l, nil
+}
+
 // maxReservedConcurrency bounds WorkerReservedConcurrency: a typo such as 1e9 fails at
 // synth instead of at deploy. Accounts can raise their concurrency far above the default
 // 1,000, hence the generous bound.
@@ -344,6 +448,13 @@ func checkAuth(p StreamerApiProps) error {
 	switch {
 	case p.JwksUrl != nil && p.HmacSecret != nil:
 		return errors.New("streamerapi: jwksUrl and hmacSecret are mutually exclusive")
+	case p.Audience != nil && strings.TrimSpace(*p.Audience) == "":
+		return errors.New("streamerapi: audience must not be empty")
+	case p.Audience == nil && (p.JwksUrl != nil || p.HmacSecret != nil) && (p.AcceptTokensForAnyAudience == nil || !*p.AcceptTokensForAnyAudience):
+		// Without JwksUrl or HmacSecret, synth reports ErrNoTokenVerification first.
+		return errors.New("streamerapi: audience is required: without it the authorizer accepts tokens the identity provider issued for any other application (set acceptTokensForAnyAudience to true to accept that risk)")
+	case p.Audience != nil && p.AcceptTokensForAnyAudience != nil && *p.AcceptTokensForAnyAudience:
+		return errors.New("streamerapi: audience and acceptTokensForAnyAudience are mutually exclusive")
 	case p.JwksUrl != nil:
 		u, err := url.Parse(*p.JwksUrl)
 		if err != nil || u.Scheme != "https" || u.Host == "" {
@@ -377,6 +488,7 @@ func functionDefaults(p StreamerApiProps) (map[string]functionSettings, error) {
 		contract.RoleRouter:     {p.RouterMemorySize, p.RouterTimeout, 512, contract.IntegrationTimeout, contract.IntegrationTimeout},
 		contract.RoleProcessor:  {p.ProcessorMemorySize, p.ProcessorTimeout, 256, time.Minute, lambdaMax},
 		contract.RoleWorker:     {p.WorkerMemorySize, p.WorkerTimeout, 1024, lambdaMax, lambdaMax},
+		contract.RoleRedriver:   {p.RedriverMemorySize, p.RedriverTimeout, 256, 5 * time.Minute, lambdaMax},
 	}
 	out := make(map[string]functionSettings, len(specs))
 	for _, role := range contract.Roles {

@@ -16,7 +16,7 @@ import (
 
 // validProps passes Validate; each rule's test breaks one field.
 func validProps() *StreamerApiProps {
-	return &StreamerApiProps{JwksUrl: jsii.String("https://idp.example.com/jwks.json")}
+	return &StreamerApiProps{JwksUrl: jsii.String("https://idp.example.com/jwks.json"), Audience: jsii.String("streamer")}
 }
 
 func TestValidateAcceptsDefaults(t *testing.T) {
@@ -41,6 +41,17 @@ func TestValidateRules(t *testing.T) {
 		{"auth exclusive", func(p *StreamerApiProps) { p.HmacSecret = secret }, "streamerapi: jwksUrl and hmacSecret are mutually exclusive"},
 		{"jwks https", func(p *StreamerApiProps) { p.JwksUrl = jsii.String("http://idp/jwks") }, `streamerapi: jwksUrl "http://idp/jwks" must be an https URL`},
 		{"allowed tenants", func(p *StreamerApiProps) { p.AllowedTenants = jsii.Strings("a,b") }, "streamerapi: allowedTenants entries must be non-empty and contain no comma"},
+		{"audience required", func(p *StreamerApiProps) { p.Audience = nil }, "streamerapi: audience is required: without it the authorizer accepts tokens the identity provider issued for any other application (set acceptTokensForAnyAudience to true to accept that risk)"},
+		{"audience required with hmac", func(p *StreamerApiProps) { p.JwksUrl, p.HmacSecret, p.Audience = nil, secret, nil }, "streamerapi: audience is required: without it the authorizer accepts tokens the identity provider issued for any other application (set acceptTokensForAnyAudience to true to accept that risk)"},
+		{"waiver is explicit", func(p *StreamerApiProps) { p.Audience, p.AcceptTokensForAnyAudience = nil, jsii.Bool(false) }, "streamerapi: audience is required: without it the authorizer accepts tokens the identity provider issued for any other application (set acceptTokensForAnyAudience to true to accept that risk)"},
+		{"audience or waiver", func(p *StreamerApiProps) { p.AcceptTokensForAnyAudience = jsii.Bool(true) }, "streamerapi: audience and acceptTokensForAnyAudience are mutually exclusive"},
+		{"audience not empty", func(p *StreamerApiProps) { p.Audience = jsii.String(" ") }, "streamerapi: audience must not be empty"},
+		{"user in flight", func(p *StreamerApiProps) { p.UserMaxInFlight = jsii.Number(0) }, "streamerapi: userMaxInFlight must be a whole number between 1 and 1000000, got 0, or -1 for no limit"},
+		{"tenant in flight", func(p *StreamerApiProps) { p.TenantMaxInFlight = jsii.Number(1001) }, "streamerapi: tenantMaxInFlight must be a whole number between 1 and 1000, got 1001, or -1 for no limit"},
+		{"user rate", func(p *StreamerApiProps) { p.UserRequestsPerSecond = jsii.Number(0) }, "streamerapi: userRequestsPerSecond must be a positive number of requests per second, or -1 for no limit, got 0"},
+		{"tenant burst", func(p *StreamerApiProps) { p.TenantBurst = jsii.Number(0.5) }, "streamerapi: tenantBurst must be a whole number between 1 and 1000000, got 0.5"},
+		{"redrive after", func(p *StreamerApiProps) { p.RedriveAfter = seconds(30) }, "streamerapi: redriveAfter must be between 1m0s and 24h0m0s, got 30s"},
+		{"redrive schedule", func(p *StreamerApiProps) { p.RedriveSchedule = seconds(90) }, "streamerapi: redriveSchedule must be a whole number of minutes (an EventBridge rate), got 1m30s"},
 		{"async threshold range", func(p *StreamerApiProps) { p.AsyncThreshold = seconds(30) }, "streamerapi: asyncThreshold must be between 1s and 29s, got 30s"},
 		{"sync budget range", func(p *StreamerApiProps) { p.SyncBudget = awscdk.Duration_Millis(jsii.Number(10)) }, "streamerapi: syncBudget must be between 1s and 29s, got 10ms"},
 		{"threshold within budget", func(p *StreamerApiProps) {
@@ -82,7 +93,7 @@ func TestNewStreamerApiPanicsAtSynth(t *testing.T) {
 	stack := awscdk.NewStack(awscdk.NewApp(nil), jsii.String("S"), nil)
 	require.PanicsWithError(t, "streamerapi: entry and code are mutually exclusive", func() {
 		NewStreamerApi(stack, jsii.String("Streamer"), &StreamerApiProps{
-			Entry: jsii.String(testEntry), Code: awslambda.Code_FromAsset(jsii.String(testEntry), nil), JwksUrl: jsii.String("https://idp.example.com/jwks.json"),
+			Entry: jsii.String(testEntry), Code: awslambda.Code_FromAsset(jsii.String(testEntry), nil), JwksUrl: jsii.String("https://idp.example.com/jwks.json"), Audience: jsii.String("streamer"),
 		})
 	})
 }

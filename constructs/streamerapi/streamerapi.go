@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsdynamodb"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambdadestinations"
@@ -31,8 +33,8 @@ import (
 )
 
 // StreamerApi is the deployed Streamer backend: a WebSocket API whose $connect is guarded by
-// a JWT authorizer, the Connections and Requests tables, the six role functions, the
-// stream dispatch to the worker, and its alarms.
+// a JWT authorizer, the Connections, Requests and Limits tables, the seven role
+// functions, the stream dispatch to the worker, the re-driver's schedule, and its alarms.
 type StreamerApi interface {
 	constructs.Construct
 	// WebSocketApi is the API Gateway WebSocket API.
@@ -45,6 +47,9 @@ type StreamerApi interface {
 	ConnectionsTable() awsdynamodb.Table
 	// RequestsTable holds the async requests; its stream feeds the processor.
 	RequestsTable() awsdynamodb.Table
+	// LimitsTable holds one item per tenant: the token buckets and the requests in
+	// flight the router's limits count.
+	LimitsTable() awsdynamodb.Table
 	// AuthorizerFunction verifies the token on $connect.
 	AuthorizerFunction() awslambda.Function
 	// ConnectFunction records a new connection.
@@ -57,6 +62,11 @@ type StreamerApi interface {
 	ProcessorFunction() awslambda.Function
 	// WorkerFunction runs one queued request with progress.
 	WorkerFunction() awslambda.Function
+	// RedriverFunction hands out again, on a schedule, the requests nothing will
+	// deliver any more.
+	RedriverFunction() awslambda.Function
+	// RedriveSchedule is the EventBridge rule that runs the re-driver.
+	RedriveSchedule() awsevents.Rule
 	// Function returns the function of a role (one of contract.Roles), nil for another name.
 	Function(role string) awslambda.Function
 	// StreamEventSource is the Requests stream -> processor event source mapping.
@@ -88,6 +98,8 @@ type streamerApi struct {
 	accessLogs  awslogs.LogGroup
 	connections awsdynamodb.Table
 	requests    awsdynamodb.Table
+	limits      awsdynamodb.Table
+	schedule    awsevents.Rule
 	functions   map[string]awslambda.Function
 	roles       map[string]awsiam.Role
 	logGroups   map[string]awslogs.LogGroup
@@ -144,6 +156,7 @@ func NewStreamerApi(scope constructs.Construct, id *string, props *StreamerApiPr
 	a.addRoutes()
 	a.grantRoles()
 	a.addStreamMapping()
+	a.addRedriveSchedule()
 	a.addAlarms()
 	a.addNagSuppressions()
 	if s.stackOutputs {
@@ -177,6 +190,18 @@ func (a *streamerApi) ConnectionsTable() awsdynamodb.Table {
 
 func (a *streamerApi) RequestsTable() awsdynamodb.Table {
 	return a.requests
+}
+
+func (a *streamerApi) LimitsTable() awsdynamodb.Table {
+	return a.limits
+}
+
+func (a *streamerApi) RedriverFunction() awslambda.Function {
+	return a.functions[contract.RoleRedriver]
+}
+
+func (a *streamerApi) RedriveSchedule() awsevents.Rule {
+	return a.schedule
 }
 
 func (a *streamerApi) AuthorizerFunction() awslambda.Function {
@@ -313,7 +338,8 @@ func (a *streamerApi) logRetention() awslogs.RetentionDays {
 	return awslogs.RetentionDays_ONE_MONTH
 }
 
-// addTables creates the Connections and Requests tables with the contract's key schema.
+// addTables creates the Connections, Requests and Limits tables with the contract's key
+// schema.
 func (a *streamerApi) addTables() {
 	str := awsdynamodb.AttributeType_STRING
 	table := func(id, pk string, stream awsdynamodb.StreamViewType) awsdynamodb.Table {
@@ -334,12 +360,24 @@ func (a *streamerApi) addTables() {
 		}
 		return awsdynamodb.NewTable(a.Construct, jsii.String(id), props)
 	}
-	// No secondary indexes: the runtime reads both tables by key only, and an index
-	// nothing queries costs a write per item change (status-time, keyed by a
-	// five-valued status and rewritten by every progress checkpoint, would have been one
-	// hot partition throttling the table at about 1,000 running requests).
+	// Indexes only where the runtime queries: an index nothing queries costs a write per
+	// item change (status-time, keyed by a five-valued status and rewritten by every
+	// progress checkpoint, would have been one hot partition throttling the table at
+	// about 1,000 running requests).
 	a.connections = table("Connections", contract.AttrConnectionID, "")
 	a.requests = table("Requests", contract.AttrRequestID, awsdynamodb.StreamViewType_NEW_IMAGE)
+	// The re-driver's index: sparse (unfinished_shard is removed when a request ends), 16
+	// partition key values (no status-keyed hot partition), keys only (a checkpoint
+	// rewrites no index item).
+	a.requests.AddGlobalSecondaryIndex(&awsdynamodb.GlobalSecondaryIndexProps{
+		IndexName:      jsii.String(contract.IndexUnfinished),
+		PartitionKey:   &awsdynamodb.Attribute{Name: jsii.String(contract.AttrUnfinishedShard), Type: str},
+		SortKey:        &awsdynamodb.Attribute{Name: jsii.String(contract.AttrCreatedAt), Type: str},
+		ProjectionType: awsdynamodb.ProjectionType_KEYS_ONLY,
+	})
+
+	// One item per tenant, written by the router's limiter; TTL removes idle tenants'.
+	a.limits = table("Limits", contract.AttrLimitKey, "")
 }
 
 // addDeadLetterQueue creates the encrypted, TLS-only queue for exhausted stream batches
@@ -505,14 +543,26 @@ func (a *streamerApi) environment(role string) *map[string]*string {
 		env[contract.EnvConnectionsTable] = *a.connections.TableName()
 	case contract.RoleRouter:
 		tables()
+		l := a.s.limits
+		env[contract.EnvLimitsTable] = *a.limits.TableName()
 		env[contract.EnvCallbackURL] = *a.stage.CallbackUrl()
 		env[contract.EnvAsyncThreshold] = a.s.asyncThreshold.String()
 		env[contract.EnvSyncBudget] = a.s.syncBudget.String()
 		env[contract.EnvMaxAttempts] = strconv.Itoa(a.s.maxAttempts)
+		env[contract.EnvUserMaxInFlight] = strconv.Itoa(l.userInFlight)
+		env[contract.EnvUserRate] = strconv.FormatFloat(l.userRate, 'g', -1, 64)
+		env[contract.EnvUserBurst] = strconv.Itoa(l.userBurst)
+		env[contract.EnvTenantMaxInFlight] = strconv.Itoa(l.tenantInFlight)
+		env[contract.EnvTenantRate] = strconv.FormatFloat(l.tenantRate, 'g', -1, 64)
+		env[contract.EnvTenantBurst] = strconv.Itoa(l.tenantBurst)
 		env[contract.EnvDirectDispatch] = strconv.FormatBool(a.s.directDispatch)
 	case contract.RoleWorker:
 		tables()
 		env[contract.EnvCallbackURL] = *a.stage.CallbackUrl()
+	case contract.RoleRedriver:
+		tables()
+		env[contract.EnvCallbackURL] = *a.stage.CallbackUrl()
+		env[contract.EnvRedriveAfter] = a.s.redriveAfter.String()
 	}
 	out := make(map[string]*string, len(env))
 	for k, v := range env {
@@ -608,13 +658,25 @@ func (a *streamerApi) grantRoles() {
 	// Get/Rebind/Claim/Checkpoint/Finish/Release/RequestCancel: GetItem and conditional
 	// UpdateItem returning ALL_NEW) and the connection manager, which posts to
 	// @connections and deletes the record of a connection that is gone (410).
-	allow(r[contract.RoleRouter], []string{"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}, reqs)
+	// The router's limiter reads and writes the tenant's Limits item (a consistent
+	// GetItem, a conditional PutItem) and, when a cap is full, reads the statuses of the
+	// requests in flight (BatchGetItem).
+	allow(r[contract.RoleRouter], []string{"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem"}, reqs)
+	allow(r[contract.RoleRouter], []string{"dynamodb:GetItem", "dynamodb:PutItem"}, a.limits.TableArn())
 	allow(r[contract.RoleRouter], []string{"dynamodb:DeleteItem"}, conns)
 	allow(r[contract.RoleRouter], []string{"execute-api:ManageConnections"}, a.connectionsArn("POST"))
 
 	allow(r[contract.RoleWorker], []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, reqs)
 	allow(r[contract.RoleWorker], []string{"dynamodb:DeleteItem"}, conns)
 	allow(r[contract.RoleWorker], []string{"execute-api:ManageConnections"}, a.connectionsArn("POST"))
+
+	// The re-driver queries the unfinished index, reads the requests (BatchGetItem, then
+	// GetItem and a conditional UpdateItem per stale one) and sends the terminal message
+	// of a request it gives up on through the connection manager.
+	allow(r[contract.RoleRedriver], []string{"dynamodb:Query"}, jsii.String(*reqs+"/index/"+contract.IndexUnfinished))
+	allow(r[contract.RoleRedriver], []string{"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"}, reqs)
+	allow(r[contract.RoleRedriver], []string{"dynamodb:DeleteItem"}, conns)
+	allow(r[contract.RoleRedriver], []string{"execute-api:ManageConnections"}, a.connectionsArn("POST"))
 
 	// The event source mapping reads the stream with the processor's role; Lambda checks
 	// all four actions when it creates the mapping. ListStreams is granted on the table's
@@ -628,7 +690,7 @@ func (a *streamerApi) grantRoles() {
 		allow(r[contract.RoleRouter], []string{"lambda:InvokeFunction"}, a.functions[contract.RoleWorker].FunctionArn())
 	}
 
-	for _, role := range []string{contract.RoleConnect, contract.RoleDisconnect, contract.RoleRouter, contract.RoleWorker} {
+	for _, role := range []string{contract.RoleConnect, contract.RoleDisconnect, contract.RoleRouter, contract.RoleWorker, contract.RoleRedriver} {
 		a.grantKey(r[role])
 	}
 	if key := a.s.props.EncryptionKey; key != nil {
@@ -698,6 +760,17 @@ var streamFilter = map[string]any{
 			contract.AttrStatus: map[string]any{"S": []string{contract.StatusPending}},
 		},
 	},
+}
+
+// addRedriveSchedule runs the re-driver every RedriveSchedule.
+func (a *streamerApi) addRedriveSchedule() {
+	a.schedule = awsevents.NewRule(a.Construct, jsii.String("RedriveSchedule"), &awsevents.RuleProps{
+		Description: jsii.String("Streamer: hand out again the requests nothing will deliver any more"),
+		Schedule:    awsevents.Schedule_Rate(awscdk.Duration_Minutes(jsii.Number(a.s.redriveSchedule.Minutes()))),
+		Targets: &[]awsevents.IRuleTarget{awseventstargets.NewLambdaFunction(a.functions[contract.RoleRedriver], &awseventstargets.LambdaFunctionProps{
+			RetryAttempts: jsii.Number(0), // the next run comes soon enough
+		})},
+	})
 }
 
 // addAlarms alarms on any function error or throttle, a stream falling behind, and any

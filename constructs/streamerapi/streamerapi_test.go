@@ -27,15 +27,16 @@ func TestResourceCounts(t *testing.T) {
 		"AWS::ApiGatewayV2::Integration":   3,
 		"AWS::ApiGatewayV2::Authorizer":    1,
 		"AWS::ApiGateway::Account":         1,
-		"AWS::DynamoDB::Table":             2,
-		"AWS::Lambda::Function":            6,
+		"AWS::DynamoDB::Table":             3,
+		"AWS::Lambda::Function":            7,
 		"AWS::Lambda::EventSourceMapping":  1,
 		"AWS::Lambda::EventInvokeConfig":   1,
-		"AWS::Lambda::Permission":          4, // three integrations and the authorizer
-		"AWS::IAM::Role":                   7, // six functions and API Gateway's logging role
-		"AWS::Logs::LogGroup":              7, // six functions and the access log
+		"AWS::Lambda::Permission":          5, // three integrations, the authorizer and the re-drive schedule
+		"AWS::IAM::Role":                   8, // seven functions and API Gateway's logging role
+		"AWS::Logs::LogGroup":              8, // seven functions and the access log
+		"AWS::Events::Rule":                1,
 		"AWS::SQS::Queue":                  1,
-		"AWS::CloudWatch::Alarm":           14,
+		"AWS::CloudWatch::Alarm":           16,
 		"AWS::Logs::MetricFilter":          1, // the authorizer's failures
 	} {
 		f.template.ResourceCountIs(jsii.String(typ), jsii.Number(float64(n)))
@@ -94,24 +95,86 @@ func TestTables(t *testing.T) {
 		require.Equal(t, map[string]any{"PointInTimeRecoveryEnabled": true}, p["PointInTimeRecoverySpecification"])
 		require.Equal(t, map[string]any{"SSEEnabled": true}, p["SSESpecification"], "SSEEnabled without a key: the AWS managed key aws/dynamodb")
 	}
+	gsis := func(p map[string]any) map[string]string {
+		out := map[string]string{}
+		for _, g := range p["GlobalSecondaryIndexes"].([]any) {
+			g := g.(map[string]any)
+			var keys []string
+			for _, k := range g["KeySchema"].([]any) {
+				k := k.(map[string]any)
+				keys = append(keys, k["AttributeName"].(string)+":"+k["KeyType"].(string))
+			}
+			out[g["IndexName"].(string)] = flat(toAny(keys)) + " " + g["Projection"].(map[string]any)["ProjectionType"].(string)
+		}
+		return out
+	}
 
 	conns := f.byName(t, "Connections")
 	common(conns.Properties, contract.AttrConnectionID)
 	require.Equal(t, "Retain", conns.DeletionPolicy)
 	require.NotContains(t, conns.Properties, "StreamSpecification")
+	require.NotContains(t, conns.Properties, "GlobalSecondaryIndexes", "the runtime reads connections by key only")
 
 	reqs := f.byName(t, "Requests")
 	common(reqs.Properties, contract.AttrRequestID)
 	require.Equal(t, "Retain", reqs.DeletionPolicy)
 	require.Equal(t, map[string]any{"StreamViewType": "NEW_IMAGE"}, reqs.Properties["StreamSpecification"])
+	// The re-driver's index, the only one: sparse (only unfinished requests carry its key),
+	// spread over 16 partitions, keys only, so a checkpoint writes nothing to it.
+	require.Equal(t, map[string]string{
+		contract.IndexUnfinished: "unfinished_shard:HASH,created_at:RANGE KEYS_ONLY",
+	}, gsis(reqs.Properties))
 
-	// The runtime reads both tables by key only: an index would cost a write per item
-	// change and nothing would read it (a status-keyed one was a hot partition).
+	// Nothing else: an index nothing reads costs a write per item change (a status-keyed
+	// one was a hot partition).
 	for _, table := range []cfnResource{conns, reqs} {
-		require.NotContains(t, table.Properties, "GlobalSecondaryIndexes")
 		require.NotContains(t, table.Properties, "LocalSecondaryIndexes")
-		require.Len(t, table.Properties["AttributeDefinitions"], 1, "only the partition key is declared")
 	}
+	require.Len(t, conns.Properties["AttributeDefinitions"], 1, "only the partition key is declared")
+	require.Len(t, reqs.Properties["AttributeDefinitions"], 3, "the partition key and the unfinished index's keys")
+}
+
+func toAny(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+// TestLimitsTable: one item per tenant keyed by the tenant id, no index, no stream; TTL
+// removes the items of idle tenants.
+func TestLimitsTable(t *testing.T) {
+	f := defaultFixture()
+	l := f.byName(t, "Limits")
+	require.Equal(t, []any{map[string]any{"AttributeName": contract.AttrLimitKey, "KeyType": "HASH"}}, l.Properties["KeySchema"])
+	require.Equal(t, "PAY_PER_REQUEST", l.Properties["BillingMode"])
+	require.Equal(t, map[string]any{"AttributeName": contract.AttrTTL, "Enabled": true}, l.Properties["TimeToLiveSpecification"])
+	require.NotContains(t, l.Properties, "GlobalSecondaryIndexes")
+	require.NotContains(t, l.Properties, "StreamSpecification")
+}
+
+// TestRedriveSchedule: an EventBridge rule runs the re-driver every five minutes, without
+// retries (the next run comes soon), and may invoke nothing else.
+func TestRedriveSchedule(t *testing.T) {
+	f := defaultFixture()
+	p := f.byName(t, "RedriveSchedule").Properties
+	require.Equal(t, "rate(5 minutes)", p["ScheduleExpression"])
+	require.Equal(t, "ENABLED", p["State"])
+	targets := p["Targets"].([]any)
+	require.Len(t, targets, 1)
+	target := targets[0].(map[string]any)
+	require.Equal(t, "{RedriverFunction}.Arn", flat(target["Arn"]))
+	require.Equal(t, map[string]any{"MaximumRetryAttempts": 0.0}, target["RetryPolicy"])
+
+	var invokers []string
+	for _, id := range f.ofType("AWS::Lambda::Permission") {
+		p := f.resources[id].Properties
+		if p["Principal"] == "events.amazonaws.com" {
+			invokers = append(invokers, flat(p["FunctionName"])+" from "+flat(p["SourceArn"]))
+		}
+	}
+	require.Equal(t, []string{"{RedriverFunction}.Arn from {RedriveSchedule}.Arn"}, invokers)
 }
 
 func TestStreamEventSourceMapping(t *testing.T) {
@@ -152,6 +215,7 @@ func TestFunctions(t *testing.T) {
 	want := map[string][2]float64{ // memory MB, timeout s
 		contract.RoleAuthorizer: {256, 10}, contract.RoleConnect: {256, 10}, contract.RoleDisconnect: {256, 10},
 		contract.RoleRouter: {512, 29}, contract.RoleProcessor: {256, 60}, contract.RoleWorker: {1024, 900},
+		contract.RoleRedriver: {256, 300},
 	}
 	keys := map[string]bool{}
 	for _, role := range contract.Roles {
@@ -167,7 +231,7 @@ func TestFunctions(t *testing.T) {
 		require.Equal(t, "{"+title(role)+"Logs}", flat(p["LoggingConfig"].(map[string]any)["LogGroup"]), role)
 		keys[flat(p["Code"].(map[string]any)["S3Key"])] = true
 	}
-	require.Len(t, keys, 1, "all six functions share one asset")
+	require.Len(t, keys, 1, "all seven functions share one asset")
 	for _, role := range contract.Roles {
 		// What `streamer local --template` rebuilds the arm64 asset from on another
 		// machine: the package, and its module directory relative to the app's.
@@ -224,14 +288,21 @@ func TestEnvironment(t *testing.T) {
 		contract.RoleConnect:    base(contract.RoleConnect, map[string]string{contract.EnvConnectionsTable: "{Connections}"}),
 		contract.RoleDisconnect: base(contract.RoleDisconnect, map[string]string{contract.EnvConnectionsTable: "{Connections}"}),
 		contract.RoleRouter: base(contract.RoleRouter, map[string]string{
-			contract.EnvConnectionsTable: "{Connections}",
-			contract.EnvRequestsTable:    "{Requests}",
-			contract.EnvCallbackURL:      callback,
-			contract.EnvAsyncThreshold:   "5s",
-			contract.EnvSyncBudget:       "25s",
-			contract.EnvMaxAttempts:      "3",
-			contract.EnvDirectDispatch:   "true",
-			contract.EnvWorkerFunction:   "{WorkerFunction}",
+			contract.EnvConnectionsTable:  "{Connections}",
+			contract.EnvRequestsTable:     "{Requests}",
+			contract.EnvCallbackURL:       callback,
+			contract.EnvAsyncThreshold:    "5s",
+			contract.EnvSyncBudget:        "25s",
+			contract.EnvMaxAttempts:       "3",
+			contract.EnvLimitsTable:       "{Limits}",
+			contract.EnvUserMaxInFlight:   "10",
+			contract.EnvUserRate:          "1",
+			contract.EnvUserBurst:         "20",
+			contract.EnvTenantMaxInFlight: "100",
+			contract.EnvTenantRate:        "10",
+			contract.EnvTenantBurst:       "100",
+			contract.EnvDirectDispatch:    "true",
+			contract.EnvWorkerFunction:    "{WorkerFunction}",
 		}),
 		contract.RoleProcessor: base(contract.RoleProcessor, map[string]string{
 			contract.EnvWorkerFunction: "{WorkerFunction}",
@@ -240,6 +311,12 @@ func TestEnvironment(t *testing.T) {
 			contract.EnvConnectionsTable: "{Connections}",
 			contract.EnvRequestsTable:    "{Requests}",
 			contract.EnvCallbackURL:      callback,
+		}),
+		contract.RoleRedriver: base(contract.RoleRedriver, map[string]string{
+			contract.EnvConnectionsTable: "{Connections}",
+			contract.EnvRequestsTable:    "{Requests}",
+			contract.EnvCallbackURL:      callback,
+			contract.EnvRedriveAfter:     "15m0s",
 		}),
 	}
 	for _, role := range contract.Roles {
@@ -276,6 +353,9 @@ func TestIAMPolicies(t *testing.T) {
 			"Allow dynamodb:GetItem on {Requests}.Arn",
 			"Allow dynamodb:PutItem on {Requests}.Arn",
 			"Allow dynamodb:UpdateItem on {Requests}.Arn",
+			"Allow dynamodb:BatchGetItem on {Requests}.Arn", // the limiter prunes finished requests
+			"Allow dynamodb:GetItem on {Limits}.Arn",
+			"Allow dynamodb:PutItem on {Limits}.Arn", // conditional on the item's version
 			"Allow execute-api:ManageConnections on " + connections + "POST/@connections/*",
 			"Allow lambda:InvokeFunction on {WorkerFunction}.Arn", // direct dispatch, on by default
 		},
@@ -292,6 +372,14 @@ func TestIAMPolicies(t *testing.T) {
 			"Allow dynamodb:UpdateItem on {Requests}.Arn",
 			"Allow execute-api:ManageConnections on " + connections + "POST/@connections/*",
 		}, dlq...),
+		contract.RoleRedriver: {
+			"Allow dynamodb:Query on {Requests}.Arn/index/" + contract.IndexUnfinished,
+			"Allow dynamodb:BatchGetItem on {Requests}.Arn",
+			"Allow dynamodb:GetItem on {Requests}.Arn",
+			"Allow dynamodb:UpdateItem on {Requests}.Arn",
+			"Allow dynamodb:DeleteItem on {Connections}.Arn", // connection.Manager on 410 Gone
+			"Allow execute-api:ManageConnections on " + connections + "POST/@connections/*",
+		},
 	}
 	for _, role := range contract.Roles {
 		expected := append(append(logs(role), xray...), want[role]...)
@@ -426,8 +514,8 @@ func matchesFailure(t *testing.T, record string) bool {
 
 // TestLogicalIDsFrozen pins the logical ID of every resource the construct creates (the
 // child construct IDs are a contract): renaming one replaces the resource on the next
-// deploy (for a table: a new, empty table). Only the authorizer's Lambda permission is
-// left out: the CDK names it after the stack.
+// deploy (for a table: a new, empty table). Only the Lambda permissions of the authorizer
+// and of the re-drive schedule are left out: the CDK names them after the stack.
 func TestLogicalIDsFrozen(t *testing.T) {
 	f := defaultFixture()
 	frozen := []string{
@@ -469,6 +557,7 @@ func TestLogicalIDsFrozen(t *testing.T) {
 		"StreamerDisconnectRole16A5FCD0",
 		"StreamerDisconnectRoleDefaultPolicy997F1F19",
 		"StreamerDisconnectThrottles8CF8CE7E",
+		"StreamerLimits1BD034BC",
 		"StreamerProcessorErrors542195BD",
 		"StreamerProcessorFunction1A294FE9",
 		"StreamerProcessorIteratorAge00F9CCD8",
@@ -476,6 +565,13 @@ func TestLogicalIDsFrozen(t *testing.T) {
 		"StreamerProcessorRole36ABFBC4",
 		"StreamerProcessorRoleDefaultPolicyD9EBD2BA",
 		"StreamerProcessorThrottles896759F3",
+		"StreamerRedriveScheduleBC3F5A64",
+		"StreamerRedriverErrorsF68B3F99",
+		"StreamerRedriverFunction97FCAE50",
+		"StreamerRedriverLogs7E562337",
+		"StreamerRedriverRoleDefaultPolicy3FDD83E1",
+		"StreamerRedriverRoleFCEA12E6",
+		"StreamerRedriverThrottles2B85FF31",
 		"StreamerRequestsB53A94EA",
 		"StreamerRequestsStream851C3715",
 		"StreamerRouterErrors60455A37",
@@ -496,9 +592,9 @@ func TestLogicalIDsFrozen(t *testing.T) {
 	for _, id := range frozen {
 		require.Contains(t, f.resources, id)
 	}
-	authorizerPermission := regexp.MustCompile(`^StreamerApi\w+StreamerApiAuthorizer[0-9A-F]{8}Permission[0-9A-F]{8}$`)
+	namedAfterStack := regexp.MustCompile(`^(StreamerApi\w+StreamerApiAuthorizer[0-9A-F]{8}Permission|StreamerRedriveScheduleAllowEventRule\w+StreamerRedriverFunction)[0-9A-F]{8,16}$`)
 	for id := range f.resources {
-		if strings.HasPrefix(id, "Streamer") && !authorizerPermission.MatchString(id) {
+		if strings.HasPrefix(id, "Streamer") && !namedAfterStack.MatchString(id) {
 			require.Contains(t, frozen, id, "a new resource: freeze its logical ID here")
 		}
 	}
@@ -512,6 +608,8 @@ func TestAccessors(t *testing.T) {
 	require.Equal(t, "https://{Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}/prod", resolve(a.CallbackUrl()))
 	require.Equal(t, "{Connections}", resolve(a.ConnectionsTable().TableName()))
 	require.Equal(t, "{Requests}", resolve(a.RequestsTable().TableName()))
+	require.Equal(t, "{Limits}", resolve(a.LimitsTable().TableName()))
+	require.Equal(t, "{RedriveSchedule}", resolve(a.RedriveSchedule().RuleName()))
 	require.Equal(t, "{Api}", resolve(a.WebSocketApi().ApiId()))
 	require.Equal(t, "prod", resolve(a.Stage().StageName()))
 	require.Equal(t, "{DeadLetterQueue}", resolve(a.DeadLetterQueue().QueueUrl()))
@@ -521,6 +619,7 @@ func TestAccessors(t *testing.T) {
 		contract.RoleAuthorizer: a.AuthorizerFunction(), contract.RoleConnect: a.ConnectFunction(),
 		contract.RoleDisconnect: a.DisconnectFunction(), contract.RoleRouter: a.RouterFunction(),
 		contract.RoleProcessor: a.ProcessorFunction(), contract.RoleWorker: a.WorkerFunction(),
+		contract.RoleRedriver: a.RedriverFunction(),
 	} {
 		require.Equal(t, "{"+title(role)+"Function}", resolve(a.Function(role).FunctionName()))
 		require.Same(t, fn, a.Function(role))
@@ -565,6 +664,15 @@ func TestCustomProps(t *testing.T) {
 	require.Equal(t, "2s", router[contract.EnvAsyncThreshold])
 	require.Equal(t, "5", router[contract.EnvMaxAttempts])
 	require.Equal(t, "debug", router[contract.EnvLogLevel])
+	for k, v := range map[string]string{
+		contract.EnvUserMaxInFlight: "-1", contract.EnvUserRate: "0.5", contract.EnvUserBurst: "20",
+		contract.EnvTenantMaxInFlight: "1000", contract.EnvTenantRate: "10", contract.EnvTenantBurst: "500",
+	} {
+		require.Equal(t, v, router[k], k)
+	}
+	redriver := f.byName(t, "RedriverFunction").Properties["Environment"].(map[string]any)["Variables"].(map[string]any)
+	require.Equal(t, "30m0s", redriver[contract.EnvRedriveAfter])
+	require.Equal(t, "rate(10 minutes)", f.byName(t, "RedriveSchedule").Properties["ScheduleExpression"])
 	require.Equal(t, "false", router[contract.EnvDirectDispatch])
 	require.NotContains(t, router, contract.EnvWorkerFunction, "without direct dispatch the router needs no worker")
 	for _, g := range f.grants("RouterRole") {
@@ -572,7 +680,7 @@ func TestCustomProps(t *testing.T) {
 	}
 	f.template.ResourceCountIs(jsii.String("AWS::ApiGateway::Account"), jsii.Number(0))
 
-	for _, table := range []string{"Connections", "Requests"} {
+	for _, table := range []string{"Connections", "Requests", "Limits"} {
 		r := f.byName(t, table)
 		require.Equal(t, "Delete", r.DeletionPolicy, table)
 		sse := r.Properties["SSESpecification"].(map[string]any)
@@ -585,7 +693,7 @@ func TestCustomProps(t *testing.T) {
 	require.NotContains(t, auth, contract.EnvJWKSURL)
 	require.Contains(t, f.grants("AuthorizerRole"), "Allow secretsmanager:GetSecretValue on {Key}")
 
-	for _, role := range []string{contract.RoleConnect, contract.RoleRouter, contract.RoleWorker} {
+	for _, role := range []string{contract.RoleConnect, contract.RoleRouter, contract.RoleWorker, contract.RoleRedriver} {
 		require.Contains(t, f.grants(title(role)+"Role"), "Allow kms:Decrypt on {Cmk}.Arn", role)
 	}
 	require.Contains(t, f.grants("ProcessorRole"), "Allow kms:Decrypt on {Cmk}.Arn", "reads the encrypted stream")

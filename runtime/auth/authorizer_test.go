@@ -91,6 +91,10 @@ func TestAuthorizerRefusesWith401(t *testing.T) {
 	b := setupAuthorizer(t)
 	expired, err := b.issuer.Mint("u-7", "acme", -time.Hour)
 	require.NoError(t, err)
+	hashTenant, err := b.issuer.Mint("u-7", "ac#me", time.Hour)
+	require.NoError(t, err)
+	hugeTenant, err := b.issuer.Mint("u-7", strings.Repeat("t", 10*1024), time.Hour)
+	require.NoError(t, err)
 
 	tests := []struct {
 		name, fixture, token, reason string
@@ -99,6 +103,9 @@ func TestAuthorizerRefusesWith401(t *testing.T) {
 		{"alg none", "connect-bad-token.json", "", "algorithm not allowed"},
 		{"expired", "connect-query-token.json", expired, "expired"},
 		{"wrong scheme", "connect-header-token.json", expired, "missing"},
+		// Signed and valid, but every frame would fail: refused at $connect.
+		{"tenant with #", "connect-query-token.json", hashTenant, "unusable identity"},
+		{"10 KB tenant", "connect-query-token.json", hugeTenant, "unusable identity"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { // not parallel: the logs are checked below
@@ -117,6 +124,8 @@ func TestAuthorizerRefusesWith401(t *testing.T) {
 	logs := b.logs.String()
 	require.Contains(t, logs, "auth: connection refused")
 	require.Contains(t, logs, "expired")
+	require.Contains(t, logs, "unusable identity: store: identity cannot be stored: tenant contains '#'")
+	require.Contains(t, logs, "tenant of 10240 bytes (limit 128)")
 	require.NotContains(t, logs, expired, "tokens are never logged")
 }
 

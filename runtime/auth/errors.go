@@ -42,6 +42,10 @@ var (
 	ErrMissingUser = fmt.Errorf("%w: missing user", ErrInvalidToken)
 	// ErrMissingTenant: tenant_id is absent or not a non-empty string.
 	ErrMissingTenant = fmt.Errorf("%w: missing tenant", ErrInvalidToken)
+	// ErrUnusableIdentity: the user or tenant cannot be stored or keyed (store.CheckOwner:
+	// over 256 or 128 bytes, a '#', a control character, not UTF-8). Every frame of such
+	// a connection would fail, so it is refused at $connect (401).
+	ErrUnusableIdentity = fmt.Errorf("%w: unusable identity", ErrInvalidToken)
 )
 
 // ErrTenantNotAllowed reports a valid token whose tenant is not on Config.AllowedTenants.

@@ -10,6 +10,8 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/streamer-go/streamer/runtime/store"
 )
 
 // maxTokenBytes bounds the work spent on a presented token; real tokens are far smaller.
@@ -160,6 +162,9 @@ func (v *Verifier) identity(ctx context.Context, tok jwt.Token) (*Identity, erro
 	tenant, _ := claims[ClaimTenantID].(string)
 	if tenant == "" {
 		return nil, ErrMissingTenant
+	}
+	if err := store.CheckOwner(store.Owner{TenantID: tenant, UserID: user}); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnusableIdentity, err)
 	}
 	if len(v.cfg.AllowedTenants) > 0 && !slices.Contains(v.cfg.AllowedTenants, tenant) {
 		return nil, fmt.Errorf("%w: %q", ErrTenantNotAllowed, tenant)

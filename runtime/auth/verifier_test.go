@@ -144,6 +144,11 @@ func TestVerifyRefusesAttacks(t *testing.T) {
 		{"missing tenant", sign(t, p.ec, with(claims(), map[string]any{"tenant_id": nil})), auth.ErrMissingTenant},
 		{"non-string tenant", sign(t, p.ec, with(claims(), map[string]any{"tenant_id": 42})), auth.ErrMissingTenant},
 		{"missing user", sign(t, p.ec, with(claims(), map[string]any{"sub": nil})), auth.ErrMissingUser},
+		{"# in tenant", sign(t, p.ec, with(claims(), map[string]any{"tenant_id": "acme#u"})), auth.ErrUnusableIdentity},
+		{"# in user", sign(t, p.ec, with(claims(), map[string]any{"user_id": "u#1"})), auth.ErrUnusableIdentity},
+		{"10 KB tenant", sign(t, p.ec, with(claims(), map[string]any{"tenant_id": strings.Repeat("t", 10*1024)})), auth.ErrUnusableIdentity},
+		{"long user", sign(t, p.ec, with(claims(), map[string]any{"user_id": strings.Repeat("u", 257)})), auth.ErrUnusableIdentity},
+		{"control in user", sign(t, p.ec, with(claims(), map[string]any{"sub": "u\n1"})), auth.ErrUnusableIdentity},
 		{"tenant not allowed", sign(t, p.ec, with(claims(), map[string]any{"tenant_id": "initech"})), auth.ErrTenantNotAllowed},
 	}
 	v := p.verifier(t, nil)

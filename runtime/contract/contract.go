@@ -15,6 +15,8 @@ const (
 	EnvConnectionsTable = "STREAMER_CONNECTIONS_TABLE"
 	// EnvRequestsTable is the name of the Requests table.
 	EnvRequestsTable = "STREAMER_REQUESTS_TABLE"
+	// EnvLimitsTable is the name of the Limits table (one item per tenant).
+	EnvLimitsTable = "STREAMER_LIMITS_TABLE"
 	// EnvCallbackURL is the @connections endpoint (https://{api}.execute-api.{region}.amazonaws.com/{stage}).
 	EnvCallbackURL = "STREAMER_CALLBACK_URL"
 	// EnvWorkerFunction is the name or ARN of the worker function the processor (and, with
@@ -38,6 +40,21 @@ const (
 	EnvSyncBudget = "STREAMER_SYNC_BUDGET"
 	// EnvMaxAttempts is the number of attempts an async request gets before it fails.
 	EnvMaxAttempts = "STREAMER_MAX_ATTEMPTS"
+	// EnvUserMaxInFlight caps one user's async requests in flight (-1: no cap).
+	EnvUserMaxInFlight = "STREAMER_USER_MAX_IN_FLIGHT"
+	// EnvUserRate is one user's sustained rate of new async requests per second (-1: none).
+	EnvUserRate = "STREAMER_USER_RATE"
+	// EnvUserBurst is the size of one user's token bucket of new async requests.
+	EnvUserBurst = "STREAMER_USER_BURST"
+	// EnvTenantMaxInFlight caps one tenant's async requests in flight (-1: no cap).
+	EnvTenantMaxInFlight = "STREAMER_TENANT_MAX_IN_FLIGHT"
+	// EnvTenantRate is one tenant's sustained rate of new async requests per second (-1: none).
+	EnvTenantRate = "STREAMER_TENANT_RATE"
+	// EnvTenantBurst is the size of one tenant's token bucket of new async requests.
+	EnvTenantBurst = "STREAMER_TENANT_BURST"
+	// EnvRedriveAfter is a Go duration: how long a request may stay PENDING, or
+	// PROCESSING past its lease, before the re-driver hands it out again.
+	EnvRedriveAfter = "STREAMER_REDRIVE_AFTER"
 	// EnvDirectDispatch is "true" or "false": whether the router invokes the worker
 	// (EnvWorkerFunction) right after queuing a request, besides the stream.
 	EnvDirectDispatch = "STREAMER_DIRECT_DISPATCH"
@@ -52,10 +69,11 @@ const (
 // EnvVars lists every environment variable above: a STREAMER_ variable that is not one of
 // them is a typo the runtime would silently ignore.
 var EnvVars = []string{
-	EnvFunction, EnvConnectionsTable, EnvRequestsTable, EnvCallbackURL, EnvWorkerFunction,
+	EnvFunction, EnvConnectionsTable, EnvRequestsTable, EnvLimitsTable, EnvCallbackURL, EnvWorkerFunction,
 	EnvJWKSURL, EnvIssuer, EnvAudience, EnvHMACSecretARN, EnvHMACSecret, EnvAllowedTenants,
-	EnvAsyncThreshold, EnvSyncBudget, EnvMaxAttempts, EnvDirectDispatch, EnvDynamoDBEndpoint,
-	EnvLogLevel, EnvMetricsNamespace,
+	EnvAsyncThreshold, EnvSyncBudget, EnvMaxAttempts, EnvDirectDispatch,
+	EnvUserMaxInFlight, EnvUserRate, EnvUserBurst, EnvTenantMaxInFlight, EnvTenantRate, EnvTenantBurst,
+	EnvRedriveAfter, EnvDynamoDBEndpoint, EnvLogLevel, EnvMetricsNamespace,
 }
 
 // GoEntryMetadata is the template metadata key under which the construct records, on each
@@ -72,10 +90,13 @@ const (
 	RoleRouter     = "router"
 	RoleProcessor  = "processor"
 	RoleWorker     = "worker"
+	// RoleRedriver runs on a schedule: it hands out again the requests nothing will
+	// deliver any more.
+	RoleRedriver = "redriver"
 )
 
 // Roles lists every function role, in the order the construct creates them.
-var Roles = []string{RoleAuthorizer, RoleConnect, RoleDisconnect, RoleRouter, RoleProcessor, RoleWorker}
+var Roles = []string{RoleAuthorizer, RoleConnect, RoleDisconnect, RoleRouter, RoleProcessor, RoleWorker, RoleRedriver}
 
 // Identity sources of the $connect authorizer: where API Gateway requires the token before
 // it invokes the authorizer (a $connect without it is answered 401), and where the
@@ -129,11 +150,29 @@ const (
 	AttrCancelRequested  = "cancel_requested"
 	AttrStartedAt        = "started_at"
 	AttrEndedAt          = "ended_at"
-	AttrCheckpoint       = "checkpoint"    // JSON text: the handler's saved state
-	AttrContinuations    = "continuations" // number of invocations that handed the request on
+	// AttrUnfinishedShard is set while a request is PENDING or PROCESSING and removed
+	// when it ends: the partition key of the sparse unfinished index, one of
+	// UnfinishedShards values (a hash of request_id, so the index has no hot partition).
+	AttrUnfinishedShard = "unfinished_shard"
+	AttrCheckpoint      = "checkpoint"    // JSON text: the handler's saved state
+	AttrContinuations   = "continuations" // number of invocations that handed the request on
 	// AttrRequestConnectionID is the requests table's connection attribute (same name as
 	// in the Connections table).
 	AttrRequestConnectionID = AttrConnectionID
+
+	// IndexUnfinished is the sparse GSI of the requests not yet finished: partition key
+	// unfinished_shard, sort key created_at, keys only. The re-driver queries it.
+	IndexUnfinished = "unfinished"
+	// UnfinishedShards is the number of partition key values of IndexUnfinished.
+	UnfinishedShards = 16
+)
+
+// Limits table: one item per tenant holding its token bucket and, per user, a bucket and
+// the ids of the requests admitted and possibly in flight.
+const (
+	AttrLimitKey     = "limit_key" // partition key: the tenant id
+	AttrLimitVersion = "version"   // number; every write is conditional on it
+	AttrLimitState   = "state"     // JSON text of the buckets and in-flight sets
 )
 
 // Status values of a request, as stored in AttrStatus.
@@ -172,6 +211,37 @@ const (
 	ProgressInterval = 200 * time.Millisecond
 	// PersistInterval is the minimum time between two progress writes of one request.
 	PersistInterval = time.Second
+
+	// DefaultUserMaxInFlight caps one user's async requests in flight: more than a person
+	// follows at once, few enough that one user cannot hold a tenant's share.
+	DefaultUserMaxInFlight = 10
+	// DefaultUserRate is one user's sustained rate of new async requests per second.
+	DefaultUserRate = 1.0
+	// DefaultUserBurst is the size of one user's bucket: a page may start 20 jobs at once.
+	DefaultUserBurst = 20
+	// DefaultTenantMaxInFlight caps one tenant's async requests in flight: a tenth of
+	// Lambda's default account concurrency (1,000), so one tenant cannot take it all.
+	DefaultTenantMaxInFlight = 100
+	// DefaultTenantRate is one tenant's sustained rate of new async requests per second.
+	DefaultTenantRate = 10.0
+	// DefaultTenantBurst is the size of one tenant's bucket.
+	DefaultTenantBurst = 100
+	// MaxTrackedInFlight is the most request ids one tenant's Limits item holds: with an
+	// in-flight limit on, a tenant never has more async requests in flight.
+	MaxTrackedInFlight = 1000
+
+	// MaxTenantIDBytes and MaxUserIDBytes bound the identities the authorizer admits: the
+	// request key tenant#user#id (id at most 128) stays far under DynamoDB's 2,048-byte
+	// partition key limit, and a tenant's Limits item keeps room for its users.
+	MaxTenantIDBytes = 128
+	MaxUserIDBytes   = 256
+
+	// DefaultRedriveAfter is how long a request may stay PENDING, or PROCESSING after
+	// its lease ended, before the re-driver hands it out again: past Lambda's retries of
+	// a failed worker invocation (about 3 minutes), short of a user giving up.
+	DefaultRedriveAfter = 15 * time.Minute
+	// DefaultRedriveSchedule is how often the deployed re-driver runs.
+	DefaultRedriveSchedule = 5 * time.Minute
 	// DefaultMaxDuration is how long an async request may take in total, from its
 	// enqueue across every invocation that continues it, unless its action sets its own.
 	DefaultMaxDuration = 4 * time.Hour

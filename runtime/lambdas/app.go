@@ -36,6 +36,8 @@ type settings struct {
 	asyncThreshold time.Duration
 	syncBudget     time.Duration
 	maxAttempts    int
+	limits         store.Limits
+	redriveAfter   time.Duration
 	directDispatch bool
 	worker         executor.Config
 	processor      executor.ProcessorConfig
@@ -58,6 +60,22 @@ func WithSyncBudget(d time.Duration) Option {
 // contract.DefaultMaxAttempts (3); STREAMER_MAX_ATTEMPTS overrides it in Start.
 func WithMaxAttempts(n int) Option {
 	return func(s *settings) { s.maxAttempts = n }
+}
+
+// WithLimits sets the per-user and per-tenant limits on async requests the router
+// applies (store.Limits: zero fields take the defaults, negative ones turn a limit off).
+// Default: the zero store.Limits, i.e. contract.DefaultUserMaxInFlight and the other
+// defaults; STREAMER_USER_MAX_IN_FLIGHT and its siblings override single fields in Start.
+// The router applies limits only when Deps.Limits is set.
+func WithLimits(l store.Limits) Option {
+	return func(s *settings) { s.limits = l }
+}
+
+// WithRedriveAfter sets how long a request may stay PENDING without a write, or
+// PROCESSING after its lease ended, before the re-driver hands it out again. Default
+// contract.DefaultRedriveAfter (15 minutes); STREAMER_REDRIVE_AFTER overrides it in Start.
+func WithRedriveAfter(d time.Duration) Option {
+	return func(s *settings) { s.redriveAfter = d }
 }
 
 // WithDirectDispatch turns direct dispatch on or off: with it, the router hands every
@@ -100,11 +118,13 @@ func New(opts ...Option) *App {
 			directDispatch: true,
 		},
 	}
-	a.configure(opts...)
+	a.Configure(opts...)
 	return a
 }
 
-func (a *App) configure(opts ...Option) {
+// Configure applies opts to the App's settings, as New does: the local command sets its
+// flags (limits, the re-drive bound) with it. Call it before Functions or Handler.
+func (a *App) Configure(opts ...Option) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, o := range opts {
@@ -136,11 +156,13 @@ func (a *App) DirectDispatch() bool {
 	return a.settings.directDispatch
 }
 
-// Queue is the request queue of the functions: what the router and the worker use.
-// *store.Queue (dynamostore, memstore) implements it.
+// Queue is the request queue of the functions: what the router, the worker, the
+// limiter (its bulk reads) and the re-driver use. *store.Queue (dynamostore, memstore)
+// implements it.
 type Queue interface {
 	router.Queue
 	executor.Queue
+	executor.RedriveQueue
 }
 
 // Sender pushes one message to one connection: the router's oversized synchronous
@@ -169,10 +191,14 @@ type Deps struct {
 	// Connections stores connection records (connect, disconnect). Required by connect
 	// and disconnect.
 	Connections store.ConnectionStore
-	// Requests is the request queue. Required by router and worker.
+	// Requests is the request queue. Required by router, worker and redriver.
 	Requests Queue
+	// Limits is the limits table: with it the router applies the App's limits
+	// (WithLimits) to async requests. Default: none, no limits.
+	Limits store.LimitTable
 	// Sender pushes messages to clients (oversized synchronous results, progress,
-	// terminal messages). Required by router and worker.
+	// terminal messages, those of requests the re-driver gives up on). Required by
+	// router, worker and redriver.
 	Sender Sender
 	// Verifier checks tokens at $connect. Required by authorizer.
 	Verifier auth.TokenVerifier
@@ -218,6 +244,9 @@ type Functions struct {
 	Processor func(context.Context, events.DynamoDBEvent) (events.DynamoDBEventResponse, error)
 	// Worker runs one queued request.
 	Worker func(context.Context, executor.WorkerEvent) error
+	// Redriver hands out again the requests nothing will deliver any more (a scheduled
+	// EventBridge event starts it).
+	Redriver func(context.Context, events.EventBridgeEvent) (executor.RedriveReport, error)
 }
 
 // Functions builds every function over deps, which must hold every required dependency.
@@ -229,7 +258,8 @@ func (a *App) Functions(deps Deps) (*Functions, error) {
 	disconnect, disconnectErr := disconnectFunc(deps)
 	processor, processorErr := a.processorFunc(deps)
 	worker, workerErr := a.workerFunc(deps)
-	if err := errors.Join(authErr, connectErr, disconnectErr, routerErr, processorErr, workerErr); err != nil {
+	redriver, redriverErr := a.redriverFunc(deps)
+	if err := errors.Join(authErr, connectErr, disconnectErr, routerErr, processorErr, workerErr, redriverErr); err != nil {
 		return nil, err
 	}
 	return &Functions{
@@ -239,12 +269,14 @@ func (a *App) Functions(deps Deps) (*Functions, error) {
 		Router:     router,
 		Processor:  processor,
 		Worker:     worker,
+		Redriver:   redriver,
 	}, nil
 }
 
 // Handler builds the handler of one role (one of contract.Roles), for lambda.Start.
 // Dependencies per role: authorizer Verifier; connect and disconnect Connections; router
-// Requests and Sender (and Dispatch for direct dispatch); processor Invoker; worker
+// Requests and Sender (and Limits for limits, Dispatch for direct dispatch); processor
+// Invoker; worker and redriver
 // Requests and Sender.
 func (a *App) Handler(role string, deps Deps) (any, error) {
 	deps = deps.withDefaults()
@@ -261,6 +293,8 @@ func (a *App) Handler(role string, deps Deps) (any, error) {
 		return a.processorFunc(deps)
 	case contract.RoleWorker:
 		return a.workerFunc(deps)
+	case contract.RoleRedriver:
+		return a.redriverFunc(deps)
 	default:
 		return nil, fmt.Errorf("%w %q (want one of %v)", ErrUnknownRole, role, contract.Roles)
 	}
@@ -288,13 +322,35 @@ func (a *App) routerFunc(deps Deps) (func(context.Context, events.APIGatewayWebs
 		Middleware:     observability(deps),
 		Logger:         deps.Logger,
 	}
+	limits := a.settings.limits
 	if inv := deps.Dispatch; a.settings.directDispatch && inv != nil {
 		opts.Dispatcher = router.DispatchFunc(func(ctx context.Context, requestID string) error {
 			return inv.Invoke(ctx, executor.WorkerEvent{RequestID: requestID})
 		})
 	}
 	a.mu.Unlock()
+	if deps.Limits != nil {
+		l, err := store.NewLimiter(deps.Limits, deps.Requests, limits, deps.Now)
+		if err != nil {
+			return nil, fmt.Errorf("lambdas: router: %w", err)
+		}
+		opts.Limiter = l
+	}
 	return router.New(a.registry, deps.Requests, deps.Sender, opts).Route, nil
+}
+
+func (a *App) redriverFunc(deps Deps) (func(context.Context, events.EventBridgeEvent) (executor.RedriveReport, error), error) {
+	if deps.Requests == nil || deps.Sender == nil {
+		return nil, fmt.Errorf("%w: the redriver needs Requests and Sender", ErrMissingDependency)
+	}
+	a.mu.Lock()
+	after := a.settings.redriveAfter
+	a.mu.Unlock()
+	r, err := executor.NewRedriver(deps.Requests, deps.Sender, executor.RedriverConfig{After: after, Logger: deps.Logger, Now: deps.Now})
+	if err != nil {
+		return nil, fmt.Errorf("lambdas: redriver: %w", err)
+	}
+	return r.Handle, nil
 }
 
 func (a *App) workerFunc(deps Deps) (func(context.Context, executor.WorkerEvent) error, error) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -22,6 +23,7 @@ import (
 	"github.com/streamer-go/streamer/runtime/connection"
 	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/executor"
+	"github.com/streamer-go/streamer/runtime/store"
 	"github.com/streamer-go/streamer/runtime/store/dynamostore"
 )
 
@@ -57,11 +59,11 @@ func (a *App) fromEnv(ctx context.Context, getenv func(string) string, cfg aws.C
 	if !slices.Contains(contract.Roles, role) {
 		return nil, fmt.Errorf("%w: %s=%q (want one of %v)", ErrUnknownRole, contract.EnvFunction, role, contract.Roles)
 	}
-	opts, err := settingsFromEnv(getenv)
+	opts, err := a.settingsFromEnv(getenv)
 	if err != nil {
 		return nil, err
 	}
-	a.configure(opts...)
+	a.Configure(opts...)
 	env := requiredEnv{getenv: getenv}
 	deps := Deps{
 		Logger:      logger.With(slog.String("function", role)),
@@ -74,10 +76,17 @@ func (a *App) fromEnv(ctx context.Context, getenv func(string) string, cfg aws.C
 			return nil, err
 		}
 	case contract.RoleConnect, contract.RoleDisconnect:
-		deps.Connections = dynamoStore(cfg, getenv, env.get(contract.EnvConnectionsTable), "").Connections()
-	case contract.RoleRouter, contract.RoleWorker:
-		st := dynamoStore(cfg, getenv, env.get(contract.EnvConnectionsTable), env.get(contract.EnvRequestsTable))
+		deps.Connections = dynamoStore(cfg, getenv, dynamostore.Tables{Connections: env.get(contract.EnvConnectionsTable)}).Connections()
+	case contract.RoleRouter, contract.RoleWorker, contract.RoleRedriver:
+		tables := dynamostore.Tables{Connections: env.get(contract.EnvConnectionsTable), Requests: env.get(contract.EnvRequestsTable)}
+		if role == contract.RoleRouter {
+			tables.Limits = env.get(contract.EnvLimitsTable)
+		}
+		st := dynamoStore(cfg, getenv, tables)
 		deps.Connections, deps.Requests = st.Connections(), st.Requests()
+		if role == contract.RoleRouter {
+			deps.Limits = st.Limits()
+		}
 		deps.Sender = connection.NewManager(st.Connections(), connection.NewAPIClient(cfg, env.get(contract.EnvCallbackURL)), connection.Options{})
 		if role == contract.RoleRouter && a.DirectDispatch() {
 			deps.Dispatch = executor.NewLambdaInvoker(awslambda.NewFromConfig(cfg), env.get(contract.EnvWorkerFunction))
@@ -113,18 +122,19 @@ func (e *requiredEnv) err() error {
 }
 
 // dynamoStore opens the tables, on STREAMER_DYNAMODB_ENDPOINT when set.
-func dynamoStore(cfg aws.Config, getenv func(string) string, connections, requests string) *dynamostore.Store {
+func dynamoStore(cfg aws.Config, getenv func(string) string, tables dynamostore.Tables) *dynamostore.Store {
 	var opts []func(*dynamodb.Options)
 	if ep := getenv(contract.EnvDynamoDBEndpoint); ep != "" {
 		opts = append(opts, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(ep) })
 	}
-	return dynamostore.New(dynamo.New(cfg, opts...), dynamostore.Tables{Connections: connections, Requests: requests})
+	return dynamostore.New(dynamo.New(cfg, opts...), tables)
 }
 
 // settingsFromEnv turns STREAMER_ASYNC_THRESHOLD, STREAMER_SYNC_BUDGET,
-// STREAMER_MAX_ATTEMPTS and STREAMER_DIRECT_DISPATCH into options; unset variables keep
-// the App's settings.
-func settingsFromEnv(getenv func(string) string) ([]Option, error) {
+// STREAMER_MAX_ATTEMPTS, STREAMER_DIRECT_DISPATCH, STREAMER_REDRIVE_AFTER and the limits
+// (STREAMER_USER_MAX_IN_FLIGHT and its siblings) into options; unset variables keep the
+// App's settings.
+func (a *App) settingsFromEnv(getenv func(string) string) ([]Option, error) {
 	var opts []Option
 	durations := []struct {
 		name string
@@ -132,6 +142,7 @@ func settingsFromEnv(getenv func(string) string) ([]Option, error) {
 	}{
 		{contract.EnvAsyncThreshold, WithAsyncThreshold},
 		{contract.EnvSyncBudget, WithSyncBudget},
+		{contract.EnvRedriveAfter, WithRedriveAfter},
 	}
 	for _, d := range durations {
 		if v := getenv(d.name); v != "" {
@@ -149,6 +160,16 @@ func settingsFromEnv(getenv func(string) string) ([]Option, error) {
 		}
 		opts = append(opts, WithMaxAttempts(n))
 	}
+	a.mu.Lock()
+	limits := a.settings.limits
+	a.mu.Unlock()
+	changed, err := limitsFromEnv(getenv, &limits)
+	if err != nil {
+		return nil, err
+	}
+	if changed {
+		opts = append(opts, WithLimits(limits))
+	}
 	if v := getenv(contract.EnvDirectDispatch); v != "" {
 		on, err := strconv.ParseBool(v)
 		if err != nil {
@@ -157,6 +178,51 @@ func settingsFromEnv(getenv func(string) string) ([]Option, error) {
 		opts = append(opts, WithDirectDispatch(on))
 	}
 	return opts, nil
+}
+
+// limitsFromEnv overrides the fields of l whose variables are set: whole numbers for the
+// caps and bursts, numbers for the rates; -1 turns a limit off. It reports whether any
+// was set.
+func limitsFromEnv(getenv func(string) string, l *store.Limits) (bool, error) {
+	ints := []struct {
+		name string
+		to   *int
+	}{
+		{contract.EnvUserMaxInFlight, &l.UserMaxInFlight},
+		{contract.EnvUserBurst, &l.UserBurst},
+		{contract.EnvTenantMaxInFlight, &l.TenantMaxInFlight},
+		{contract.EnvTenantBurst, &l.TenantBurst},
+	}
+	floats := []struct {
+		name string
+		to   *float64
+	}{
+		{contract.EnvUserRate, &l.UserRate},
+		{contract.EnvTenantRate, &l.TenantRate},
+	}
+	changed := false
+	for _, v := range ints {
+		if raw := getenv(v.name); raw != "" {
+			n, err := strconv.Atoi(raw)
+			if err != nil || n < store.Unlimited {
+				return false, fmt.Errorf("lambdas: %s=%q: want a whole number, or -1 for no limit", v.name, raw)
+			}
+			*v.to, changed = n, true
+		}
+	}
+	for _, v := range floats {
+		if raw := getenv(v.name); raw != "" {
+			f, err := strconv.ParseFloat(raw, 64)
+			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || (f < 0 && f != store.Unlimited) {
+				return false, fmt.Errorf("lambdas: %s=%q: want a number of requests per second, or -1 for no limit", v.name, raw)
+			}
+			*v.to, changed = f, true
+		}
+	}
+	if _, err := l.WithDefaults(); err != nil {
+		return false, fmt.Errorf("lambdas: %w", err)
+	}
+	return changed, nil
 }
 
 // secretsAPI is the part of the Secrets Manager client the authorizer uses.

@@ -21,6 +21,7 @@ import (
 	"github.com/streamer-go/streamer/runtime/auth"
 	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/executor"
+	"github.com/streamer-go/streamer/runtime/store"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -47,6 +48,7 @@ func TestFromEnvBuildsEveryRole(t *testing.T) {
 	tables := map[string]string{
 		contract.EnvConnectionsTable: "connections",
 		contract.EnvRequestsTable:    "requests",
+		contract.EnvLimitsTable:      "limits",
 		contract.EnvCallbackURL:      "https://k3x9q2w1ab.execute-api.eu-west-1.amazonaws.com/prod",
 		contract.EnvWorkerFunction:   "streamer-worker",
 		contract.EnvHMACSecret:       strings.Repeat("k", 32),
@@ -62,6 +64,9 @@ func TestFromEnvBuildsEveryRole(t *testing.T) {
 			return events.DynamoDBEventResponse{}, nil
 		},
 		contract.RoleWorker: func(context.Context, executor.WorkerEvent) error { return nil },
+		contract.RoleRedriver: func(context.Context, events.EventBridgeEvent) (executor.RedriveReport, error) {
+			return executor.RedriveReport{}, nil
+		},
 	}
 	for _, role := range contract.Roles {
 		t.Run(role, func(t *testing.T) {
@@ -86,7 +91,12 @@ func TestFromEnvReportsMissingSettings(t *testing.T) {
 	}{
 		"no role":         {map[string]string{}, []string{contract.EnvFunction, "want one of"}},
 		"unknown role":    {map[string]string{contract.EnvFunction: "janitor"}, []string{`"janitor"`}},
-		"router":          {map[string]string{contract.EnvFunction: contract.RoleRouter}, []string{contract.EnvConnectionsTable, contract.EnvRequestsTable, contract.EnvCallbackURL, contract.EnvWorkerFunction}},
+		"router":          {map[string]string{contract.EnvFunction: contract.RoleRouter}, []string{contract.EnvConnectionsTable, contract.EnvRequestsTable, contract.EnvLimitsTable, contract.EnvCallbackURL, contract.EnvWorkerFunction}},
+		"redriver":        {map[string]string{contract.EnvFunction: contract.RoleRedriver}, []string{contract.EnvConnectionsTable, contract.EnvRequestsTable, contract.EnvCallbackURL}},
+		"bad cap":         {map[string]string{contract.EnvFunction: contract.RoleConnect, contract.EnvUserMaxInFlight: "ten"}, []string{contract.EnvUserMaxInFlight, "-1 for no limit"}},
+		"bad rate":        {map[string]string{contract.EnvFunction: contract.RoleConnect, contract.EnvTenantRate: "-2"}, []string{contract.EnvTenantRate}},
+		"huge tenant cap": {map[string]string{contract.EnvFunction: contract.RoleConnect, contract.EnvTenantMaxInFlight: "5000"}, []string{"over 1000"}},
+		"bad redrive":     {map[string]string{contract.EnvFunction: contract.RoleConnect, contract.EnvRedriveAfter: "soon"}, []string{contract.EnvRedriveAfter}},
 		"bad dispatch":    {map[string]string{contract.EnvFunction: contract.RoleConnect, contract.EnvDirectDispatch: "sometimes"}, []string{contract.EnvDirectDispatch}},
 		"processor":       {map[string]string{contract.EnvFunction: contract.RoleProcessor}, []string{contract.EnvWorkerFunction}},
 		"authorizer":      {map[string]string{contract.EnvFunction: contract.RoleAuthorizer}, []string{contract.EnvJWKSURL, contract.EnvHMACSecretARN}},
@@ -119,15 +129,24 @@ func TestFromEnvAppliesRouterSettings(t *testing.T) {
 		contract.EnvFunction:         contract.RoleRouter,
 		contract.EnvConnectionsTable: "connections",
 		contract.EnvRequestsTable:    "requests",
+		contract.EnvLimitsTable:      "limits",
 		contract.EnvCallbackURL:      "http://127.0.0.1:1",
 		contract.EnvAsyncThreshold:   "1h",
 		contract.EnvSyncBudget:       "2s",
 		contract.EnvMaxAttempts:      "5",
+		contract.EnvUserMaxInFlight:  "-1",
+		contract.EnvUserRate:         "0.5",
+		contract.EnvTenantBurst:      "300",
+		contract.EnvRedriveAfter:     "20m",
 		contract.EnvDirectDispatch:   "false", // no worker function needed then
 	}
+	app.Configure(WithLimits(store.Limits{TenantMaxInFlight: 50}))
 	h, err := buildFromEnv(t, app, env, offlineAWS(""))
 	require.NoError(t, err)
-	require.Equal(t, settings{asyncThreshold: time.Hour, syncBudget: 2 * time.Second, maxAttempts: 5}, app.settings)
+	require.Equal(t, settings{
+		asyncThreshold: time.Hour, syncBudget: 2 * time.Second, maxAttempts: 5, redriveAfter: 20 * time.Minute,
+		limits: store.Limits{UserMaxInFlight: store.Unlimited, UserRate: 0.5, TenantMaxInFlight: 50, TenantBurst: 300},
+	}, app.settings, "the environment overrides single fields of the App's limits")
 	route := h.(websocketFunc)
 	resp, err := route(context.Background(), events.APIGatewayWebsocketProxyRequest{
 		Body: `{"action":"long","id":"l-1"}`,
@@ -173,12 +192,13 @@ func TestFromEnvRouterDispatchesThroughLambdaInvoke(t *testing.T) {
 	fake := &fakeAWS{}
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
-	app := New()
+	app := New(WithLimits(store.NoLimits())) // the fake serves the Requests table only
 	require.NoError(t, app.Handle("long", streamer.Async(func(context.Context, *streamer.Job[struct{}]) (int, error) { return 0, nil })))
 	env := map[string]string{
 		contract.EnvFunction:         contract.RoleRouter,
 		contract.EnvConnectionsTable: "connections",
 		contract.EnvRequestsTable:    "requests",
+		contract.EnvLimitsTable:      "limits",
 		contract.EnvCallbackURL:      srv.URL,
 		contract.EnvWorkerFunction:   "streamer-worker",
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/lambdas"
 	"github.com/streamer-go/streamer/runtime/local"
+	"github.com/streamer-go/streamer/runtime/store"
 )
 
 // Settings of the local command.
@@ -28,27 +29,41 @@ const (
 
 // localFlags are the flags of the local command.
 type localFlags struct {
-	addr       string
-	endpoint   string
-	shards     int
-	level      string
-	watch      bool
-	template   string        // run this synthesized template instead of the program's App
-	retryDelay time.Duration // template mode: the wait before Lambda's first async retry
+	addr         string
+	expose       bool // allow an addr that is not loopback
+	endpoint     string
+	prefix       string // table names on endpoint
+	fresh        bool   // drop the tables first
+	shards       int
+	level        string
+	watch        bool
+	template     string        // run this synthesized template instead of the program's App
+	retryDelay   time.Duration // template mode: the wait before Lambda's first async retry
+	redriveAfter time.Duration
+	limits       store.Limits
+	noLimits     bool
 	// workerTimeout is the worker function's timeout; 0 keeps the default.
 	workerTimeout time.Duration
 	direct        bool // the router dispatches requests to workers itself
 }
 
 // args returns the command line that runs the same stack without --watch: what the
-// watcher starts each build with.
+// watcher starts each build with. A rebuild keeps the tables (no --fresh): what the last
+// build left unfinished is picked up.
 func (f localFlags) args() []string {
-	a := []string{"local", "--shards", fmt.Sprint(f.shards), "--log-level", f.level, "--direct-dispatch=" + fmt.Sprint(f.direct)}
+	l := f.limits
+	a := []string{"local", "--shards", fmt.Sprint(f.shards), "--log-level", f.level, "--direct-dispatch=" + fmt.Sprint(f.direct),
+		"--redrive-after", f.redriveAfter.String(),
+		"--user-max-in-flight", fmt.Sprint(l.UserMaxInFlight), "--user-rate", fmt.Sprint(l.UserRate), "--user-burst", fmt.Sprint(l.UserBurst),
+		"--tenant-max-in-flight", fmt.Sprint(l.TenantMaxInFlight), "--tenant-rate", fmt.Sprint(l.TenantRate), "--tenant-burst", fmt.Sprint(l.TenantBurst)}
+	if f.noLimits {
+		a = append(a, "--no-limits")
+	}
 	if f.workerTimeout > 0 {
 		a = append(a, "--worker-timeout", f.workerTimeout.String())
 	}
 	if f.endpoint != "" {
-		a = append(a, "--dynamodb-endpoint", f.endpoint)
+		a = append(a, "--dynamodb-endpoint", f.endpoint, "--table-prefix", f.prefix)
 	}
 	return a
 }
@@ -63,14 +78,25 @@ func Local(ctx context.Context, app *lambdas.App, args []string, opts Options) i
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)
 	fs.SetOutput(opts.Stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: %s local [--addr %s] [--dynamodb-endpoint URL] [--shards 1] [--worker-timeout 15m] [--direct-dispatch=true] [--log-level info] [--watch]\n"+
+		fmt.Fprintf(fs.Output(), "Usage: %s local [--addr %s] [--dynamodb-endpoint URL [--table-prefix P] [--fresh]] [--shards 1] [--worker-timeout 15m] [--direct-dispatch=true] [limits] [--log-level info] [--watch]\n"+
 			"       %s local --template cdk.out/<Stack>.template.json --dynamodb-endpoint URL [--async-retry-delay 1m]\n\nFlags:\n",
 			opts.Name, local.DefaultAddr, opts.Name)
 		fs.PrintDefaults()
 	}
 	var f localFlags
-	fs.StringVar(&f.addr, "addr", local.DefaultAddr, "listen address (loopback: nothing but the WebSocket API is authenticated)")
-	fs.StringVar(&f.endpoint, "dynamodb-endpoint", "", "use DynamoDB at this URL (e.g. DynamoDB Local) in fresh tables, and its Streams API; default: the in-memory store")
+	fs.StringVar(&f.addr, "addr", local.DefaultAddr, "listen address; loopback only unless --insecure-expose-to-network")
+	fs.BoolVar(&f.expose, "insecure-expose-to-network", false, "allow an --addr that is not loopback: whoever reaches it can use the stack (its dev endpoints still answer loopback only)")
+	fs.StringVar(&f.endpoint, "dynamodb-endpoint", "", "use DynamoDB at this URL (e.g. DynamoDB Local) and its Streams API; the tables are kept, and what a stopped or killed run left unfinished is picked up at start; default: the in-memory store")
+	fs.StringVar(&f.prefix, "table-prefix", local.DefaultTablePrefix, "prefix of the table names on --dynamodb-endpoint (two stacks must not share tables)")
+	fs.BoolVar(&f.fresh, "fresh", false, "drop the tables on --dynamodb-endpoint first: start empty")
+	fs.DurationVar(&f.redriveAfter, "redrive-after", contract.DefaultRedriveAfter, "hand out again a request left PENDING, or PROCESSING after its lease ended, this long")
+	fs.IntVar(&f.limits.UserMaxInFlight, "user-max-in-flight", contract.DefaultUserMaxInFlight, "async requests one user may have in flight (-1: no limit)")
+	fs.Float64Var(&f.limits.UserRate, "user-rate", contract.DefaultUserRate, "new async requests per second one user may send, sustained (-1: no limit)")
+	fs.IntVar(&f.limits.UserBurst, "user-burst", contract.DefaultUserBurst, "new async requests one user may send at once")
+	fs.IntVar(&f.limits.TenantMaxInFlight, "tenant-max-in-flight", contract.DefaultTenantMaxInFlight, "async requests one tenant may have in flight (-1: no limit; at most 1000)")
+	fs.Float64Var(&f.limits.TenantRate, "tenant-rate", contract.DefaultTenantRate, "new async requests per second one tenant may send, sustained (-1: no limit)")
+	fs.IntVar(&f.limits.TenantBurst, "tenant-burst", contract.DefaultTenantBurst, "new async requests one tenant may send at once")
+	fs.BoolVar(&f.noLimits, "no-limits", false, "turn every limit off")
 	fs.IntVar(&f.shards, "shards", 1, "ordered lanes per stream shard, like the event source mapping's ParallelizationFactor (1-10); the in-memory feed is one shard")
 	fs.DurationVar(&f.workerTimeout, "worker-timeout", 0, "the worker function's timeout (default "+local.DefaultFunctionSettings()[contract.RoleWorker].Timeout.String()+"); a short one (e.g. 2s) shows a checkpointing job going on in new invocations")
 	fs.BoolVar(&f.direct, "direct-dispatch", true, "the router starts a worker at once after queuing a request; false leaves every request to the stream")
@@ -86,8 +112,22 @@ func Local(ctx context.Context, app *lambdas.App, args []string, opts Options) i
 		fs.Usage()
 		return ExitUsage
 	}
+	lim := f.limits
+	if f.noLimits {
+		lim = store.NoLimits()
+	}
+	if _, err := lim.WithDefaults(); err != nil {
+		fmt.Fprintf(opts.Stderr, "%s local: %v\n", opts.Name, err)
+		return ExitUsage
+	}
+	if !f.expose && !local.IsLoopbackAddr(f.addr) {
+		fmt.Fprintf(opts.Stderr, "%s local: --addr %s is not a loopback address: anyone who can reach it could mint tokens for any user and run every action. Use 127.0.0.1, or add --insecure-expose-to-network if that is what you want.\n", opts.Name, f.addr)
+		return ExitUsage
+	}
+	app.Configure(lambdas.WithLimits(lim), lambdas.WithRedriveAfter(f.redriveAfter))
 	logger := slog.New(slog.NewTextHandler(opts.Stderr, &slog.HandlerOptions{Level: lvl}))
-	cfg := local.Config{Addr: f.addr, DynamoDBEndpoint: f.endpoint, Shards: f.shards, App: app, Logger: logger, StreamOnly: !f.direct}
+	cfg := local.Config{Addr: f.addr, InsecureExposeToNetwork: f.expose, DynamoDBEndpoint: f.endpoint, TablePrefix: f.prefix, FreshTables: f.fresh,
+		Shards: f.shards, App: app, Logger: logger, StreamOnly: !f.direct}
 	if f.workerTimeout > 0 {
 		cfg.Functions = map[string]local.FunctionSettings{contract.RoleWorker: {Timeout: f.workerTimeout}}
 	}
@@ -159,6 +199,9 @@ func banner(w io.Writer, in bannerInfo) {
 	store := "in memory"
 	if in.endpoint != "" {
 		store = "DynamoDB at " + in.endpoint
+		if in.template == "" {
+			store += ", kept across restarts"
+		}
 	}
 	ws := "ws://" + strings.TrimPrefix(in.base, "http://") + "/"
 	var b strings.Builder

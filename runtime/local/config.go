@@ -2,6 +2,7 @@ package local
 
 import (
 	"cmp"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"maps"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/streamer-go/streamer/runtime/auth"
@@ -19,6 +21,10 @@ import (
 
 // ErrInvalidConfig is wrapped by the error Start returns for a bad Config.
 var ErrInvalidConfig = errors.New("local: invalid config")
+
+// ErrNotLoopback is wrapped (with ErrInvalidConfig) by the error Start returns for an
+// Addr that is not loopback without InsecureExposeToNetwork.
+var ErrNotLoopback = errors.New("not loopback")
 
 // Defaults of Config.
 const (
@@ -42,6 +48,18 @@ const (
 	// DefaultWorkerRetryDelay is the delay before the first retry of a failed async worker
 	// invocation (Lambda waits about a minute, then two).
 	DefaultWorkerRetryDelay = time.Minute
+	// DefaultTablePrefix starts the table names on DynamoDB: the same on every start, so
+	// requests survive a restart.
+	DefaultTablePrefix = "streamer-local-"
+	// DefaultRedriveInterval is how often the stack runs the re-driver function (the
+	// deployed stack's EventBridge schedule).
+	DefaultRedriveInterval = 30 * time.Second
+	// DefaultMaxRoutingPerConnection is how many messages of one connection are routed
+	// at once; the gateway reads no more of it until one is answered.
+	DefaultMaxRoutingPerConnection = 8
+	// DefaultMaxPendingWriteBytes is how many bytes of @connections posts may wait to be
+	// written to one connection; a post beyond it gets 429 LimitExceededException.
+	DefaultMaxPendingWriteBytes = 1 << 20
 )
 
 // FunctionSettings are one function's timeout and memory size.
@@ -62,6 +80,7 @@ func DefaultFunctionSettings() map[string]FunctionSettings {
 		contract.RoleRouter:     {Timeout: contract.IntegrationTimeout, MemoryMB: 512},
 		contract.RoleProcessor:  {Timeout: time.Minute, MemoryMB: 256},
 		contract.RoleWorker:     {Timeout: 15 * time.Minute, MemoryMB: 1024},
+		contract.RoleRedriver:   {Timeout: 5 * time.Minute, MemoryMB: 256},
 	}
 }
 
@@ -69,7 +88,13 @@ func DefaultFunctionSettings() map[string]FunctionSettings {
 // in-memory store and no actions registered.
 type Config struct {
 	// Addr is the listen address; "127.0.0.1:0" picks a free port. Default: DefaultAddr.
+	// An address that is not loopback is refused unless InsecureExposeToNetwork is set.
 	Addr string
+	// InsecureExposeToNetwork allows an Addr that is not loopback. The stack is a
+	// development tool: whoever reaches it can open connections and run every action
+	// (its dev endpoints, which mint tokens and post to connections, still answer only
+	// requests from loopback to a loopback host name). Default: false.
+	InsecureExposeToNetwork bool
 	// Listener, when set, is served instead of listening on Addr (which is then
 	// ignored), and closed by Shutdown: a supervisor that restarts the stack hands each
 	// run the socket it holds, so the port never closes. Default: listen on Addr.
@@ -79,13 +104,26 @@ type Config struct {
 	// auth.NewDevIssuerFromKey) keeps accepting the tokens clients hold. Default: a new
 	// issuer with a fresh key.
 	Issuer *auth.DevIssuer
-	// DynamoDBEndpoint, when set, stores connections and requests in DynamoDB at this
-	// URL (DynamoDB Local, or any DynamoDB), in fresh tables, and reads the requests
-	// table's stream through the DynamoDB Streams API. Default: the in-memory store.
+	// DynamoDBEndpoint, when set, stores connections, requests and limits in DynamoDB at
+	// this URL (DynamoDB Local, or any DynamoDB), and reads the requests table's stream
+	// through the DynamoDB Streams API. Tables that exist are used as they are: requests
+	// queued before a restart are picked up (see Start). Default: the in-memory store.
 	DynamoDBEndpoint string
-	// TablePrefix starts the names of the tables created on DynamoDBEndpoint.
-	// Default: "streamer-local-" and a random suffix, so every run has fresh tables.
+	// TablePrefix starts the names of the tables on DynamoDBEndpoint. Two stacks must not
+	// share tables (each would dispatch the other's requests). The local command passes
+	// DefaultTablePrefix, so its tables outlive a restart. Default: a prefix of this stack's
+	// own, with DropTablesOnShutdown (fresh tables, as tests want).
 	TablePrefix string
+	// FreshTables drops the tables named by TablePrefix at start, so the stack starts
+	// empty. Default: false, the tables and their requests are kept.
+	FreshTables bool
+	// DropTablesOnShutdown deletes the tables when the stack shuts down (tests with a
+	// prefix of their own). Default: false, they are kept for the next start.
+	DropTablesOnShutdown bool
+	// RedriveInterval is how often the re-driver function runs, as the deployed stack's
+	// schedule runs it; its After is the App's (lambdas.WithRedriveAfter). Default:
+	// DefaultRedriveInterval.
+	RedriveInterval time.Duration
 	// Region of the DynamoDB client and the made-up ARNs. Default: DefaultRegion.
 	Region string
 	// Stage is the API's stage name. Default: DefaultStage.
@@ -102,6 +140,16 @@ type Config struct {
 
 	// MaxMessageBytes is the WebSocket message limit. Default: protocol.MaxMessageBytes.
 	MaxMessageBytes int
+	// MaxRoutingPerConnection bounds the messages of one connection being routed at once
+	// (their replies included): at that number the gateway stops reading the connection,
+	// so TCP pushes back on a client that sends faster than it reads its answers, and
+	// one client's memory stays bounded. Default: DefaultMaxRoutingPerConnection.
+	MaxRoutingPerConnection int
+	// MaxPendingWriteBytes bounds the @connections posts waiting to be written to one
+	// connection; beyond it a post is refused with 429 LimitExceededException, as API
+	// Gateway refuses posts to a client that does not read. Default:
+	// DefaultMaxPendingWriteBytes.
+	MaxPendingWriteBytes int
 	// IdleTimeout closes a connection with no client message for this long (1001).
 	// Default: contract.IdleTimeout.
 	IdleTimeout time.Duration
@@ -174,11 +222,17 @@ type Config struct {
 // withDefaults fills every zero field with its documented default and validates.
 func (c Config) withDefaults() (Config, error) {
 	c.Addr = cmp.Or(c.Addr, DefaultAddr)
-	c.TablePrefix = cmp.Or(c.TablePrefix, "streamer-local-"+randomSuffix()+"-")
+	if c.TablePrefix == "" && c.DynamoDBEndpoint != "" {
+		// A stack of its own (a test's): fresh tables, gone when it stops.
+		c.TablePrefix, c.DropTablesOnShutdown = "streamer-local-"+strings.ToLower(rand.Text()[:8])+"-", true
+	}
+	c.RedriveInterval = cmp.Or(c.RedriveInterval, DefaultRedriveInterval)
 	c.Region = cmp.Or(c.Region, DefaultRegion)
 	c.Stage = cmp.Or(c.Stage, DefaultStage)
 	c.Shards = cmp.Or(c.Shards, 1)
 	c.MaxMessageBytes = cmp.Or(c.MaxMessageBytes, protocol.MaxMessageBytes)
+	c.MaxRoutingPerConnection = cmp.Or(c.MaxRoutingPerConnection, DefaultMaxRoutingPerConnection)
+	c.MaxPendingWriteBytes = cmp.Or(c.MaxPendingWriteBytes, DefaultMaxPendingWriteBytes)
 	c.IdleTimeout = cmp.Or(c.IdleTimeout, contract.IdleTimeout)
 	c.MaxConnectionDuration = cmp.Or(c.MaxConnectionDuration, contract.MaxConnectionDuration)
 	c.IntegrationTimeout = cmp.Or(c.IntegrationTimeout, contract.IntegrationTimeout)
@@ -218,14 +272,36 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	c.Functions = maps.Clone(fns)
 
+	if !c.InsecureExposeToNetwork && !IsLoopbackAddr(c.Addr) {
+		return c, fmt.Errorf("%w: Addr %s is %w: anyone who reaches it could use the stack (set InsecureExposeToNetwork to allow it)", ErrInvalidConfig, c.Addr, ErrNotLoopback)
+	}
 	switch {
 	case c.Shards < 1 || c.Shards > 10:
 		return c, fmt.Errorf("%w: Shards must be 1 to 10, got %d", ErrInvalidConfig, c.Shards)
 	case c.BatchSize < 1 || c.BatchSize > 10000:
 		return c, fmt.Errorf("%w: BatchSize must be 1 to 10000, got %d", ErrInvalidConfig, c.BatchSize)
-	case c.MaxMessageBytes < 1 || c.IdleTimeout < 0 || c.MaxConnectionDuration < 0 || c.IntegrationTimeout < 0 || c.PollInterval < 0,
+	case c.MaxMessageBytes < 1 || c.MaxRoutingPerConnection < 1 || c.MaxPendingWriteBytes < 1 || c.IdleTimeout < 0 || c.MaxConnectionDuration < 0 || c.IntegrationTimeout < 0 || c.PollInterval < 0 || c.RedriveInterval < 0,
 		c.Latency.APIGateway < 0 || c.Latency.InvokeCall < 0 || c.Latency.AsyncStart < 0 || c.Latency.StreamPropagation < 0 || c.Latency.DynamoDB < 0:
 		return c, fmt.Errorf("%w: limits and durations must be positive", ErrInvalidConfig)
 	}
 	return c, nil
+}
+
+// IsLoopbackAddr reports whether a listen address (host:port) binds loopback only: a
+// loopback IP or "localhost"; an empty host binds every interface.
+func IsLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	return loopbackHost(host)
+}
+
+// loopbackHost reports whether host (a name or an IP, without port) is loopback.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }

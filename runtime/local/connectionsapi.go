@@ -2,6 +2,7 @@ package local
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"time"
@@ -13,7 +14,7 @@ import (
 
 // connectionsAPI serves the API Gateway Management API (@connections) for the emulated
 // WebSocket API: what the AWS SDK's apigatewaymanagementapi client sends. Requests are
-// not signature-checked (the local stack listens on loopback).
+// not signature-checked: only loopback requests are answered (loopbackOnly).
 type connectionsAPI struct {
 	g *gateway
 }
@@ -52,7 +53,12 @@ func (a *connectionsAPI) post(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	wait(r.Context(), a.g.cfg.Latency.APIGateway)
-	if err := a.g.post(c, data); err != nil {
+	if err := a.g.postQueued(c, data); err != nil {
+		if errors.Is(err, errBacklog) {
+			a.g.m.connAPI.add(APILimitExceeded, 1)
+			apigw.WriteError(w, http.StatusTooManyRequests, "LimitExceededException", "the client is not reading its messages")
+			return
+		}
 		a.gone(w)
 		return
 	}
@@ -98,9 +104,9 @@ func (a *connectionsAPI) delete(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// register adds the API's routes to mux.
-func (a *connectionsAPI) register(mux *http.ServeMux) {
-	mux.HandleFunc("POST /@connections/{id}", a.post)
-	mux.HandleFunc("GET /@connections/{id}", a.get)
-	mux.HandleFunc("DELETE /@connections/{id}", a.delete)
+// register adds the API's routes to mux, each wrapped in guard.
+func (a *connectionsAPI) register(mux *http.ServeMux, guard func(http.Handler) http.Handler) {
+	mux.Handle("POST /@connections/{id}", guard(http.HandlerFunc(a.post)))
+	mux.Handle("GET /@connections/{id}", guard(http.HandlerFunc(a.get)))
+	mux.Handle("DELETE /@connections/{id}", guard(http.HandlerFunc(a.delete)))
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/streamer-go/streamer/runtime/contract"
 	"github.com/streamer-go/streamer/runtime/lambdas"
 	"github.com/streamer-go/streamer/runtime/store"
 )
@@ -14,6 +15,7 @@ import (
 var (
 	_ store.ConnectionStore = (*countingConnections)(nil)
 	_ lambdas.Queue         = (*countingRequests)(nil)
+	_ store.LimitTable      = (*countingLimits)(nil)
 )
 
 // countingConnections counts each ConnectionStore call as the DynamoDB operation
@@ -100,4 +102,53 @@ func (q *countingRequests) Rebind(ctx context.Context, owner store.Owner, client
 func (q *countingRequests) RequestCancel(ctx context.Context, owner store.Owner, clientID string, errJSON json.RawMessage) (*store.AsyncRequest, bool, error) {
 	r, cancelled, err := q.next.RequestCancel(ctx, owner, clientID, errJSON)
 	return r, cancelled, q.count(OpUpdateItem, err)
+}
+
+// LoadMany is one BatchGetItem per 100 ids.
+func (q *countingRequests) LoadMany(ctx context.Context, ids []string) (map[string]*store.AsyncRequest, error) {
+	r, err := q.next.LoadMany(ctx, ids)
+	for range (len(ids) + 99) / 100 {
+		q.count(OpBatchGetItem, err)
+	}
+	return r, err
+}
+
+// Unfinished is one Query per shard of the unfinished index.
+func (q *countingRequests) Unfinished(ctx context.Context, createdBefore time.Time) ([]string, error) {
+	ids, err := q.next.Unfinished(ctx, createdBefore)
+	for range contract.UnfinishedShards {
+		q.count(OpQuery, err)
+	}
+	return ids, err
+}
+
+// Redrive is a consistent read, then a conditional UpdateItem when the request is stale
+// (counted when it succeeds: a write that lost a race to another writer is not told
+// apart from a request found fresh by the read).
+func (q *countingRequests) Redrive(ctx context.Context, requestID string, staleBefore time.Time, errJSON json.RawMessage) (*store.AsyncRequest, bool, error) {
+	r, failed, err := q.next.Redrive(ctx, requestID, staleBefore, errJSON)
+	q.m.dynamoCall(TableRequests, OpGetItem, nil)
+	if err == nil {
+		q.m.dynamoCall(TableRequests, OpUpdateItem, nil)
+	}
+	return r, failed, err
+}
+
+// countingLimits counts each LimitTable call as the DynamoDB operation dynamostore makes
+// for it: a consistent GetItem, a conditional PutItem.
+type countingLimits struct {
+	next store.LimitTable
+	m    *counters
+}
+
+func (l *countingLimits) LoadLimits(ctx context.Context, tenantID string) (store.LimitItem, error) {
+	item, err := l.next.LoadLimits(ctx, tenantID)
+	l.m.dynamoCall(TableLimits, OpGetItem, err)
+	return item, err
+}
+
+func (l *countingLimits) SaveLimits(ctx context.Context, tenantID string, item store.LimitItem, prev int64) error {
+	err := l.next.SaveLimits(ctx, tenantID, item, prev)
+	l.m.dynamoCall(TableLimits, OpPutItem, err)
+	return err
 }

@@ -15,9 +15,9 @@ import (
 // local dependencies: the counting stores, a connection manager whose SDK client posts
 // to this stack's @connections API (kept in s.manager for Metrics), a verifier that
 // reads this stack's JWKS over HTTP, and the in-process worker invokers of the processor
-// and of the router's direct dispatch (nil: none). The HTTP server must be serving (the verifier
-// fetches the JWKS at once).
-func (s *Stack) functions(ctx context.Context, conns store.ConnectionStore, reqs lambdas.Queue, inv *workerInvoker, dispatch executor.Invoker) (*lambdas.Functions, error) {
+// and of the router's direct dispatch (nil: none). The HTTP server must be serving (the
+// verifier fetches the JWKS at once).
+func (s *Stack) functions(ctx context.Context, conns store.ConnectionStore, reqs lambdas.Queue, limits store.LimitTable, inv *workerInvoker, dispatch executor.Invoker) (*lambdas.Functions, error) {
 	verifier, err := auth.NewVerifier(ctx, s.issuer.Config(s.JWKSURL()))
 	if err != nil {
 		return nil, fmt.Errorf("local: verifier: %w", err)
@@ -26,6 +26,7 @@ func (s *Stack) functions(ctx context.Context, conns store.ConnectionStore, reqs
 	fns, err := s.cfg.App.Functions(lambdas.Deps{
 		Connections: conns,
 		Requests:    reqs,
+		Limits:      limits,
 		Sender:      s.manager,
 		Verifier:    verifier,
 		Invoker:     inv,

@@ -55,7 +55,24 @@ type wsConn struct {
 
 	lastActive atomic.Int64 // Unix nanoseconds of the last message either way
 	closeCode  atomic.Int64 // set when the server closes the connection
+	pending    atomic.Int64 // bytes of posts waiting to be written (or being written)
 	writeMu    sync.Mutex
+}
+
+// errBacklog is a post refused because too much is waiting to be written to its
+// connection already.
+var errBacklog = errors.New("local: too many bytes waiting to be written to the connection")
+
+// writeQueued is write for a post from @connections: refused with errBacklog when it
+// would take the bytes waiting for the connection over limit.
+func (c *wsConn) writeQueued(data []byte, limit int) error {
+	n := int64(len(data))
+	if c.pending.Add(n) > int64(limit) {
+		c.pending.Add(-n)
+		return errBacklog
+	}
+	defer c.pending.Add(-n)
+	return c.write(data)
 }
 
 // write sends one text message, serialised with the connection's other writes.
@@ -141,6 +158,9 @@ type gateway struct {
 	conns   map[string]*wsConn
 	closing bool
 	loops   sync.WaitGroup // connection read loops and their message routing
+	// opening counts the upgrades under way: shutdown waits for them, so a client that
+	// has its connection is always among those shutdown closes.
+	opening sync.WaitGroup
 }
 
 // lookup returns an open connection.
@@ -182,11 +202,15 @@ func (g *gateway) openAge(now time.Time) int64 {
 func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	closing := g.closing
+	if !closing {
+		g.opening.Add(1)
+	}
 	g.mu.Unlock()
 	if closing {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"message": http.StatusText(http.StatusServiceUnavailable)})
 		return
 	}
+	defer g.opening.Done()
 	if !websocket.IsWebSocketUpgrade(r) {
 		writeJSON(w, http.StatusUpgradeRequired, map[string]string{"message": "WebSocket upgrade required"})
 		return
@@ -294,6 +318,7 @@ func (g *gateway) refuse(w http.ResponseWriter, status int, message string) {
 type connReader struct {
 	buf     bytes.Buffer
 	routing sync.WaitGroup // messages being routed
+	slots   chan struct{}  // one per message being routed, at most MaxRoutingPerConnection
 }
 
 // message is one client message for the $default route.
@@ -306,23 +331,33 @@ type message struct {
 // serve reads the connection's messages until it closes, routing each one, then runs
 // $disconnect.
 func (g *gateway) serve(c *wsConn) {
-	g.read(c, &connReader{})
+	g.read(c, &connReader{slots: make(chan struct{}, g.cfg.MaxRoutingPerConnection)})
 }
 
 // read reads the connection's next message, hands the reading on to a new goroutine and
 // routes the message itself: one connection's messages are routed concurrently, as in
 // API Gateway, and routing starts at once instead of waiting for a goroutine to be
 // scheduled. The goroutine that meets the end of the connection runs finish.
+//
+// A message takes a slot before it is read and gives it back when its reply is written:
+// with every slot taken the connection is not read at all, so a client that sends
+// faster than it reads its replies fills its TCP window and is held back, instead of
+// the gateway buffering what it sends.
 func (g *gateway) read(c *wsConn, rd *connReader) {
+	rd.slots <- struct{}{}
 	m, err := g.next(c, &rd.buf)
 	if err != nil {
+		<-rd.slots
 		g.finish(c, rd, err)
 		return
 	}
 	rd.routing.Add(1)
 	go g.read(c, rd)
 	wait(g.base, g.cfg.Latency.APIGateway)
-	g.route(c, m, rd.routing.Done)
+	g.route(c, m, func() {
+		<-rd.slots
+		rd.routing.Done()
+	})
 }
 
 // finish ends a connection whose reading failed with err: it closes it, waits for its
@@ -521,7 +556,22 @@ func (g *gateway) send(c *wsConn, data []byte) {
 
 // post writes one server-to-client message; a failed write closes the connection.
 func (g *gateway) post(c *wsConn, data []byte) error {
-	if err := c.write(data); err != nil {
+	return g.written(c, data, c.write(data))
+}
+
+// postQueued writes one @connections post, unless too many bytes wait for the
+// connection already (errBacklog: the connection stays open).
+func (g *gateway) postQueued(c *wsConn, data []byte) error {
+	err := c.writeQueued(data, g.cfg.MaxPendingWriteBytes)
+	if errors.Is(err, errBacklog) {
+		return err
+	}
+	return g.written(c, data, err)
+}
+
+// written counts a message written to c, or closes c after a failed write.
+func (g *gateway) written(c *wsConn, data []byte, err error) error {
+	if err != nil {
 		c.close(websocket.CloseGoingAway, closeReasonGoingAway)
 		return err
 	}
@@ -548,6 +598,11 @@ func (g *gateway) callDisconnect(c *wsConn, code int, reason string) {
 func (g *gateway) shutdown(ctx context.Context) error {
 	g.mu.Lock()
 	g.closing = true
+	g.mu.Unlock()
+	if err := waitGroup(ctx, &g.opening); err != nil {
+		return err
+	}
+	g.mu.Lock()
 	open := make([]*wsConn, 0, len(g.conns))
 	for _, c := range g.conns {
 		open = append(open, c)

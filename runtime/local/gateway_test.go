@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -204,6 +205,9 @@ func TestHTTPEndpoints(t *testing.T) {
 
 	code, _ = get("/dev/token?ttl=forever")
 	require.Equal(t, http.StatusBadRequest, code)
+	code, body = get("/dev/token?tenant=ac%23me")
+	require.Equal(t, http.StatusBadRequest, code, "no token the authorizer would refuse")
+	require.Contains(t, body, "tenant contains '#'")
 
 	code, body = get("/metrics")
 	require.Equal(t, http.StatusOK, code)
@@ -255,14 +259,59 @@ func TestAsyncCallsAreCounted(t *testing.T) {
 func TestConfigIsValidated(t *testing.T) {
 	t.Parallel()
 	for name, cfg := range map[string]Config{
-		"shards":    {Shards: 11},
-		"batch":     {BatchSize: 20000},
-		"role":      {Functions: map[string]FunctionSettings{"nope": {}}},
-		"negatives": {IdleTimeout: -time.Second},
+		"shards":          {Shards: 11},
+		"batch":           {BatchSize: 20000},
+		"role":            {Functions: map[string]FunctionSettings{"nope": {}}},
+		"negatives":       {IdleTimeout: -time.Second},
+		"every interface": {Addr: ":0"},
+		"a LAN address":   {Addr: "192.168.1.20:8080"},
+		"a host name":     {Addr: "example.com:8080"},
 	} {
 		_, err := Start(t.Context(), cfg)
 		require.True(t, errors.Is(err, ErrInvalidConfig), "%s: %v", name, err)
 	}
+	_, err := Start(t.Context(), Config{Addr: "0.0.0.0:0"})
+	require.ErrorContains(t, err, "InsecureExposeToNetwork", "the error says how to allow it")
+	for _, addr := range []string{"127.0.0.1:0", "localhost:0", "[::1]:0"} {
+		_, err := (Config{Addr: addr}).withDefaults()
+		require.NoError(t, err, addr)
+	}
+}
+
+// TestDevEndpointsAnswerOnlyLoopback shows the dev endpoints (tokens for any identity,
+// posts to any connection, the counters) refusing a request whose Host is not loopback,
+// as a DNS-rebinding page's requests are, while the API and page are served; and a stack
+// exposed on every interface, which needs InsecureExposeToNetwork.
+func TestDevEndpointsAnswerOnlyLoopback(t *testing.T) {
+	t.Parallel()
+	st := startStack(t, Config{})
+	get := func(path, host string) int {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, st.URL()+path, nil)
+		require.NoError(t, err)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+	port := strings.TrimPrefix(st.URL(), "http://127.0.0.1")
+	for _, path := range []string{"/dev/token", "/metrics", "/@connections/abc"} {
+		require.Equal(t, http.StatusForbidden, get(path, "attacker.example"+port), path)
+		require.Equal(t, http.StatusForbidden, get(path, "192.168.1.20"+port), path)
+		require.NotEqual(t, http.StatusForbidden, get(path, "localhost"+port), path)
+		require.NotEqual(t, http.StatusForbidden, get(path, "127.0.0.1"+port), path)
+	}
+	require.Equal(t, http.StatusOK, get("/healthz", "attacker.example"+port), "the rest is not a dev endpoint")
+	require.Equal(t, http.StatusOK, get("/", "attacker.example"+port))
+
+	exposed := startStack(t, Config{Addr: "0.0.0.0:0", InsecureExposeToNetwork: true})
+	_, port, err := net.SplitHostPort(strings.TrimPrefix(exposed.URL(), "http://"))
+	require.NoError(t, err)
+	resp, err := http.Get("http://127.0.0.1:" + port + "/dev/token")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode, "listening on every interface, still reachable from loopback")
 }
 
 // blockingApp has "block", a synchronous action that ignores its context and returns

@@ -1,7 +1,9 @@
 package local
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -114,7 +116,7 @@ func testLogger() *slog.Logger {
 // startStack runs a stack on a free port until the test ends.
 func startStack(t *testing.T, cfg Config) *Stack {
 	t.Helper()
-	cfg.Addr = "127.0.0.1:0"
+	cfg.Addr = cmp.Or(cfg.Addr, "127.0.0.1:0")
 	if cfg.App == nil {
 		cfg.App = testApp(t)
 	}
@@ -332,4 +334,33 @@ func checkAsyncOrder(t *testing.T, msgs []wire) {
 func jsonEq(t *testing.T, want string, got json.RawMessage) {
 	t.Helper()
 	require.JSONEq(t, want, strings.TrimSpace(string(got)))
+}
+
+// stores returns the configurations a test runs on: the in-memory store, and DynamoDB
+// Local at STREAMER_TEST_DYNAMODB_ENDPOINT in tables of the test's own, which skips
+// (fails in CI) without one.
+func stores() map[string]func(t *testing.T) Config {
+	return map[string]func(t *testing.T) Config{
+		"memory":   func(*testing.T) Config { return Config{} },
+		"dynamodb": dynamoDBConfig,
+	}
+}
+
+// dynamoDBConfig is a Config on DynamoDB Local in fresh tables that are dropped when the
+// stack stops.
+func dynamoDBConfig(t *testing.T) Config {
+	t.Helper()
+	endpoint := os.Getenv("STREAMER_TEST_DYNAMODB_ENDPOINT")
+	if endpoint == "" {
+		const reason = "STREAMER_TEST_DYNAMODB_ENDPOINT is not set (start DynamoDB Local and point it there)"
+		if os.Getenv("CI") == "true" || os.Getenv("STREAMER_REQUIRE_DYNAMODB") == "1" {
+			t.Fatal(reason)
+		}
+		t.Skip(reason)
+	}
+	return Config{
+		DynamoDBEndpoint:     endpoint,
+		TablePrefix:          "test-" + strings.ToLower(rand.Text()[:8]) + "-", // stacks must not share tables
+		DropTablesOnShutdown: true,
+	}
 }

@@ -1,16 +1,20 @@
 package local
 
 import (
+	"cmp"
 	"embed"
 	"encoding/json"
 	"io/fs"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/streamer-go/streamer/runtime/auth"
+	"github.com/streamer-go/streamer/runtime/store"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -73,28 +77,47 @@ func (s *Stack) routes() http.Handler {
 	})
 	mux.Handle("GET /streamer-client.js", static) // the page's client: the browser build of clients/typescript
 	mux.HandleFunc("GET /"+s.cfg.Stage, upgrade)  // the AWS URL shape: wss://host/stage
-	(&connectionsAPI{g: s.gw}).register(mux)
+	(&connectionsAPI{g: s.gw}).register(mux, loopbackOnly)
 	if s.issuer != nil {
 		mux.Handle("GET "+auth.JWKSPath, s.issuer.JWKSHandler())
 	}
-	mux.HandleFunc("GET /dev/token", s.devToken)
-	mux.HandleFunc("GET /dev/actions", s.devActions)
-	mux.HandleFunc("GET /dev/connections", s.devConnections)
+	mux.Handle("GET /dev/token", loopbackOnly(http.HandlerFunc(s.devToken)))
+	mux.Handle("GET /dev/actions", loopbackOnly(http.HandlerFunc(s.devActions)))
+	mux.Handle("GET /dev/connections", loopbackOnly(http.HandlerFunc(s.devConnections)))
 	mux.HandleFunc("GET /healthz", s.healthz)
-	mux.HandleFunc("GET /metrics", s.metrics)
+	mux.Handle("GET /metrics", loopbackOnly(http.HandlerFunc(s.metrics)))
 	return mux
+}
+
+// loopbackOnly guards the dev endpoints (a token for any identity, posts to any
+// connection, the counters): it answers only requests from a loopback address to a
+// loopback host name. A web page of another site cannot reach them through DNS
+// rebinding (its requests carry that site's Host), and with InsecureExposeToNetwork
+// nobody else on the network can either.
+func loopbackOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.Host)
+		if err != nil {
+			host = r.Host
+		}
+		peer, _, _ := net.SplitHostPort(r.RemoteAddr)
+		if !loopbackHost(host) || !loopbackHost(peer) {
+			writeJSON(w, http.StatusForbidden, map[string]string{"message": "this development endpoint answers only loopback requests to a loopback host name"})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // devToken mints a token the stack accepts: ?user=&tenant=&ttl= (a Go duration; a
 // negative one gives an expired token). Local only: whoever reaches it gets any identity.
 func (s *Stack) devToken(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	user, tenant := q.Get("user"), q.Get("tenant")
-	if user == "" {
-		user = DefaultDevUser
-	}
-	if tenant == "" {
-		tenant = DefaultDevTenant
+	user, tenant := cmp.Or(q.Get("user"), DefaultDevUser), cmp.Or(q.Get("tenant"), DefaultDevTenant)
+	if err := store.CheckOwner(store.Owner{TenantID: tenant, UserID: user}); err != nil {
+		// The authorizer would refuse the token at $connect.
+		writeJSON(w, http.StatusBadRequest, map[string]string{"message": strings.TrimPrefix(err.Error(), "store: ")})
+		return
 	}
 	ttl := DefaultDevTokenTTL
 	if v := q.Get("ttl"); v != "" {

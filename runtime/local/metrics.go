@@ -18,6 +18,7 @@ import (
 const (
 	TableConnections = "connections"
 	TableRequests    = "requests"
+	TableLimits      = "limits"
 )
 
 // DynamoDB operations counted per table. A store method counts as the one DynamoDB call
@@ -28,6 +29,7 @@ const (
 	OpGetItem                = "GetItem"
 	OpUpdateItem             = "UpdateItem"
 	OpDeleteItem             = "DeleteItem"
+	OpBatchGetItem           = "BatchGetItem"
 	OpQuery                  = "Query"
 	OpConditionalCheckFailed = "ConditionalCheckFailed"
 )
@@ -52,6 +54,7 @@ const (
 	APIDeleteConnection = "DeleteConnection"
 	APIGoneException    = "GoneException"
 	APIPayloadTooLarge  = "PayloadTooLargeException"
+	APILimitExceeded    = "LimitExceededException"
 	APIPostedBytes      = "posted_bytes"
 )
 
@@ -117,7 +120,7 @@ func newCounters(memoryMB map[string]int) *counters {
 		streams: newCounterSet([]string{StreamDescribeStream, StreamGetShardIterator, StreamGetRecords, StreamRecordsRead,
 			StreamRecordsFiltered, StreamRecordsDelivered, StreamRecordsRetried, StreamRecordsDiscarded}),
 		lambda:  make(map[string]*lambdaCounters, len(memoryMB)),
-		connAPI: newCounterSet([]string{APIPostToConnection, APIGetConnection, APIDeleteConnection, APIGoneException, APIPayloadTooLarge, APIPostedBytes}),
+		connAPI: newCounterSet([]string{APIPostToConnection, APIGetConnection, APIDeleteConnection, APIGoneException, APIPayloadTooLarge, APILimitExceeded, APIPostedBytes}),
 	}
 	for f, mb := range memoryMB {
 		m.lambda[f] = &lambdaCounters{memoryMB: mb}

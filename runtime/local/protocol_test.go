@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -14,7 +13,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/streamer-go/streamer/runtime/contract"
+	"github.com/streamer-go/streamer/runtime/lambdas"
 	"github.com/streamer-go/streamer/runtime/protocol"
+	"github.com/streamer-go/streamer/runtime/store"
 	"github.com/streamer-go/streamer/runtime/streamer"
 )
 
@@ -229,6 +230,25 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 		require.Equal(t, protocol.TypePong, c.next().Type)
 	})
 
+	t.Run("UnusableIdentity", func(t *testing.T) {
+		t.Parallel()
+		st := newStack(t, Config{})
+		// Signed by the stack's own issuer and valid, but no store could key them: the
+		// authorizer refuses them at $connect instead of every frame failing later.
+		for name, tok := range map[string]string{
+			"tenant with #": token(t, st, "alice", "ac#me"),
+			"user with #":   token(t, st, "al#ice", "acme"),
+			"10 KB tenant":  token(t, st, "alice", strings.Repeat("t", 10<<10)),
+		} {
+			_, resp, err := tryDial(t, st, tok, nil)
+			require.Error(t, err, name)
+			require.NotNil(t, resp, name)
+			require.Equal(t, http.StatusUnauthorized, resp.StatusCode, name)
+		}
+		require.Zero(t, st.Metrics().APIGateway.Connects)
+		require.Zero(t, st.Metrics().Lambda["connect"].Invocations, "no $connect for a refused identity")
+	})
+
 	t.Run("TenantIsolation", func(t *testing.T) {
 		t.Parallel()
 		st := newStack(t, Config{})
@@ -355,9 +375,12 @@ func protocolSuite(t *testing.T, newStack func(t *testing.T, cfg Config) *Stack)
 
 	// Not parallel with its siblings: it measures, and runs alone while they wait.
 	t.Run("FiftyJobsOnOneShard", func(t *testing.T) {
-		st := newStack(t, Config{Shards: 1})
-		c := dial(t, st, token(t, st, "alice", "acme"))
 		const jobs = 50
+		// One user with 50 jobs at once, more than the default limits let in: this is about
+		// dispatch, so no limits (each would add a read and a write before the ack).
+		app := testApp(t, lambdas.WithLimits(store.NoLimits()))
+		st := newStack(t, Config{Shards: 1, App: app})
+		c := dial(t, st, token(t, st, "alice", "acme"))
 		start := time.Now()
 		for i := range jobs {
 			c.call("process_data", fmt.Sprintf("j-%d", i), map[string]any{"items": 20, "item_ms": 100})
@@ -449,16 +472,10 @@ func TestProtocolInMemory(t *testing.T) {
 // DynamoDB Streams API, when STREAMER_TEST_DYNAMODB_ENDPOINT names a DynamoDB Local.
 func TestProtocolOnDynamoDBLocal(t *testing.T) {
 	t.Parallel()
-	endpoint := os.Getenv("STREAMER_TEST_DYNAMODB_ENDPOINT")
-	if endpoint == "" {
-		const reason = "STREAMER_TEST_DYNAMODB_ENDPOINT is not set (start DynamoDB Local and point it there)"
-		if os.Getenv("CI") == "true" || os.Getenv("STREAMER_REQUIRE_DYNAMODB") == "1" {
-			t.Fatal(reason)
-		}
-		t.Skip(reason)
-	}
+	dynamoDBConfig(t) // skips here, not in each subtest
 	protocolSuite(t, func(t *testing.T, cfg Config) *Stack {
-		cfg.DynamoDBEndpoint = endpoint
+		ddb := dynamoDBConfig(t)
+		cfg.DynamoDBEndpoint, cfg.TablePrefix, cfg.DropTablesOnShutdown = ddb.DynamoDBEndpoint, ddb.TablePrefix, ddb.DropTablesOnShutdown
 		return startStack(t, cfg)
 	})
 }

@@ -2,12 +2,10 @@ package local
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,7 +44,9 @@ type Stack struct {
 	// manager is the functions' connection manager; Metrics reports its Stats (nil in
 	// template mode, where the functions run in their own processes).
 	manager *connection.Manager
-	ready   atomic.Bool
+	// inFlight reads the limits table for InFlight.
+	inFlight *store.Limiter
+	ready    atomic.Bool
 	// transport carries the SDK clients' calls (@connections, DynamoDB). Shutdown closes
 	// its idle connections: the HTTP server would wait 5 s for a connection the
 	// transport dialled but never used.
@@ -159,6 +159,10 @@ func (s *Stack) build(ctx context.Context) error {
 
 	conns := &countingConnections{next: st.connections, m: s.m, lag: s.cfg.Latency.DynamoDB}
 	reqs := &countingRequests{next: st.requests, m: s.m, lag: s.cfg.Latency.DynamoDB}
+	limits := &countingLimits{next: st.limits, m: s.m}
+	if s.inFlight, err = store.NewLimiter(st.limits, st.requests, store.NoLimits(), nil); err != nil {
+		return errors.Join(err, s.srv.Close(), st.cleanup(context.WithoutCancel(ctx)))
+	}
 	inv := &workerInvoker{
 		rt:      s.rt,
 		base:    s.base,
@@ -176,7 +180,7 @@ func (s *Stack) build(ctx context.Context) error {
 	if s.cfg.StreamOnly {
 		direct = nil
 	}
-	fns, err := s.functions(ctx, conns, reqs, inv, direct)
+	fns, err := s.functions(ctx, conns, reqs, limits, inv, direct)
 	if err != nil {
 		return errors.Join(err, s.srv.Close(), st.cleanup(context.WithoutCancel(ctx)))
 	}
@@ -204,8 +208,64 @@ func (s *Stack) build(ctx context.Context) error {
 	}
 	pollCtx, stop := context.WithCancel(s.base)
 	s.stopPoll = stop
+	if st.kept {
+		// Read from the newest records on, positioned before the start sweep writes: what
+		// the stream held was dispatched by the process that wrote it, or lost with it,
+		// and the sweep hands out again what that left unfinished.
+		p.latest = true
+		p.begin(pollCtx)
+	}
 	s.polling.Go(func() { p.run(pollCtx) })
+	if st.kept {
+		if err := s.resume(ctx, reqs); err != nil {
+			stop()
+			s.polling.Wait()
+			return errors.Join(err, s.srv.Close(), st.cleanup(context.WithoutCancel(ctx)))
+		}
+	}
+	s.polling.Go(func() { s.redriveEvery(pollCtx, fns.Redriver) })
 	return nil
+}
+
+// resumeHorizon is how far ahead of now the start sweep counts a lease as ended: every
+// lease in the tables belongs to a worker of the process before this one, and none
+// outlasts a worker's 15-minute timeout.
+const resumeHorizon = time.Hour
+
+// resume hands out again every request the previous process left unfinished: PENDING
+// ones, and PROCESSING ones whatever their lease (their workers died with it). Each is
+// re-driven (an attempt used; FAILED, with its terminal message, at the last one) and
+// the stream dispatches it.
+func (s *Stack) resume(ctx context.Context, reqs executor.RedriveQueue) error {
+	r, err := executor.NewRedriver(reqs, s.manager, executor.RedriverConfig{Logger: s.cfg.Logger})
+	if err != nil {
+		return fmt.Errorf("local: %w", err)
+	}
+	rep, err := r.Sweep(ctx, time.Now().Add(resumeHorizon))
+	if err != nil {
+		return fmt.Errorf("local: resuming the requests of the last run: %w", err)
+	}
+	s.cfg.Logger.Info("resumed the requests of the last run", "requeued", rep.Requeued, "failed", rep.Failed)
+	return nil
+}
+
+// redriveEvery invokes the re-driver function every RedriveInterval until ctx ends, as
+// the deployed stack's EventBridge schedule does.
+func (s *Stack) redriveEvery(ctx context.Context, redrive func(context.Context, events.EventBridgeEvent) (executor.RedriveReport, error)) {
+	t := time.NewTicker(s.cfg.RedriveInterval)
+	defer t.Stop()
+	timeout := s.cfg.Functions[contract.RoleRedriver].Timeout
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		ev := events.EventBridgeEvent{Source: "aws.events", DetailType: "Scheduled Event", Time: time.Now().UTC()}
+		if _, err := invoke(s.base, s.rt, contract.RoleRedriver, timeout, timeout, redrive, ev); err != nil {
+			s.cfg.Logger.Warn("redriver failed", "error", err)
+		}
+	}
 }
 
 // URL is the stack's HTTP address, e.g. http://127.0.0.1:8080.
@@ -230,6 +290,12 @@ func (s *Stack) Token(user, tenant string, ttl time.Duration) (string, error) {
 		return "", fmt.Errorf("local: mint token: %w", err)
 	}
 	return tok, nil
+}
+
+// InFlight returns what a user and their tenant have in flight, as the router's limits
+// count it: the admitted requests that are not finished (it reads their statuses).
+func (s *Stack) InFlight(ctx context.Context, tenantID, userID string) (store.Usage, error) {
+	return s.inFlight.InFlight(ctx, store.Owner{TenantID: tenantID, UserID: userID})
 }
 
 // Metrics returns the counters of every AWS-equivalent call so far, and the connection
@@ -314,14 +380,13 @@ func memorySizes(fns map[string]FunctionSettings) map[string]int {
 	return out
 }
 
-// randomSuffix returns 8 random lowercase characters for fresh table names.
-func randomSuffix() string { return strings.ToLower(rand.Text()[:8]) }
-
-// storeHandles are the opened store: its two interfaces, its change stream, and what
-// Shutdown must undo.
+// storeHandles are the opened store: its tables, its change stream, whether the tables
+// were there before this start (kept), and what Shutdown must undo.
 type storeHandles struct {
 	connections store.ConnectionStore
 	requests    *store.Queue
+	limits      store.LimitTable
 	stream      streamReader
+	kept        bool
 	cleanup     func(context.Context) error
 }

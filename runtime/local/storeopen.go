@@ -35,13 +35,15 @@ func (s *Stack) storeName() string {
 	return "dynamodb " + s.cfg.DynamoDBEndpoint
 }
 
-// openStore opens the configured store: memstore, or fresh tables on DynamoDBEndpoint.
+// openStore opens the configured store: memstore, or the tables on DynamoDBEndpoint,
+// created when they do not exist (dropped first with FreshTables).
 func (s *Stack) openStore(ctx context.Context) (*storeHandles, error) {
 	if s.cfg.DynamoDBEndpoint == "" {
 		st := memstore.New(memstore.Options{Region: s.cfg.Region})
 		return &storeHandles{
 			connections: st.Connections(),
 			requests:    st.Requests(),
+			limits:      st.Limits(),
 			stream:      &memoryStream{feed: st.Feed()},
 			cleanup:     func(context.Context) error { return nil },
 		}, nil
@@ -49,15 +51,25 @@ func (s *Stack) openStore(ctx context.Context) (*storeHandles, error) {
 	cfg := s.awsConfig()
 	endpoint := aws.String(s.cfg.DynamoDBEndpoint)
 	db := dynamo.New(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = endpoint })
-	tables := dynamostore.Tables{Connections: s.cfg.TablePrefix + "connections", Requests: s.cfg.TablePrefix + "requests"}
-	if err := dynamostore.CreateTables(ctx, db, tables); err != nil {
+	p := s.cfg.TablePrefix
+	tables := dynamostore.Tables{Connections: p + "connections", Requests: p + "requests", Limits: p + "limits"}
+	if s.cfg.FreshTables {
+		if err := dynamostore.DeleteTables(ctx, db, tables); err != nil {
+			return nil, fmt.Errorf("local: %w", err)
+		}
+	}
+	created, err := dynamostore.EnsureTables(ctx, db, tables)
+	if err != nil {
 		return nil, fmt.Errorf("local: %w", err)
 	}
-	cleanup := func(ctx context.Context) error {
-		if err := dynamostore.DeleteTables(ctx, db, tables); err != nil {
-			return fmt.Errorf("local: %w", err)
+	cleanup := func(context.Context) error { return nil }
+	if s.cfg.DropTablesOnShutdown {
+		cleanup = func(ctx context.Context) error {
+			if err := dynamostore.DeleteTables(ctx, db, tables); err != nil {
+				return fmt.Errorf("local: %w", err)
+			}
+			return nil
 		}
-		return nil
 	}
 	desc, err := db.Table(tables.Requests).Describe().Run(ctx)
 	if err != nil {
@@ -70,10 +82,12 @@ func (s *Stack) openStore(ctx context.Context) (*storeHandles, error) {
 	return &storeHandles{
 		connections: st.Connections(),
 		requests:    st.Requests(),
+		limits:      st.Limits(),
 		stream: &dynamoStream{
 			api:       dynamodbstreams.NewFromConfig(cfg, func(o *dynamodbstreams.Options) { o.BaseEndpoint = endpoint }),
 			streamARN: desc.LatestStreamARN,
 		},
+		kept:    !created,
 		cleanup: cleanup,
 	}, nil
 }

@@ -65,6 +65,7 @@ var noLocalEffect = map[string]string{
 	"AWS::CDK::Metadata":       "CDK usage data",
 	"AWS::SNS::Topic":          "no SNS",
 	"AWS::KMS::Key":            "no encryption at rest",
+	"AWS::Events::Rule":        "schedules do not fire: the functions they target run only when something else invokes them",
 }
 
 // inventory lists what the template holds that the mode does not model: whole resource

@@ -121,12 +121,14 @@ func (s *Stack) executeAPI(apiID string) http.Handler {
 		return nil
 	}
 	mux := http.NewServeMux()
-	(&connectionsAPI{g: s.gw}).register(mux)
+	// Reached through the AWS API endpoint, where SigV4 and the role's IAM policy guard
+	// every call: no loopback guard of its own.
+	(&connectionsAPI{g: s.gw}).register(mux, func(h http.Handler) http.Handler { return h })
 	return mux
 }
 
-// tableKey names a table in the counters: "connections" and "requests" for the tables the
-// runtime's variables name, the logical ID otherwise.
+// tableKey names a table in the counters: "connections", "requests" and "limits" for the
+// tables the runtime's variables name, the logical ID otherwise.
 func (ts *tmplStack) tableKey(physical string) string {
 	for _, f := range ts.functions {
 		switch physical {
@@ -134,6 +136,8 @@ func (ts *tmplStack) tableKey(physical string) string {
 			return TableConnections
 		case f.env[contract.EnvRequestsTable]:
 			return TableRequests
+		case f.env[contract.EnvLimitsTable]:
+			return TableLimits
 		}
 	}
 	for id, name := range ts.tables {

@@ -42,12 +42,24 @@ type Error struct {
 	Retry   *RetryInfo     `json:"retry,omitempty"`   // retry information
 }
 
-// RetryInfo tells the client whether and when a failed request may be retried.
+// RetryInfo tells the client whether and when a failed request may be retried. After and
+// AfterMS say the same thing two ways: a time on the server's clock, and a wait that
+// needs no clock agreement (clients that know retry_after_ms prefer it; older ones read
+// after and ignore it).
 type RetryInfo struct {
-	Retryable bool      `json:"retryable"`           // whether this error is retryable
-	After     time.Time `json:"after,omitzero"`      // when to retry (if retryable)
-	MaxTries  int       `json:"max_tries,omitempty"` // maximum number of tries
-	Attempt   int       `json:"attempt,omitempty"`   // the attempt that failed
+	Retryable bool      `json:"retryable"`                // whether this error is retryable
+	After     time.Time `json:"after,omitzero"`           // when to retry (if retryable)
+	AfterMS   int64     `json:"retry_after_ms,omitempty"` // how many milliseconds to wait before retrying
+	MaxTries  int       `json:"max_tries,omitempty"`      // maximum number of tries
+	Attempt   int       `json:"attempt,omitempty"`        // the attempt that failed
+}
+
+// RetryAfter returns retry information for an error the client may retry after wait,
+// measured from now: both After and AfterMS (rounded up to a whole millisecond).
+func RetryAfter(now time.Time, wait time.Duration) *RetryInfo {
+	wait = max(wait, 0)
+	ms := int64((wait + time.Millisecond - 1) / time.Millisecond)
+	return &RetryInfo{Retryable: true, After: now.Add(wait), AfterMS: ms}
 }
 
 // Error returns "CODE: message".

@@ -6,10 +6,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -28,8 +30,14 @@ const pongBody = `{"type":"pong"}`
 // response. The error is always nil: every failure is an error message to the client.
 // The body is empty only when a synchronous result was too large for one message and was
 // sent in parts through the router's Sender instead.
+// The body is always valid UTF-8: a byte sequence that is not (a handler's raw JSON)
+// becomes U+FFFD, as a WebSocket text message must be UTF-8.
 func (r *Router) Route(ctx context.Context, e events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK, Body: r.route(ctx, &e)}, nil
+	body := r.route(ctx, &e)
+	if !utf8.ValidString(body) {
+		body = strings.ToValidUTF8(body, "\uFFFD")
+	}
+	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK, Body: body}, nil
 }
 
 // route returns the reply body for one event.
@@ -102,7 +110,9 @@ func (r *Router) check(h streamer.Handler, req *streamer.Request) (async bool, e
 	return streamer.RunsAsync(h, r.opts.AsyncThreshold), nil
 }
 
-// frameText returns the frame's JSON text, refusing frames over the message limit.
+// frameText returns the frame's JSON text, refusing frames over the message limit and
+// text that is not UTF-8 (JSON must be; a browser closes a connection that sends it such
+// a text message, 1007).
 func frameText(e *events.APIGatewayWebsocketProxyRequest) (string, *streamer.Error) {
 	text := e.Body
 	if e.IsBase64Encoded {
@@ -115,6 +125,9 @@ func frameText(e *events.APIGatewayWebsocketProxyRequest) (string, *streamer.Err
 	if len(text) > protocol.MaxMessageBytes {
 		return "", streamer.NewErrorWithDetails(streamer.ErrCodePayloadTooLarge, "message over the 128 KiB limit",
 			map[string]any{"size_bytes": len(text), "limit_bytes": protocol.MaxMessageBytes})
+	}
+	if !utf8.ValidString(text) {
+		return "", streamer.InvalidField("message", "message is not valid UTF-8")
 	}
 	return text, nil
 }
@@ -130,8 +143,9 @@ func readableID(id string) string {
 
 // identity reads the verified user and tenant from the authorizer context. API Gateway
 // delivers it as a JSON object (map[string]any once decoded); in-process callers may
-// pass map[string]string. An identity containing '#' is refused: it would make scoped
-// request ids of two owners collide.
+// pass map[string]string. An identity the store cannot key (store.CheckOwner: empty,
+// too long, containing '#', which would make scoped request ids of two owners collide)
+// is refused; the authorizer refuses it at $connect already.
 func identity(authorizer any) (store.Owner, bool) {
 	var o store.Owner
 	switch m := authorizer.(type) {
@@ -141,8 +155,7 @@ func identity(authorizer any) (store.Owner, bool) {
 	case map[string]string:
 		o.UserID, o.TenantID = m[contract.AuthUserID], m[contract.AuthTenantID]
 	}
-	ok := o.UserID != "" && o.TenantID != "" && !strings.Contains(o.UserID, "#") && !strings.Contains(o.TenantID, "#")
-	return o, ok
+	return o, store.CheckOwner(o) == nil
 }
 
 // validationError turns a Validate failure into a protocol error: a *streamer.Error as
@@ -283,10 +296,19 @@ func (r *Router) sendLarge(ctx context.Context, connectionID string, msg *protoc
 }
 
 // enqueue queues an async request and returns the ack, or the existing request's status
-// when the id was used before.
+// when the id was used before, or RATE_LIMITED when the limiter refuses it.
 func (r *Router) enqueue(ctx context.Context, owner store.Owner, req *streamer.Request) string {
 	if r.queue == nil {
 		return r.errorBody(req.ID, r.unavailable(ctx, req.ID, errors.New("router: no request queue configured")))
+	}
+	if r.opts.Limiter != nil {
+		a, err := r.opts.Limiter.Admit(ctx, owner, req.ID)
+		switch {
+		case err != nil:
+			return r.errorBody(req.ID, r.unavailable(ctx, req.ID, fmt.Errorf("router: limits: %w", err)))
+		case !a.Admitted:
+			return r.errorBody(req.ID, rateLimited(a))
+		}
 	}
 	requestID := store.ScopedID(owner.TenantID, owner.UserID, req.ID)
 	err := r.queue.Enqueue(ctx, &store.AsyncRequest{
@@ -323,6 +345,29 @@ func (r *Router) enqueue(ctx context.Context, owner store.Owner, req *streamer.R
 	default:
 		return r.errorBody(req.ID, r.unavailable(ctx, req.ID, err))
 	}
+}
+
+// rateLimited is the error of a refused admission: retryable, with the wait, and which
+// limit refused it in details (limit, max).
+func rateLimited(a store.Admission) *streamer.Error {
+	var msg string
+	switch a.Limit {
+	case store.LimitUserRate:
+		msg = fmt.Sprintf("too many new requests for this user (%g a second)", a.Max)
+	case store.LimitTenantRate:
+		msg = fmt.Sprintf("too many new requests for this tenant (%g a second)", a.Max)
+	case store.LimitUserInFlight:
+		msg = fmt.Sprintf("too many requests in flight for this user (limit %g)", a.Max)
+	case store.LimitTenantInFlight:
+		msg = fmt.Sprintf("too many requests in flight for this tenant (limit %g)", a.Max)
+	default:
+		msg = "too many requests for this tenant at once"
+	}
+	details := map[string]any{"limit": a.Limit}
+	if a.Max > 0 {
+		details["max"] = a.Max
+	}
+	return &streamer.Error{Code: streamer.ErrCodeRateLimited, Message: msg, Details: details, Retry: protocol.RetryAfter(time.Now(), a.RetryAfter)}
 }
 
 // dispatch hands a newly queued request to a worker (direct dispatch), waiting at most

@@ -42,6 +42,18 @@ type Sender interface {
 	Send(ctx context.Context, connectionID string, message any) error
 }
 
+// Limiter decides whether an owner may queue one more async request, across every
+// router: store.Limiter implements it.
+type Limiter interface {
+	// Admit admits clientID for owner, or says which limit refuses it and when to retry.
+	Admit(ctx context.Context, owner store.Owner, clientID string) (store.Admission, error)
+}
+
+var (
+	_ Queue   = (*store.Queue)(nil)
+	_ Limiter = (*store.Limiter)(nil)
+)
+
 // Dispatcher starts a worker for a request the router has just queued, without waiting
 // for it to run: an asynchronous Lambda invoke of the worker function in AWS, the
 // in-process invoker in the local stack. It must return when ctx ends. A worker started
@@ -61,8 +73,6 @@ func (f DispatchFunc) Dispatch(ctx context.Context, requestID string) error { re
 // Lambda invoke usually answers in tens of milliseconds, and past this the stream
 // delivers the request about as soon.
 const DefaultDispatchTimeout = 100 * time.Millisecond
-
-var _ Queue = (*store.Queue)(nil)
 
 // Options configures a Router. Every zero field takes its default.
 type Options struct {
@@ -87,6 +97,10 @@ type Options struct {
 	// Middleware runs outside the registry's own middleware around every synchronous
 	// run (package lambdas puts its logging and metrics here). Default none.
 	Middleware []streamer.Middleware
+	// Limiter admits async requests before they are queued; a refused one is answered
+	// RATE_LIMITED and nothing is queued. Synchronous requests are not counted. Default:
+	// none, every request is queued.
+	Limiter Limiter
 	// Logger receives the router's own events: handler failures and panics, store
 	// errors. Default slog.Default().
 	Logger *slog.Logger

@@ -2,6 +2,7 @@ package router_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -438,4 +440,28 @@ func TestRouteWhileConfiguring(t *testing.T) {
 	<-done
 	route(t, b.router, withBody(t, `{"action":"action-49","id":"r-2","payload":1}`))
 	require.Equal(t, int64(1), metrics.Stats("action-49", middleware.OutcomeSuccess).Count, "middleware added later applies")
+}
+
+// TestUTF8 refuses text that is not UTF-8 and never answers with any: a browser closes a
+// connection that receives such a text message (1007).
+func TestUTF8(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	reply := route(t, b.router, withBody(t, "{\"action\":\"echo\",\"id\":\"r-1\",\"payload\":\"caf\xe9\"}"))
+	require.Equal(t, streamer.ErrCodeValidation, errorCode(t, reply))
+	require.Equal(t, map[string]any{"field": "message"}, reply["error"].(map[string]any)["details"])
+	require.Equal(t, "", reply["request_id"], "nothing of the frame is read")
+
+	e := loadEvent(t, "message_binary.json")
+	e.Body = base64.StdEncoding.EncodeToString([]byte("{\"action\":\"echo\",\"payload\":\"\xff\"}"))
+	require.Equal(t, streamer.ErrCodeValidation, errorCode(t, route(t, b.router, e)), "a binary frame's text too")
+
+	// A handler's raw JSON that is not UTF-8 goes out with U+FFFD in its place.
+	require.NoError(t, b.reg.Handle("latin1", streamer.HandlerFunc(func(context.Context, *streamer.Request) (*streamer.Result, error) {
+		return &streamer.Result{Data: json.RawMessage("{\"city\":\"M\xfcnchen\"}")}, nil
+	})))
+	resp, err := b.router.Route(t.Context(), withBody(t, `{"action":"latin1","id":"r-2"}`))
+	require.NoError(t, err)
+	require.True(t, utf8.ValidString(resp.Body), resp.Body)
+	require.Contains(t, resp.Body, `"city":"M`+"\uFFFD"+`nchen"`)
 }

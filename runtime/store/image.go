@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math"
 	"strconv"
 	"time"
@@ -29,8 +30,9 @@ func FormatTime(t time.Time) string { return t.UTC().Format(TimeLayout) }
 // NewImage: key and string attributes as S (empty strings omitted: an index key may not
 // be empty), JSON fields as S JSON text, times as S in TimeLayout (zero times omitted),
 // counters and progress as N (continuations omitted when zero), cancel_requested as BOOL
-// (omitted when false), ttl as N Unix seconds (omitted when zero). It fails on a missing request id, invalid JSON or a
-// non-finite progress.
+// (omitted when false), ttl as N Unix seconds (omitted when zero), and unfinished_shard
+// (UnfinishedShard) while the status is PENDING or PROCESSING. It fails on a missing
+// request id, invalid JSON or a non-finite progress.
 func EncodeImage(r *AsyncRequest) (map[string]events.DynamoDBAttributeValue, error) {
 	if r == nil || r.RequestID == "" {
 		return nil, fmt.Errorf("%w: request id is empty", ErrInvalidImage)
@@ -64,6 +66,9 @@ func EncodeImage(r *AsyncRequest) (map[string]events.DynamoDBAttributeValue, err
 	}
 	e.str(contract.AttrUserID, r.UserID)
 	e.str(contract.AttrTenantID, r.TenantID)
+	if r.Status != "" && !r.Status.Terminal() {
+		e.str(contract.AttrUnfinishedShard, UnfinishedShard(r.RequestID))
+	}
 	if r.TTL != 0 {
 		e.int(contract.AttrTTL, r.TTL)
 	}
@@ -72,6 +77,19 @@ func EncodeImage(r *AsyncRequest) (map[string]events.DynamoDBAttributeValue, err
 	}
 	return e.item, nil
 }
+
+// UnfinishedShard is the unfinished index's partition key of a request: one of
+// contract.UnfinishedShards values ("00" to "15"), from an FNV-1a hash of its id, so the
+// requests in flight spread over that many index partitions.
+func UnfinishedShard(requestID string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(requestID)) // a hash never fails to write
+	return UnfinishedShardName(int(h.Sum32() % contract.UnfinishedShards))
+}
+
+// UnfinishedShardName is the attribute value of shard number n (0 to
+// contract.UnfinishedShards-1).
+func UnfinishedShardName(n int) string { return fmt.Sprintf("%02d", n) }
 
 // DecodeImage is the inverse of EncodeImage: it reads a stream NewImage (or a stored
 // item) back into a request. Absent attributes stay zero; a wrong type is ErrInvalidImage.

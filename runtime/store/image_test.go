@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -81,8 +82,36 @@ func TestEncodeImageAttributes(t *testing.T) {
 	minimal, err := store.EncodeImage(&store.AsyncRequest{RequestID: "t#u#c", Status: store.StatusPending})
 	require.NoError(t, err)
 	names := slices.Sorted(maps.Keys(minimal))
-	require.Equal(t, []string{contract.AttrAttempt, contract.AttrMaxAttempts, contract.AttrProgress, contract.AttrRequestID, contract.AttrStatus}, names,
+	require.Equal(t, []string{contract.AttrAttempt, contract.AttrMaxAttempts, contract.AttrProgress, contract.AttrRequestID, contract.AttrStatus, contract.AttrUnfinishedShard}, names,
 		"empty strings, zero times, false, no continuations and a zero ttl are omitted (an index key may not be empty; ttl 0 would expire at once)")
+}
+
+// TestUnfinishedShard checks that the unfinished index's key is there exactly while a
+// request is not finished, and that it spreads requests over every shard.
+func TestUnfinishedShard(t *testing.T) {
+	t.Parallel()
+	for status, indexed := range map[store.RequestStatus]bool{
+		store.StatusPending: true, store.StatusProcessing: true,
+		store.StatusCompleted: false, store.StatusFailed: false, store.StatusCancelled: false,
+	} {
+		img, err := store.EncodeImage(&store.AsyncRequest{RequestID: "t#u#c", Status: status})
+		require.NoError(t, err)
+		v, ok := img[contract.AttrUnfinishedShard]
+		require.Equal(t, indexed, ok, status)
+		if ok {
+			require.Equal(t, store.UnfinishedShard("t#u#c"), v.String())
+		}
+	}
+
+	counts := map[string]int{}
+	for i := range 16_000 {
+		counts[store.UnfinishedShard(store.ScopedID("tenant", "user", fmt.Sprintf("r-%d", i)))]++
+	}
+	require.Len(t, counts, contract.UnfinishedShards)
+	for shard, n := range counts {
+		require.Len(t, shard, 2)
+		require.InDelta(t, 1000, n, 150, "shard %s", shard)
+	}
 }
 
 func TestTimeLayoutSorts(t *testing.T) {

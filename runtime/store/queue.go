@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,6 +28,13 @@ type RequestTable interface {
 	// after; ErrConflict (or ErrNotFound) when the condition fails, ErrTooLarge when the
 	// item would be over the limit.
 	Update(ctx context.Context, requestID string, t Transition) (*AsyncRequest, error)
+	// LoadMany returns the stored requests of ids, expired or not, from strongly
+	// consistent reads, keyed by id; missing ids are left out.
+	LoadMany(ctx context.Context, ids []string) (map[string]*AsyncRequest, error)
+	// Unfinished returns the ids of the requests in one shard of the unfinished index
+	// (those whose unfinished_shard is shard) created before createdBefore. The index is
+	// eventually consistent: a caller reads each request again before acting on it.
+	Unfinished(ctx context.Context, shard string, createdBefore time.Time) ([]string, error)
 }
 
 // Queue keeps async requests on a RequestTable and moves them through their statuses:
@@ -92,6 +100,60 @@ func (q *Queue) Enqueue(ctx context.Context, req *AsyncRequest) error {
 // Get implements RequestQueue.
 func (q *Queue) Get(ctx context.Context, requestID string) (*AsyncRequest, error) {
 	return q.load(ctx, requestID, Condition{Now: q.now()})
+}
+
+// LoadMany returns the stored requests of ids, keyed by id, expired or not (callers
+// check Expired with their clock), from strongly consistent reads (BatchGetItem in
+// dynamostore); missing ids are left out.
+func (q *Queue) LoadMany(ctx context.Context, ids []string) (map[string]*AsyncRequest, error) {
+	if len(ids) == 0 {
+		return map[string]*AsyncRequest{}, nil
+	}
+	return q.table.LoadMany(ctx, ids)
+}
+
+// Unfinished returns the ids of the requests not yet finished that were created before
+// createdBefore, from every shard of the unfinished index. The index lags the table a
+// little: Redrive checks each request again.
+func (q *Queue) Unfinished(ctx context.Context, createdBefore time.Time) ([]string, error) {
+	var ids []string
+	for n := range contract.UnfinishedShards {
+		found, err := q.table.Unfinished(ctx, UnfinishedShardName(n), createdBefore)
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, found...)
+	}
+	return ids, nil
+}
+
+// Redrive hands out again a request nobody is working on: PENDING and not written since
+// staleBefore, or PROCESSING with a lease that ended before staleBefore (its worker and
+// every retry of it are gone). With attempts left it becomes PENDING with Attempt+1 and
+// no lease, a write that re-triggers the stream; at the last attempt it becomes FAILED
+// with errJSON as its error, and failed is true: the caller sends its terminal message.
+// ErrConflict when the request is not stale (any more), finished, or changed meanwhile;
+// ErrNotFound when it is missing or expired.
+func (q *Queue) Redrive(ctx context.Context, requestID string, staleBefore time.Time, errJSON json.RawMessage) (r *AsyncRequest, failed bool, err error) {
+	now := q.now()
+	cond := Condition{Now: now, Statuses: nonTerminal, StaleBefore: staleBefore}
+	cur, err := q.load(ctx, requestID, cond)
+	if err != nil {
+		return nil, false, err
+	}
+	if cur.Attempt >= cmp.Or(cur.MaxAttempts, contract.DefaultMaxAttempts) {
+		r, err := q.apply(ctx, requestID, cond, &AsyncRequest{Status: StatusFailed, Error: errJSON, EndedAt: now, UpdatedAt: now},
+			contract.AttrStatus, contract.AttrError, contract.AttrEndedAt, contract.AttrUpdatedAt, contract.AttrLeaseOwner, contract.AttrLeaseUntil)
+		return r, err == nil, err
+	}
+	t, err := change(cond, &AsyncRequest{Status: StatusPending, UpdatedAt: now},
+		contract.AttrStatus, contract.AttrUpdatedAt, contract.AttrLeaseOwner, contract.AttrLeaseUntil)
+	if err != nil {
+		return nil, false, fmt.Errorf("store: redrive %s: %w", requestID, err)
+	}
+	t.Increment = []string{contract.AttrAttempt}
+	r, err = q.update(ctx, requestID, t)
+	return r, false, err
 }
 
 // load reads a request and checks it against cond.

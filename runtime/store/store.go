@@ -18,8 +18,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/streamer-go/streamer/runtime/contract"
 )
@@ -188,4 +191,35 @@ type RequestQueue interface {
 	CompleteRequest(ctx context.Context, requestID string, result map[string]any) error
 	// FailRequest marks a non-terminal request FAILED with an INTERNAL_ERROR carrying errMsg.
 	FailRequest(ctx context.Context, requestID string, errMsg string) error
+}
+
+// ErrInvalidOwner is wrapped by CheckOwner's error.
+var ErrInvalidOwner = errors.New("store: identity cannot be stored")
+
+// CheckOwner reports whether o can be stored and keyed: a tenant of 1 to
+// contract.MaxTenantIDBytes bytes and a user of 1 to contract.MaxUserIDBytes, valid
+// UTF-8, without '#' (the separator of ScopedID: two owners' request keys would meet)
+// and without control characters. The authorizer refuses any other identity at
+// $connect; the router checks again.
+func CheckOwner(o Owner) error {
+	if err := checkIdentity("tenant", o.TenantID, contract.MaxTenantIDBytes); err != nil {
+		return err
+	}
+	return checkIdentity("user", o.UserID, contract.MaxUserIDBytes)
+}
+
+func checkIdentity(what, v string, maxBytes int) error {
+	switch {
+	case v == "":
+		return fmt.Errorf("%w: empty %s", ErrInvalidOwner, what)
+	case len(v) > maxBytes:
+		return fmt.Errorf("%w: %s of %d bytes (limit %d)", ErrInvalidOwner, what, len(v), maxBytes)
+	case !utf8.ValidString(v):
+		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalidOwner, what)
+	case strings.Contains(v, "#"):
+		return fmt.Errorf("%w: %s contains '#'", ErrInvalidOwner, what)
+	case strings.IndexFunc(v, unicode.IsControl) >= 0:
+		return fmt.Errorf("%w: %s contains a control character", ErrInvalidOwner, what)
+	}
+	return nil
 }

@@ -25,6 +25,10 @@ type Condition struct {
 	// LeaseExpired, when set, narrows StatusProcessing in Statuses to a request whose
 	// lease_until is before Now (or absent); other statuses are admitted as they are.
 	LeaseExpired bool
+	// StaleBefore, when set, narrows StatusPending in Statuses to a request not written
+	// since (updated_at before it) and StatusProcessing to one whose lease ended before it
+	// (lease_until before it, or absent): a request nobody is working on.
+	StaleBefore time.Time
 	// Owner, when set, must match tenant_id and user_id.
 	Owner *Owner
 }
@@ -43,6 +47,10 @@ func (c Condition) Check(r *AsyncRequest) error {
 		return fmt.Errorf("%w: request %s is %s", ErrConflict, r.RequestID, r.Status)
 	case c.LeaseExpired && r.Status == StatusProcessing && slices.Contains(c.Statuses, StatusProcessing) && !r.LeaseUntil.Before(c.Now):
 		return fmt.Errorf("%w: request %s is leased to %s until %s", ErrConflict, r.RequestID, r.LeaseOwner, FormatTime(r.LeaseUntil))
+	case !c.StaleBefore.IsZero() && r.Status == StatusProcessing && !r.LeaseUntil.Before(c.StaleBefore):
+		return fmt.Errorf("%w: request %s is leased until %s", ErrConflict, r.RequestID, FormatTime(r.LeaseUntil))
+	case !c.StaleBefore.IsZero() && r.Status == StatusPending && !r.UpdatedAt.Before(c.StaleBefore):
+		return fmt.Errorf("%w: request %s was written at %s", ErrConflict, r.RequestID, FormatTime(r.UpdatedAt))
 	case c.LeaseHolder != "" && r.LeaseOwner != c.LeaseHolder:
 		return fmt.Errorf("%w: request %s: lease of %s lost (held by %q)", ErrConflict, r.RequestID, c.LeaseHolder, r.LeaseOwner)
 	}
@@ -94,6 +102,10 @@ func (t Transition) Apply(r *AsyncRequest) (*AsyncRequest, error) {
 // through EncodeImage keeps updates byte-for-byte what a full write would store.
 func change(cond Condition, r *AsyncRequest, names ...string) (Transition, error) {
 	r.RequestID = "-" // only the named attributes are used
+	if r.Status.Terminal() && slices.Contains(names, contract.AttrStatus) {
+		// A finished request leaves the unfinished index.
+		names = append(slices.Clip(names), contract.AttrUnfinishedShard)
+	}
 	item, err := EncodeImage(r)
 	if err != nil {
 		return Transition{}, err

@@ -47,12 +47,13 @@ func NewErrorWithDetails(code, message string, details map[string]any) *Error {
 	return &Error{Code: code, Message: message, Details: details}
 }
 
-// NewRetryableError returns an error the client may retry after retryAfter.
+// NewRetryableError returns an error the client may retry after retryAfter: its retry
+// information carries both the time (after) and the wait (retry_after_ms).
 func NewRetryableError(code, message string, retryAfter time.Duration) *Error {
 	return &Error{
 		Code:    code,
 		Message: message,
-		Retry:   &RetryInfo{Retryable: true, After: time.Now().Add(retryAfter)},
+		Retry:   protocol.RetryAfter(time.Now(), retryAfter),
 	}
 }
 

@@ -77,6 +77,19 @@ func TestErrorRetryInfo(t *testing.T) {
 	e := streamer.NewRetryableError(streamer.ErrCodeRateLimited, "slow down", time.Minute)
 	require.True(t, e.Retryable())
 	require.WithinRange(t, e.Retry.After, before.Add(time.Minute), time.Now().Add(time.Minute))
+	require.Equal(t, int64(60_000), e.Retry.AfterMS)
+
+	// The wait goes on the wire as retry_after_ms next to after, which older clients read.
+	wire := protocol.RetryAfter(time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC), 1500*time.Microsecond)
+	raw, err := json.Marshal(wire)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"retryable":true,"after":"2026-11-28T10:00:00.0015Z","retry_after_ms":2}`, string(raw), "rounded up: waiting less is too early")
+	var old struct {
+		Retryable bool      `json:"retryable"`
+		After     time.Time `json:"after"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &old), "a client that knows only after still reads it")
+	require.Equal(t, wire.After, old.After)
 
 	// Every standard code's retryability is PROTOCOL.md's, and goes on the wire.
 	want := map[string]bool{

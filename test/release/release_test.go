@@ -132,8 +132,9 @@ func main() {
 	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String("cdk.out")})
 	stack := awscdk.NewStack(app, jsii.String("Consumer"), nil)
 	props := &streamerapi.StreamerApiProps{
-		Entry:   jsii.String("./lambda"),
-		JwksUrl: jsii.String("https://idp.example.com/jwks.json"),
+		Entry:    jsii.String("./lambda"),
+		JwksUrl:  jsii.String("https://idp.example.com/jwks.json"),
+		Audience: jsii.String("consumer"),
 	}
 	if len(os.Args) > 1 && os.Args[1] == "no-entry" {
 		props.Entry = nil
@@ -197,7 +198,7 @@ require (
 			functions++
 		}
 	}
-	require.Equal(t, 6, functions)
+	require.Equal(t, 7, functions)
 	assets, err := filepath.Glob(filepath.Join(dir, "cdk.out", "asset.*", "bootstrap"))
 	require.NoError(t, err)
 	require.Len(t, assets, 1, "one asset, built from the consumer's ./lambda")

@@ -86,8 +86,11 @@ export class StreamerError extends Error {
       return new StreamerError(ErrorCode.InternalError, "error without details", { requestId });
     }
     let retryAfterMs: number | undefined;
+    const wait = err.retry?.retry_after_ms;
     const after = err.retry?.after ? Date.parse(err.retry.after) : NaN;
-    if (!Number.isNaN(after)) {
+    if (typeof wait === "number" && Number.isFinite(wait)) {
+      retryAfterMs = Math.max(0, wait); // a wait needs no agreement between the clocks
+    } else if (!Number.isNaN(after)) {
       retryAfterMs = Math.max(0, after - now);
     }
     return new StreamerError(err.code, String(err.message ?? ""), {

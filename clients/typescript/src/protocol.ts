@@ -34,7 +34,8 @@ export interface WireError {
   code: string;
   message: string;
   details?: Record<string, unknown>;
-  retry?: { retryable: boolean; after?: string; max_tries?: number; attempt?: number };
+  /** `retry_after_ms` (the wait, no clock needed) is preferred to `after` (a server time) when both are present. */
+  retry?: { retryable: boolean; after?: string; retry_after_ms?: number; max_tries?: number; attempt?: number };
 }
 
 /** `ack`: an async request was queued. */

@@ -174,6 +174,17 @@ describe("StreamerClient", () => {
     assert.ok(err.retryAfterMs! > 50_000 && err.retryAfterMs! <= 60_000, String(err.retryAfterMs));
     assert.equal(call.status, "FAILED");
 
+    // retry_after_ms wins over after: a wait does not depend on the two clocks agreeing.
+    const waited = client.call("job", {}, { id: "e-2" });
+    socket.reply({
+      type: "error",
+      request_id: "e-2",
+      error: { code: "RATE_LIMITED", message: "slow down", retry: { retryable: true, after, retry_after_ms: 1500 } },
+    });
+    const waitErr = await rejection(waited.result);
+    assert.ok(waitErr instanceof StreamerError);
+    assert.equal(waitErr.retryAfterMs, 1500);
+
     // Without retry information, the code's row of the table decides.
     const table: Record<string, boolean> = {
       VALIDATION_ERROR: false,

@@ -5,29 +5,39 @@
 package apigw
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"unicode/utf8"
 )
 
 // Encode returns the text connection.Manager posts for message (before a result over
-// the limit is split): a []byte or json.RawMessage as it is, anything else as JSON. A nil
-// message, or one that cannot be marshalled, is an error; its text starts with
-// "connection:", because Manager.Send returns it as it is. Fakes of a connection manager
-// use it to record exactly what the Manager would send.
+// the limit is split): a []byte or json.RawMessage as it is, anything else as JSON,
+// with every byte sequence that is not UTF-8 replaced by U+FFFD (a WebSocket text
+// message must be UTF-8: a browser closes the connection on anything else; JSON's
+// structure is ASCII, so the replacement can only land inside strings). A nil message,
+// or one that cannot be marshalled, is an error; its text starts with "connection:",
+// because Manager.Send returns it as it is. Fakes of a connection manager use it to
+// record exactly what the Manager would send.
 func Encode(message any) ([]byte, error) {
+	var b []byte
 	switch v := message.(type) {
 	case nil:
 		return nil, errors.New("connection: nil message")
 	case []byte:
-		return v, nil
+		b = v
 	case json.RawMessage:
-		return v, nil
+		b = v
+	default:
+		var err error
+		if b, err = json.Marshal(message); err != nil {
+			return nil, fmt.Errorf("connection: encode message: %w", err)
+		}
 	}
-	b, err := json.Marshal(message)
-	if err != nil {
-		return nil, fmt.Errorf("connection: encode message: %w", err)
+	if !utf8.Valid(b) {
+		b = bytes.ToValidUTF8(b, []byte("\uFFFD"))
 	}
 	return b, nil
 }

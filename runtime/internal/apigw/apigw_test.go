@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
@@ -77,6 +78,7 @@ func TestEncodeIsWhatSendPosts(t *testing.T) {
 		map[string]any{"type": "pong"},
 		[]byte(`{"type":"ack", "request_id":"r-1"}`),
 		json.RawMessage(` {"type":"status"}`),
+		json.RawMessage("{\"type\":\"result\",\"data\":\"caf\xe9\"}"), // Latin-1 from a handler
 	} {
 		want, err := apigw.Encode(msg)
 		require.NoError(t, err)
@@ -84,7 +86,17 @@ func TestEncodeIsWhatSendPosts(t *testing.T) {
 		got := gw.GetMessages("c1")
 		require.Equal(t, string(want), string(got[len(got)-1].JSON), "byte for byte")
 	}
-	_, err := apigw.Encode(nil)
+	// Nothing posted is invalid UTF-8: a browser would close the connection (1007).
+	got, err := apigw.Encode(json.RawMessage("{\"data\":\"caf\xe9 \xff\"}"))
+	require.NoError(t, err)
+	require.True(t, utf8.Valid(got))
+	require.JSONEq(t, `{"data":"caf\ufffd \ufffd"}`, string(got), "still the same JSON, the bad bytes replaced")
+	valid := []byte(`{"data":"café ✓"}`)
+	got, err = apigw.Encode(valid)
+	require.NoError(t, err)
+	require.Same(t, &valid[0], &got[0], "valid text is posted as it is, without a copy")
+
+	_, err = apigw.Encode(nil)
 	require.Error(t, err)
 	_, err = apigw.Encode(func() {})
 	require.ErrorContains(t, err, "connection: encode message")

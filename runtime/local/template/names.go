@@ -24,6 +24,7 @@ var nameProps = map[string]struct {
 	"AWS::SNS::Topic":             {"TopicName", 256},
 	"AWS::Logs::MetricFilter":     {"FilterName", 512},
 	"AWS::SSM::Parameter":         {"Name", 1011},
+	"AWS::Events::Rule":           {"Name", 64},
 }
 
 // AssignNames gives every resource of the stack (every resource whose condition holds)
@@ -105,6 +106,8 @@ func AssignNames(t *Template, r *Resolver, random func(n int) string) error {
 			p.Ref = arn
 			p.Attrs["TopicArn"] = arn
 			p.Attrs["TopicName"] = name
+		case "AWS::Events::Rule":
+			p.Attrs["Arn"] = env.ARN("events", "rule/"+name, false)
 		case "AWS::KMS::Key":
 			id := uuid(lower)
 			p.Ref = id

@@ -60,8 +60,11 @@ var StreamerError = class _StreamerError extends Error {
       return new _StreamerError(ErrorCode.InternalError, "error without details", { requestId });
     }
     let retryAfterMs;
+    const wait = err.retry?.retry_after_ms;
     const after = err.retry?.after ? Date.parse(err.retry.after) : NaN;
-    if (!Number.isNaN(after)) {
+    if (typeof wait === "number" && Number.isFinite(wait)) {
+      retryAfterMs = Math.max(0, wait);
+    } else if (!Number.isNaN(after)) {
       retryAfterMs = Math.max(0, after - now);
     }
     return new _StreamerError(err.code, String(err.message ?? ""), {

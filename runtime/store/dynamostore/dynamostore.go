@@ -18,24 +18,27 @@ import (
 	"github.com/streamer-go/streamer/runtime/store"
 )
 
-// Tables names the two tables.
+// Tables names the three tables.
 type Tables struct {
 	Connections string // the Connections table
 	Requests    string // the Requests table (stream NEW_IMAGE)
+	Limits      string // the Limits table (one item per tenant)
 }
 
-// Store keeps connections and requests in DynamoDB. Connections and Requests return its
-// two stores.
+// Store keeps connections, requests and limits in DynamoDB. Connections, Requests and
+// Limits return its stores; each needs only its own table name.
 type Store struct {
-	conns *Connections
-	queue *store.Queue
+	conns  *Connections
+	queue  *store.Queue
+	limits limitTable
 }
 
 // New returns a Store on db's tables.
 func New(db *dynamo.DB, tables Tables) *Store {
 	return &Store{
-		conns: &Connections{table: db.Table(tables.Connections), now: time.Now},
-		queue: store.NewQueue(requestTable{table: db.Table(tables.Requests)}, time.Now),
+		conns:  &Connections{table: db.Table(tables.Connections), now: time.Now},
+		queue:  store.NewQueue(requestTable{table: db.Table(tables.Requests)}, time.Now),
+		limits: limitTable{table: db.Table(tables.Limits)},
 	}
 }
 
@@ -44,6 +47,9 @@ func (s *Store) Connections() *Connections { return s.conns }
 
 // Requests returns the request queue.
 func (s *Store) Requests() *store.Queue { return s.queue }
+
+// Limits returns the limits table, for a store.Limiter.
+func (s *Store) Limits() store.LimitTable { return s.limits }
 
 // requestTable implements store.RequestTable on the Requests table.
 type requestTable struct{ table dynamo.Table }
@@ -97,6 +103,50 @@ func (t requestTable) Update(ctx context.Context, requestID string, tr store.Tra
 	return decodeItem(item)
 }
 
+// LoadMany implements store.RequestTable with strongly consistent BatchGetItem calls (100
+// keys each; unprocessed keys are retried).
+func (t requestTable) LoadMany(ctx context.Context, ids []string) (map[string]*store.AsyncRequest, error) {
+	out := make(map[string]*store.AsyncRequest, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	keys := make([]dynamo.Keyed, len(ids))
+	for i, id := range ids {
+		keys[i] = dynamo.Keys{id}
+	}
+	var items []dynamo.Item
+	err := t.table.Batch(contract.AttrRequestID).Get(keys...).Consistent(true).All(ctx, &items)
+	if err != nil && !errors.Is(err, dynamo.ErrNotFound) {
+		return nil, mapErr(err, fmt.Sprintf("batch get %d requests", len(ids)))
+	}
+	for _, item := range items {
+		r, err := decodeItem(item)
+		if err != nil {
+			return nil, err
+		}
+		out[r.RequestID] = r
+	}
+	return out, nil
+}
+
+// Unfinished implements store.RequestTable with a Query of the unfinished index.
+func (t requestTable) Unfinished(ctx context.Context, shard string, createdBefore time.Time) ([]string, error) {
+	var keys []struct {
+		RequestID string `dynamo:"request_id"`
+	}
+	err := t.table.Get(contract.AttrUnfinishedShard, shard).Index(contract.IndexUnfinished).
+		Range(contract.AttrCreatedAt, dynamo.Less, store.FormatTime(createdBefore)).
+		All(ctx, &keys)
+	if err != nil && !errors.Is(err, dynamo.ErrNotFound) {
+		return nil, mapErr(err, "query "+contract.IndexUnfinished+" shard "+shard)
+	}
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = k.RequestID
+	}
+	return ids, nil
+}
+
 func decodeItem(item dynamo.Item) (*store.AsyncRequest, error) {
 	img, err := fromItem(item)
 	if err != nil {
@@ -123,21 +173,41 @@ func condition(c store.Condition) (string, []any) {
 	if len(c.Statuses) > 0 {
 		alts := make([]string, 0, len(c.Statuses))
 		for _, s := range c.Statuses {
-			if s == store.StatusProcessing && c.LeaseExpired {
-				alts = append(alts, "($ = ? AND (attribute_not_exists($) OR $ < ?))")
-				args = append(args, contract.AttrStatus, string(s), contract.AttrLeaseUntil, contract.AttrLeaseUntil, store.FormatTime(c.Now))
-			} else {
-				alts = append(alts, "$ = ?")
-				args = append(args, contract.AttrStatus, string(s))
+			alt := []string{"$ = ?"}
+			args = append(args, contract.AttrStatus, string(s))
+			before := func(attr string, t time.Time) {
+				alt = append(alt, "(attribute_not_exists($) OR $ < ?)")
+				args = append(args, attr, attr, store.FormatTime(t))
 			}
+			if s == store.StatusProcessing && c.LeaseExpired {
+				before(contract.AttrLeaseUntil, c.Now)
+			}
+			if !c.StaleBefore.IsZero() {
+				switch s {
+				case store.StatusProcessing:
+					before(contract.AttrLeaseUntil, c.StaleBefore)
+				case store.StatusPending:
+					before(contract.AttrUpdatedAt, c.StaleBefore)
+				}
+			}
+			alts = append(alts, group(alt, " AND "))
 		}
-		clauses = append(clauses, "("+strings.Join(alts, " OR ")+")")
+		clauses = append(clauses, group(alts, " OR "))
 	}
 	if c.LeaseHolder != "" {
 		clauses = append(clauses, "$ = ?")
 		args = append(args, contract.AttrLeaseOwner, c.LeaseHolder)
 	}
 	return strings.Join(clauses, " AND "), args
+}
+
+// group joins clauses with op, in parentheses when there is more than one (DynamoDB
+// refuses redundant parentheses).
+func group(clauses []string, op string) string {
+	if len(clauses) == 1 {
+		return clauses[0]
+	}
+	return "(" + strings.Join(clauses, op) + ")"
 }
 
 // mapErr converts dynamo and SDK errors to the store's sentinels at the boundary.

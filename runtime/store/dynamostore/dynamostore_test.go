@@ -13,6 +13,6 @@ func TestConformance(t *testing.T) {
 	db := dynamotest.DB(t)
 	s := dynamostore.New(db, dynamotest.Tables(t, db, "conformance"))
 	storetest.Run(t, func(*testing.T) storetest.Stores {
-		return storetest.Stores{Connections: s.Connections(), Requests: s.Requests(), LoadConnection: s.Connections().Load}
+		return storetest.Stores{Connections: s.Connections(), Requests: s.Requests(), Limits: s.Limits(), LoadConnection: s.Connections().Load}
 	})
 }

@@ -37,13 +37,36 @@ func TestCreateTablesSchema(t *testing.T) {
 	require.True(t, reqs.OnDemand)
 	require.True(t, reqs.StreamEnabled)
 	require.Equal(t, dynamo.NewImageView, reqs.StreamView)
-	require.Empty(t, reqs.GSI, "the runtime reads requests by key only")
+	require.Equal(t, map[string][2]string{
+		contract.IndexUnfinished: {contract.AttrUnfinishedShard, contract.AttrCreatedAt},
+	}, indexes(reqs.GSI))
+	for _, g := range reqs.GSI {
+		if g.Name == contract.IndexUnfinished {
+			require.Equal(t, dynamo.KeysOnlyProjection, g.ProjectionType, "checkpoints must write nothing to the index")
+		}
+	}
 
-	for _, name := range []string{tables.Connections, tables.Requests} {
+	limits, err := db.Table(tables.Limits).Describe().Run(ctx)
+	require.NoError(t, err)
+	require.Equal(t, contract.AttrLimitKey, limits.HashKey)
+	require.True(t, limits.OnDemand)
+	require.False(t, limits.StreamEnabled)
+	require.Empty(t, limits.GSI)
+
+	for _, name := range []string{tables.Connections, tables.Requests, tables.Limits} {
 		ttl, err := db.Table(name).DescribeTTL().Run(ctx)
 		require.NoError(t, err)
 		require.Equal(t, contract.AttrTTL, ttl.Attribute, name)
 	}
+}
+
+// indexes maps each GSI's name to its hash and range key.
+func indexes(gsis []dynamo.Index) map[string][2]string {
+	out := make(map[string][2]string, len(gsis))
+	for _, g := range gsis {
+		out[g.Name] = [2]string{g.HashKey, g.RangeKey}
+	}
+	return out
 }
 
 // TestConnectionAttributes checks that a saved connection's item uses the contract's

@@ -47,6 +47,7 @@ type Store struct {
 	mu          sync.Mutex
 	connections map[string]*store.Connection
 	requests    map[string]*store.AsyncRequest
+	limits      map[string]store.LimitItem
 	lastSweep   time.Time
 }
 
@@ -62,6 +63,7 @@ func New(opts Options) *Store {
 		feed:        newFeed(cmp.Or(opts.Region, "us-east-1"), cmp.Or(opts.FeedRetention, 24*time.Hour), cmp.Or(opts.FeedMaxRecords, 10_000)),
 		connections: make(map[string]*store.Connection),
 		requests:    make(map[string]*store.AsyncRequest),
+		limits:      make(map[string]store.LimitItem),
 	}
 	s.conns = &Connections{s: s}
 	s.queue = store.NewQueue(requestTable{s: s}, s.now)
@@ -77,6 +79,9 @@ func (s *Store) Requests() *store.Queue { return s.queue }
 
 // Feed returns the change feed of the requests.
 func (s *Store) Feed() *Feed { return s.feed }
+
+// Limits returns the limits table (one item per tenant), for a store.Limiter.
+func (s *Store) Limits() store.LimitTable { return limitTable{s: s} }
 
 // PurgeExpired deletes every expired connection and request now, as DynamoDB's TTL
 // process eventually does, appending a REMOVE record (userIdentity
@@ -197,6 +202,80 @@ func (t requestTable) Update(ctx context.Context, requestID string, tr store.Tra
 	s.requests[requestID] = next
 	s.feed.append(string(events.DynamoDBOperationTypeModify), requestID, item, false, now)
 	return cloneRequest(next), nil
+}
+
+// LoadMany implements store.RequestTable.
+func (t requestTable) LoadMany(ctx context.Context, ids []string) (map[string]*store.AsyncRequest, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s := t.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]*store.AsyncRequest, len(ids))
+	for _, id := range ids {
+		if r, ok := s.requests[id]; ok {
+			out[id] = cloneRequest(r)
+		}
+	}
+	return out, nil
+}
+
+// Unfinished implements store.RequestTable: the requests an index keyed by
+// unfinished_shard would hold (those not finished, expired or not), oldest first.
+func (t requestTable) Unfinished(ctx context.Context, shard string, createdBefore time.Time) ([]string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s := t.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var found []*store.AsyncRequest
+	for id, r := range s.requests {
+		if !r.Status.Terminal() && store.UnfinishedShard(id) == shard && r.CreatedAt.Before(createdBefore) {
+			found = append(found, r)
+		}
+	}
+	slices.SortFunc(found, func(a, b *store.AsyncRequest) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), cmp.Compare(a.RequestID, b.RequestID))
+	})
+	ids := make([]string, len(found))
+	for i, r := range found {
+		ids[i] = r.RequestID
+	}
+	return ids, nil
+}
+
+// limitTable implements store.LimitTable on the Store's map.
+type limitTable struct{ s *Store }
+
+var _ store.LimitTable = limitTable{}
+
+// LoadLimits implements store.LimitTable.
+func (t limitTable) LoadLimits(ctx context.Context, tenantID string) (store.LimitItem, error) {
+	if err := ctx.Err(); err != nil {
+		return store.LimitItem{}, err
+	}
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
+	item := t.s.limits[tenantID]
+	item.State = bytes.Clone(item.State)
+	return item, nil
+}
+
+// SaveLimits implements store.LimitTable.
+func (t limitTable) SaveLimits(ctx context.Context, tenantID string, item store.LimitItem, prev int64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t.s.mu.Lock()
+	defer t.s.mu.Unlock()
+	if cur := t.s.limits[tenantID]; cur.Version != prev {
+		return fmt.Errorf("%w: limits of %s are at version %d, not %d", store.ErrConflict, tenantID, cur.Version, prev)
+	}
+	item.State = bytes.Clone(item.State)
+	t.s.limits[tenantID] = item
+	return nil
 }
 
 // cloneRequest returns a deep copy of r.

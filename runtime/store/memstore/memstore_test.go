@@ -11,6 +11,6 @@ func TestConformance(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(*testing.T) storetest.Stores {
 		s := memstore.New(memstore.Options{})
-		return storetest.Stores{Connections: s.Connections(), Requests: s.Requests(), LoadConnection: s.Connections().Load}
+		return storetest.Stores{Connections: s.Connections(), Requests: s.Requests(), Limits: s.Limits(), LoadConnection: s.Connections().Load}
 	})
 }

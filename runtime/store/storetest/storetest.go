@@ -27,6 +27,8 @@ type Stores struct {
 	Connections store.ConnectionStore
 	// Requests is the request queue on the store's RequestTable.
 	Requests *store.Queue
+	// Limits is the store's limits table.
+	Limits store.LimitTable
 	// LoadConnection reads a connection record as stored, expired or not, straight from
 	// the store's table; store.ErrNotFound when there is none. The runtime never reads
 	// connection records back, so the stores have no method for it: each store's tests
@@ -46,6 +48,23 @@ func Run(t *testing.T, newStores NewStores) {
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
 				test(t, newBundle(t, newStores(t).Requests))
+			})
+		}
+	})
+	t.Run("Redrive", func(t *testing.T) {
+		for name, test := range redriveTests {
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				test(t, newBundle(t, newStores(t).Requests))
+			})
+		}
+	})
+	t.Run("Limits", func(t *testing.T) {
+		for name, test := range limitTests {
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				s := newStores(t)
+				test(t, newLimitBundle(t, s))
 			})
 		}
 	})
@@ -598,6 +617,8 @@ func requireTerminalNeverChanges(t *testing.T, b *bundle, final *store.AsyncRequ
 	got, err = b.q.Rebind(b.ctx, owner, final.ClientID, "conn-9")
 	require.NoError(t, err)
 	require.Equal(t, final, got, "rebind returns a terminal request unchanged")
+	_, _, err = b.q.Redrive(b.ctx, id, now, errRetry)
+	require.ErrorIs(t, err, store.ErrConflict, "a finished request is never re-driven")
 	require.Equal(t, final, b.get(t, id))
 }
 

@@ -55,7 +55,7 @@ func DB(tb testing.TB) *dynamo.DB {
 	return dynamo.New(Config(tb))
 }
 
-// Tables creates a fresh pair of tables named prefix + a random suffix, with the
+// Tables creates a fresh set of tables named prefix + a random suffix, with the
 // production schema (dynamostore.CreateTables), and deletes them when tb ends.
 func Tables(tb testing.TB, db *dynamo.DB, prefix string) dynamostore.Tables {
 	tb.Helper()
@@ -63,6 +63,7 @@ func Tables(tb testing.TB, db *dynamo.DB, prefix string) dynamostore.Tables {
 	tables := dynamostore.Tables{
 		Connections: prefix + "-connections-" + suffix,
 		Requests:    prefix + "-requests-" + suffix,
+		Limits:      prefix + "-limits-" + suffix,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
