@@ -34,14 +34,7 @@ func (ts *tmplStack) createFunctions(_ context.Context, s *Stack) error {
 	}
 	builds := &assetBuilds{done: map[string]string{}, log: s.cfg.Logger}
 	out := &sync.Mutex{}
-	for _, res := range ts.t.OfType("AWS::Lambda::Function") {
-		if !ts.r.Exists(res) {
-			continue
-		}
-		props, err := ts.r.Properties(res)
-		if err != nil {
-			return fmt.Errorf("local: %w", err)
-		}
+	err = ts.eachCreated("AWS::Lambda::Function", func(res *template.Resource, props map[string]any) error {
 		f, err := ts.newFunction(res, props, roles)
 		if err != nil {
 			return fmt.Errorf("local: %w", err)
@@ -78,6 +71,10 @@ func (ts *tmplStack) createFunctions(_ context.Context, s *Stack) error {
 		ts.functions[res.LogicalID] = f
 		ts.lambda.functions[f.arn] = f
 		s.m.addFunction(f.key, f.memoryMB)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if err := ts.invokeConfigs(); err != nil {
 		return err
@@ -233,14 +230,7 @@ func knownConditionKey(key string) bool {
 
 // invokeConfigs applies every AWS::Lambda::EventInvokeConfig to its function.
 func (ts *tmplStack) invokeConfigs() error {
-	for _, res := range ts.t.OfType("AWS::Lambda::EventInvokeConfig") {
-		if !ts.r.Exists(res) {
-			continue
-		}
-		props, err := ts.r.Properties(res)
-		if err != nil {
-			return fmt.Errorf("local: %w", err)
-		}
+	return ts.eachCreated("AWS::Lambda::EventInvokeConfig", func(res *template.Resource, props map[string]any) error {
 		name, _ := props["FunctionName"].(string)
 		f := ts.function(name)
 		if f == nil {
@@ -248,7 +238,7 @@ func (ts *tmplStack) invokeConfigs() error {
 		}
 		if q, _ := props["Qualifier"].(string); q != "" && q != "$LATEST" {
 			ts.findings = append(ts.findings, res.LogicalID+": qualifier "+q+" (only $LATEST runs locally)")
-			continue
+			return nil
 		}
 		if v, ok := props["MaximumRetryAttempts"].(float64); ok {
 			f.async.retries = int(v)
@@ -258,8 +248,8 @@ func (ts *tmplStack) invokeConfigs() error {
 		}
 		f.async.onFailure = destinationARN(props, "OnFailure")
 		f.async.onSuccess = destinationARN(props, "OnSuccess")
-	}
-	return nil
+		return nil
+	})
 }
 
 // destinationARN reads DestinationConfig.{kind}.Destination.
@@ -272,14 +262,7 @@ func destinationARN(props map[string]any, kind string) string {
 
 // lambdaPermissions gives each function its AWS::Lambda::Permission statements.
 func (ts *tmplStack) lambdaPermissions() error {
-	for _, res := range ts.t.OfType("AWS::Lambda::Permission") {
-		if !ts.r.Exists(res) {
-			continue
-		}
-		props, err := ts.r.Properties(res)
-		if err != nil {
-			return fmt.Errorf("local: %w", err)
-		}
+	return ts.eachCreated("AWS::Lambda::Permission", func(res *template.Resource, props map[string]any) error {
 		name, _ := props["FunctionName"].(string)
 		f := ts.function(name)
 		if f == nil {
@@ -287,8 +270,8 @@ func (ts *tmplStack) lambdaPermissions() error {
 		}
 		str := func(k string) string { v, _ := props[k].(string); return v }
 		f.permissions = append(f.permissions, lambdaPermission{action: str("Action"), principal: str("Principal"), sourceARN: str("SourceArn"), sourceAccount: str("SourceAccount")})
-	}
-	return nil
+		return nil
+	})
 }
 
 // function finds a function by name, ARN or partial ARN.

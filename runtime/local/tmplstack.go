@@ -151,14 +151,7 @@ func (ts *tmplStack) tableKey(physical string) string {
 // createTables creates every AWS::DynamoDB::Table on DynamoDB Local, as the template
 // defines it, and records its stream ARN.
 func (ts *tmplStack) createTables(ctx context.Context, s *Stack) error {
-	for _, res := range ts.t.OfType("AWS::DynamoDB::Table") {
-		if !ts.r.Exists(res) {
-			continue
-		}
-		props, err := ts.r.Properties(res)
-		if err != nil {
-			return fmt.Errorf("local: %w", err)
-		}
+	return ts.eachCreated("AWS::DynamoDB::Table", func(res *template.Resource, props map[string]any) error {
 		p, _ := ts.r.Physical(res.LogicalID)
 		streamARN, err := ts.ddb.createTable(ctx, p.Ref, props)
 		if err != nil {
@@ -169,23 +162,17 @@ func (ts *tmplStack) createTables(ctx context.Context, s *Stack) error {
 			ts.r.SetAttr(res.LogicalID, "StreamArn", strings.Replace(streamARN, "arn:aws:dynamodb:ddblocal:000000000000:",
 				"arn:aws:dynamodb:"+s.cfg.Region+":"+s.cfg.AccountID+":", 1))
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // createSecrets gives the Secrets Manager stand-in every AWS::SecretsManager::Secret:
 // SecretString as it is, GenerateSecretString generated now.
 func (ts *tmplStack) createSecrets(_ context.Context, _ *Stack) error {
-	for _, res := range ts.t.OfType("AWS::SecretsManager::Secret") {
-		if !ts.r.Exists(res) {
-			continue
-		}
-		props, err := ts.r.Properties(res)
-		if err != nil {
-			return fmt.Errorf("local: %w", err)
-		}
+	return ts.eachCreated("AWS::SecretsManager::Secret", func(res *template.Resource, props map[string]any) error {
 		value, _ := props["SecretString"].(string)
 		if gen, ok := props["GenerateSecretString"].(map[string]any); ok {
+			var err error
 			if value, err = generateSecret(gen); err != nil {
 				return fmt.Errorf("local: secret %s: %w", res.LogicalID, err)
 			}
@@ -193,21 +180,14 @@ func (ts *tmplStack) createSecrets(_ context.Context, _ *Stack) error {
 		p, _ := ts.r.Physical(res.LogicalID)
 		name := p.Ref[strings.LastIndex(p.Ref, ":")+1 : len(p.Ref)-7] // arn:...:secret:NAME-XXXXXX
 		ts.endpoint.AddSecret(name, p.Ref, value, nil)
-	}
-	return nil
+		return nil
+	})
 }
 
 // createQueues gives the SQS stand-in every AWS::SQS::Queue with its queue policies.
 func (ts *tmplStack) createQueues(_ context.Context, _ *Stack) error {
 	policies := map[string][]iam.Policy{} // by queue URL
-	for _, res := range ts.t.OfType("AWS::SQS::QueuePolicy") {
-		if !ts.r.Exists(res) {
-			continue
-		}
-		props, err := ts.r.Properties(res)
-		if err != nil {
-			return fmt.Errorf("local: %w", err)
-		}
+	err := ts.eachCreated("AWS::SQS::QueuePolicy", func(res *template.Resource, props map[string]any) error {
 		pol, err := iam.ParsePolicy(res.LogicalID, props["PolicyDocument"])
 		if err != nil {
 			return fmt.Errorf("local: %w", err)
@@ -218,23 +198,20 @@ func (ts *tmplStack) createQueues(_ context.Context, _ *Stack) error {
 				policies[url] = append(policies[url], pol)
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	for _, res := range ts.t.OfType("AWS::SQS::Queue") {
-		if !ts.r.Exists(res) {
-			continue
-		}
-		props, err := ts.r.Properties(res)
-		if err != nil {
-			return fmt.Errorf("local: %w", err)
-		}
+	return ts.eachCreated("AWS::SQS::Queue", func(res *template.Resource, props map[string]any) error {
 		p, _ := ts.r.Physical(res.LogicalID)
 		visibility := 30 * time.Second
 		if v, ok := props["VisibilityTimeout"].(float64); ok {
 			visibility = time.Duration(v) * time.Second
 		}
 		ts.endpoint.AddQueue(p.Attrs["QueueName"].(string), p.Attrs["Arn"].(string), p.Ref, visibility, policies[p.Ref])
-	}
-	return nil
+		return nil
+	})
 }
 
 // warm starts one environment of every function, so a function that cannot initialize
@@ -314,4 +291,23 @@ func (ts *tmplStack) shutdown(ctx context.Context) error {
 		_ = os.RemoveAll(ts.tmp)
 	}
 	return errors.Join(errs...)
+}
+
+// eachCreated calls fn with every resource of typ that the template creates (its
+// condition holds) and its resolved properties, in the template's order; it stops at the
+// first error.
+func (ts *tmplStack) eachCreated(typ string, fn func(res *template.Resource, props map[string]any) error) error {
+	for _, res := range ts.t.OfType(typ) {
+		if !ts.r.Exists(res) {
+			continue
+		}
+		props, err := ts.r.Properties(res)
+		if err != nil {
+			return fmt.Errorf("local: %w", err)
+		}
+		if err := fn(res, props); err != nil {
+			return err
+		}
+	}
+	return nil
 }
